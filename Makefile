@@ -1,0 +1,39 @@
+# Two entry points: `make run` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+EXTRAS ?= dev
+
+.PHONY: setup run test lint bench demo clean
+
+setup: $(STAMP)
+
+# A torch already importable by the system Python is reused (GPU machines); otherwise the
+# pinned CPU wheel, since an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml Makefile
+	@if $(PYTHON) -c "import torch" 2>/dev/null; then \
+	    $(PYTHON) -m venv --system-site-packages $(VENV); \
+	else \
+	    $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q torch==2.13.0; \
+	fi
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+run: setup
+	$(PY) -m engine.demo --out runs/demo
+
+test: setup
+	$(PY) -m ruff check engine ptycho_gui plugins tests benchmarks
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbmake notebooks
+
+lint: setup
+	$(PY) -m ruff check .
+
+bench: setup
+	$(VENV)/bin/ptycho bench physics --out benchmarks/results/physics-$$(hostname).json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

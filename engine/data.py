@@ -1,0 +1,275 @@
+"""The dataset of SPEC §2: an NPZ file compatible with PtychoPINN's key layout.
+
+Reading validates everything before returning (nothing is half-loaded) and never unpickles;
+writing is atomic.
+
+Examples
+--------
+>>> from engine.simulate import SimulationConfig, simulate
+>>> ds = simulate(SimulationConfig(n_positions=16, N=32, step=6, seed=0))
+>>> ds.n, ds.N
+(16, 32)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_open
+from .errors import InputError
+
+DIFFRACTION_ALIASES = ("diffraction", "diff3d")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Measured data plus optional ground truth.
+
+    Parameters
+    ----------
+    diffraction : (n, N, N) float32
+        Measured amplitudes, sqrt(counts), photon units. May be ``None`` only for files
+        that carry an object and positions but no measurement (for simulation input).
+    xcoords, ycoords : (n,) float64
+        Probe centre column and row in object pixels.
+    probe : (N, N) complex64
+    object : (H, W) complex64 or None
+    patches : (n, N, N) complex64 or None
+        Ground-truth object patches (key ``Y``).
+    scan_index : (n,) int64 or None
+    metadata : dict
+    """
+
+    diffraction: np.ndarray | None
+    xcoords: np.ndarray
+    ycoords: np.ndarray
+    probe: np.ndarray
+    object: np.ndarray | None = None
+    patches: np.ndarray | None = None
+    scan_index: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def n(self) -> int:
+        return int(self.xcoords.shape[0])
+
+    @property
+    def N(self) -> int:  # noqa: N802 - the physics symbol
+        return int(self.probe.shape[0])
+
+    @property
+    def positions(self) -> np.ndarray:
+        """(n, 2) float64 array of (row, col) = (y, x) probe centres."""
+        return np.stack([self.ycoords, self.xcoords], axis=1)
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """A dataset of the positions ``index`` (the object and probe are shared)."""
+        index = np.asarray(index)
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[index]
+
+        return replace(
+            self,
+            diffraction=pick(self.diffraction),
+            xcoords=self.xcoords[index],
+            ycoords=self.ycoords[index],
+            patches=pick(self.patches),
+            scan_index=pick(self.scan_index),
+        )
+
+    def with_diffraction(self, diffraction: np.ndarray) -> Dataset:
+        return replace(self, diffraction=np.asarray(diffraction, dtype=np.float32))
+
+
+def _finite(name: str, a: np.ndarray) -> None:
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"'{name}'", "finite values", f"{int(np.sum(~np.isfinite(a)))} NaN/Inf")
+
+
+def validate(ds: Dataset) -> None:
+    """Check SPEC §2; raise :class:`InputError` naming the first violation."""
+    x, y = ds.xcoords, ds.ycoords
+    if x.ndim != 1 or y.ndim != 1 or x.shape != y.shape:
+        raise InputError("'xcoords'/'ycoords'", "two 1-D arrays of equal length",
+                         f"shapes {x.shape} and {y.shape}")
+    n = x.shape[0]
+    if n == 0:
+        raise InputError("'xcoords'", "at least one scan position (n >= 1)", "n = 0")
+    _finite("xcoords", x)
+    _finite("ycoords", y)
+    p = ds.probe
+    if p.ndim != 2 or p.shape[0] != p.shape[1] or p.shape[0] < 2:
+        raise InputError("'probeGuess'", "a square (N, N) array", f"shape {p.shape}")
+    _finite("probeGuess", p)
+    N = p.shape[0]
+    if ds.diffraction is not None:
+        d = ds.diffraction
+        if d.shape != (n, N, N):
+            raise InputError("'diffraction'", f"shape (n, N, N) = ({n}, {N}, {N})",
+                             f"shape {d.shape}")
+        _finite("diffraction", d)
+        if d.size and float(d.min()) < 0:
+            raise InputError("'diffraction'", "amplitudes >= 0 (sqrt of counts)",
+                             f"minimum {float(d.min()):.4g}")
+    if ds.patches is not None and ds.patches.shape != (n, N, N):
+        raise InputError("'Y'", f"shape ({n}, {N}, {N})", f"shape {ds.patches.shape}")
+    if ds.patches is not None:
+        _finite("Y", ds.patches)
+    if ds.scan_index is not None and ds.scan_index.shape != (n,):
+        raise InputError("'scan_index'", f"shape ({n},)", f"shape {ds.scan_index.shape}")
+    if ds.object is not None:
+        o = ds.object
+        if o.ndim != 2:
+            raise InputError("'objectGuess'", "a 2-D (H, W) array", f"shape {o.shape}")
+        _finite("objectGuess", o)
+        check_positions_inside(ds.positions, o.shape, N, "'xcoords'/'ycoords'")
+
+
+def check_positions_inside(positions: np.ndarray, shape: tuple[int, ...], N: int,
+                           what: str = "positions") -> None:
+    """Every N×N window centred at a position must lie inside an object of ``shape``.
+
+    The window of position p spans rows p_y - N/2 ... p_y + N/2 - 1 (SPEC §3.1); bilinear
+    interpolation reads one more row/column, which the backends supply by edge padding.
+    """
+    H, W = shape
+    lo = positions - N / 2
+    hi = positions + N / 2 - 1
+    eps = 1e-6
+    bad = (lo[:, 0] < -eps) | (lo[:, 1] < -eps) | (hi[:, 0] > H - 1 + eps) | (hi[:, 1] > W - 1 + eps)
+    if np.any(bad):
+        j = int(np.argmax(bad))
+        raise InputError(
+            what,
+            f"every {N}x{N} window inside the {H}x{W} object (N/2 <= y <= {H - N // 2}, "
+            f"N/2 <= x <= {W - N // 2})",
+            f"{int(bad.sum())} outside, first #{j} at (x={positions[j, 1]:.2f}, "
+            f"y={positions[j, 0]:.2f})",
+        )
+
+
+def _get(npz: Any, key: str, path: Path) -> np.ndarray:
+    try:
+        return np.asarray(npz[key])
+    except ValueError as exc:  # object arrays need pickle, which we refuse
+        raise InputError(f"{path}: key '{key}'", "a numeric array (pickled objects are refused)",
+                         str(exc).split("\n")[0]) from None
+
+
+def _diffraction_layout(d: np.ndarray, n: int, N: int, path: Path) -> np.ndarray:
+    if d.ndim != 3:
+        raise InputError(f"{path}: key 'diffraction'", "a 3-D (n, N, N) array", f"shape {d.shape}")
+    standard = d.shape == (n, N, N)
+    legacy = d.shape == (N, N, n)
+    if standard and legacy:
+        raise InputError(f"{path}: key 'diffraction'",
+                         "a layout that is unambiguous ((n, N, N) with n != N)",
+                         f"shape {d.shape} reads as both (n, N, N) and (N, N, n)")
+    if legacy:
+        return np.ascontiguousarray(np.moveaxis(d, 2, 0))
+    return d
+
+
+def read_npz(path: str | os.PathLike[str], *, require_diffraction: bool = True) -> Dataset:
+    """Read and validate a dataset (SPEC §2).
+
+    Parameters
+    ----------
+    path : path to an ``.npz`` file.
+    require_diffraction : if False, a file without ``diffraction`` (only object, probe and
+        positions, as PtychoPINN's reconstruction outputs) is accepted.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}", "an existing .npz file", "no such file")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise InputError(f"{path}", "a readable .npz archive", type(exc).__name__) from None
+    with npz:
+        keys = set(npz.files)
+        for key in ("xcoords", "ycoords", "probeGuess"):
+            if key not in keys:
+                raise InputError(f"{path}", f"key '{key}'", f"keys {sorted(keys)}")
+        x = _get(npz, "xcoords", path).astype(np.float64).ravel()
+        y = _get(npz, "ycoords", path).astype(np.float64).ravel()
+        probe = _get(npz, "probeGuess", path)
+        dkey = next((k for k in DIFFRACTION_ALIASES if k in keys), None)
+        diffraction = None
+        if dkey is None and require_diffraction:
+            raise InputError(f"{path}", "key 'diffraction' (or alias 'diff3d')",
+                             f"keys {sorted(keys)}")
+        if dkey is not None:
+            raw = _get(npz, dkey, path)
+            N = probe.shape[0] if probe.ndim == 2 else -1
+            diffraction = _diffraction_layout(raw, x.shape[0], N, path).astype(np.float32)
+        obj = _get(npz, "objectGuess", path).astype(np.complex64) if "objectGuess" in keys else None
+        patches = _get(npz, "Y", path) if "Y" in keys else None
+        if patches is not None:
+            patches = patches.astype(np.complex64)
+            if patches.ndim == 4 and patches.shape[-1] == 1:  # PtychoPINN stores (n, N, N, 1)
+                patches = patches[..., 0]
+        scan_index = _get(npz, "scan_index", path).astype(np.int64) if "scan_index" in keys else None
+        metadata: dict[str, Any] = {}
+        if "metadata" in keys:
+            raw_meta = _get(npz, "metadata", path)
+            try:
+                metadata = json.loads(str(raw_meta.item() if raw_meta.ndim == 0 else raw_meta[0]))
+            except (json.JSONDecodeError, ValueError, IndexError):
+                raise InputError(f"{path}: key 'metadata'", "a 0-d JSON string") from None
+            if not isinstance(metadata, dict):
+                raise InputError(f"{path}: key 'metadata'", "a JSON object")
+    try:
+        return Dataset(
+            diffraction=diffraction,
+            xcoords=x,
+            ycoords=y,
+            probe=probe.astype(np.complex64),
+            object=obj,
+            patches=patches,
+            scan_index=scan_index,
+            metadata=metadata,
+        )
+    except InputError as exc:
+        raise InputError(f"{path}: {exc.what}", exc.expected, exc.got) from None
+
+
+def write_npz(path: str | os.PathLike[str], ds: Dataset) -> Path:
+    """Write ``ds`` atomically in the SPEC §2 layout (no pickled objects)."""
+    validate(ds)
+    arrays: dict[str, np.ndarray] = {
+        "xcoords": ds.xcoords.astype(np.float64),
+        "ycoords": ds.ycoords.astype(np.float64),
+        "probeGuess": ds.probe.astype(np.complex64),
+        "metadata": np.array(json.dumps(ds.metadata)),
+    }
+    if ds.diffraction is not None:
+        arrays["diffraction"] = ds.diffraction.astype(np.float32)
+    if ds.object is not None:
+        arrays["objectGuess"] = ds.object.astype(np.complex64)
+    if ds.patches is not None:
+        arrays["Y"] = ds.patches.astype(np.complex64)
+    if ds.scan_index is not None:
+        arrays["scan_index"] = ds.scan_index.astype(np.int64)
+    return save_arrays(path, arrays)
+
+
+def save_arrays(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> Path:
+    """Atomically write a plain (pickle-free) NPZ of ``arrays``."""
+    for key, a in arrays.items():
+        if np.asarray(a).dtype == object:
+            raise InputError(f"array '{key}'", "a numeric or string array, not Python objects")
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    return Path(path)

@@ -1,0 +1,25 @@
+"""Exceptions the engine raises for bad input.
+
+Every message is one line naming the offending input and what was expected, so the
+command line can print it as-is and a notebook user sees the cause without a traceback
+dive.
+"""
+
+from __future__ import annotations
+
+
+class PtychoError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class InputError(PtychoError, ValueError):
+    """An input (file, key, argument, array) is not what the engine expects."""
+
+    def __init__(self, what: str, expected: str, got: str | None = None) -> None:
+        msg = f"{what}: expected {expected}"
+        if got is not None:
+            msg += f", got {got}"
+        super().__init__(msg.replace("\n", " "))
+        self.what = what
+        self.expected = expected
+        self.got = got
