@@ -14,7 +14,13 @@ from importlib import import_module
 
 from ..errors import PtychoError
 
-COMMANDS = ("simulate", "stitch", "stats", "compare", "bench")
+COMMANDS = (
+    "simulate",
+    "stitch",
+    "stats",
+    "compare",
+    "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
