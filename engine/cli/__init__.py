@@ -20,6 +20,8 @@ COMMANDS = (
     "stats",
     "compare",
     "bench",
+    "evaluate",
+    "inventory",
 )
 
 
