@@ -7,11 +7,12 @@ import math
 
 import numpy as np
 import pytest
-from conftest import smooth_field
 from scipy import ndimage
 
 from engine.errors import InputError
 from engine.metrics import frc, image_figures, mae, pearson_r, psnr, rmse, ssim, to_jsonable
+
+from .helpers import smooth_field
 
 
 @pytest.fixture(scope="module")

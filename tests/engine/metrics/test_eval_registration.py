@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import smooth_field
 
 from engine.errors import InputError
 from engine.registration import (
@@ -15,6 +14,8 @@ from engine.registration import (
     register_translation,
     shift_image,
 )
+
+from .helpers import smooth_field
 
 
 @pytest.mark.parametrize("shift", [(0.0, 0.0), (0.3, -0.7), (2.0, -3.0), (-4.37, 6.12),
