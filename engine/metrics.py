@@ -236,7 +236,8 @@ def _alignment_record(al: Any, n_valid: int) -> dict[str, Any]:
 
 
 def evaluate_canvas(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False,
-                    upsample: int = 100, max_shift: float | None = None) -> dict[str, Any]:
+                    upsample: int = 100, max_shift: float | None = None,
+                    min_weight: float = 0.0) -> dict[str, Any]:
     """Evaluate a stitched canvas against the ground-truth object (SPEC §9).
 
     Parameters
@@ -247,6 +248,9 @@ def evaluate_canvas(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = Fa
     upsample : registration precision 1/upsample px.
     max_shift : largest registration shift searched (px); ``None``: a quarter of the region;
         ``0``: no registration.
+    min_weight : compare only pixels whose stitching weight is at least this fraction of
+        the canvas's largest (e.g. 0.3 leaves out the faintly illuminated rim of a
+        probe-weighted canvas); 0 keeps every covered pixel.
 
     Returns
     -------
@@ -262,8 +266,15 @@ def evaluate_canvas(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = Fa
         raise InputError("truth", "a 2-D (H, W) object", f"shape {t.shape}")
     if not np.all(np.isfinite(t)):
         raise InputError("truth", "finite values", f"{int(np.sum(~np.isfinite(t)))} NaN/Inf")
+    if not 0.0 <= min_weight <= 1.0:
+        raise InputError("min_weight", "a fraction of the largest weight in [0, 1]",
+                         str(min_weight))
     est = canvas.crop_object(t.shape)
     cov = canvas.crop_coverage(t.shape) & np.isfinite(est)
+    if min_weight > 0:
+        weights = Canvas(canvas.weight.astype(np.float32), canvas.coverage, canvas.origin,
+                         canvas.weight).crop_object(t.shape)
+        cov &= np.nan_to_num(weights) >= min_weight * float(np.max(canvas.weight))
     if not cov.any():
         raise InputError("canvas", f"coverage overlapping the {t.shape[0]}x{t.shape[1]} truth",
                          f"origin {canvas.origin}, shape {canvas.canvas.shape}")
@@ -271,7 +282,7 @@ def evaluate_canvas(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = Fa
     al = align(reference, est, np.ones(t.shape, bool), cov, remove_ramp=remove_ramp,
                upsample=upsample, max_shift=max_shift)
     out = {"alignment": _alignment_record(al, int(al.valid.sum())),
-           "coverage_fraction": float(cov.mean())}
+           "coverage_fraction": float(cov.mean()), "min_weight": float(min_weight)}
     out.update(_sections(reference, al.image, al.valid, scale_amplitude=True))
     return out
 

@@ -22,6 +22,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--truth", type=Path, required=True, help="data .npz with 'objectGuess'")
     p.add_argument("--out", type=Path, required=True, help="evaluation JSON to write")
     p.add_argument("--remove-ramp", action="store_true", help="also remove a linear phase ramp")
+    p.add_argument("--min-weight", type=float, default=0.0,
+                   help="compare only pixels stitched with at least this fraction of the "
+                        "largest weight (default 0: every covered pixel)")
     p.set_defaults(handler=run)
     return p
 
@@ -29,7 +32,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     canvas = Canvas.load(args.recon)
     truth = read_truth(args.truth)
-    result = evaluate_canvas(canvas, truth, remove_ramp=args.remove_ramp)
+    result = evaluate_canvas(canvas, truth, remove_ramp=args.remove_ramp,
+                             min_weight=args.min_weight)
     result = {"recon": str(args.recon), "truth": str(args.truth),
               "remove_ramp": bool(args.remove_ramp), **result}
     write_json(args.out, to_jsonable(result))

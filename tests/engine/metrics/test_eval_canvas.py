@@ -119,3 +119,17 @@ def test_compare_canvases(truth, make_canvas):
     doubled = compare_canvases(base, make_canvas(2 * truth))
     assert doubled["amplitude"]["scale"] == 1.0
     assert doubled["amplitude"]["mae"] == pytest.approx(np.abs(truth).mean(), rel=0.2)
+
+
+def test_min_weight_keeps_only_well_stitched_pixels(truth, make_canvas):
+    c = make_canvas(truth)
+    rim = c.weight < 0.5 * c.weight.max()
+    assert (rim & c.coverage).any()
+    spoiled = Canvas(np.where(rim, 0.1 * c.canvas, c.canvas), c.coverage, c.origin, c.weight)
+    everything = evaluate_canvas(spoiled, truth)
+    inner = evaluate_canvas(spoiled, truth, min_weight=0.5)
+    assert inner["alignment"]["n_pixels"] < everything["alignment"]["n_pixels"]
+    assert inner["amplitude"]["ssim"] == pytest.approx(1.0, abs=1e-6)
+    assert everything["amplitude"]["ssim"] < 0.99
+    with pytest.raises(InputError, match="min_weight"):
+        evaluate_canvas(c, truth, min_weight=2.0)
