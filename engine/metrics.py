@@ -243,7 +243,7 @@ def evaluate_canvas(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = Fa
     Parameters
     ----------
     canvas : the estimate; its ``origin`` places it on the truth's grid.
-    truth : (H, W) complex ground-truth object (a real array compares amplitudes only).
+    truth : (H, W) complex ground-truth object (a real truth or canvas: amplitudes only).
     remove_ramp : also remove a linear phase ramp before the phase figures.
     upsample : registration precision 1/upsample px.
     max_shift : largest registration shift searched (px); ``None``: a quarter of the region;
@@ -278,7 +278,10 @@ def evaluate_canvas(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = Fa
     if not cov.any():
         raise InputError("canvas", f"coverage overlapping the {t.shape[0]}x{t.shape[1]} truth",
                          f"origin {canvas.origin}, shape {canvas.canvas.shape}")
-    reference = t.astype(np.complex128) if np.iscomplexobj(est) else np.abs(t).astype(np.float64)
+    if np.iscomplexobj(est) and np.iscomplexobj(t):
+        reference = t.astype(np.complex128)
+    else:  # an amplitude-only canvas or truth: amplitudes are all there is to compare
+        reference, est = np.abs(t).astype(np.float64), np.abs(est).astype(np.float64)
     al = align(reference, est, np.ones(t.shape, bool), cov, remove_ramp=remove_ramp,
                upsample=upsample, max_shift=max_shift)
     out = {"alignment": _alignment_record(al, int(al.valid.sum())),

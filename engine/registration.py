@@ -347,7 +347,10 @@ def align(reference: np.ndarray, moving: np.ndarray, reference_mask: np.ndarray,
     if not both.any():
         raise InputError("coverage", "an overlap between the estimate and the reference",
                          "no common pixel")
-    is_complex = np.iscomplexobj(ref) and np.iscomplexobj(mov)
+    if np.iscomplexobj(ref) != np.iscomplexobj(mov):
+        raise InputError("alignment images", "both complex or both real",
+                         f"{ref.dtype} and {mov.dtype}")
+    is_complex = np.iscomplexobj(ref)
     mov = np.where(mov_m, mov, 0).astype(np.complex128 if is_complex else np.float64)
     ref_f = np.where(ref_m, ref, 0)
     ramp = (0.0, 0.0)

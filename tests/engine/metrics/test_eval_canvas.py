@@ -91,6 +91,9 @@ def test_amplitude_only_canvas_has_no_phase_section(truth, make_canvas):
     result = evaluate_canvas(amp, truth)
     assert result["phase"] is None
     assert result["amplitude"]["ssim"] == pytest.approx(1.0, abs=1e-6)
+    real_truth = evaluate_canvas(c, np.abs(truth))
+    assert real_truth["phase"] is None
+    assert real_truth["amplitude"]["ssim"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_canvas_outside_the_truth_is_refused(truth, make_canvas):
