@@ -215,8 +215,8 @@ def register_translation(reference: np.ndarray, moving: np.ndarray, *, upsample:
     window = tukey_window((H, W)) if apodise else None
     f, g = _prepare(ref, window), _prepare(mov, window)
     ef, eg = float(np.sum(np.abs(f) ** 2)), float(np.sum(np.abs(g) ** 2))
-    # structure below rounding of the mean subtraction counts as none
-    floor = 1e-20 * H * W
+    # RMS structure below 1e-6 of the peak (float32 rounding of a flat image) counts as none
+    floor = 1e-12 * H * W
     if not (ef > floor * max(float(np.max(np.abs(ref))) ** 2, 1e-300)
             and eg > floor * max(float(np.max(np.abs(mov))) ** 2, 1e-300)
             and np.isfinite(ef * eg)):
