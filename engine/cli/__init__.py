@@ -20,8 +20,10 @@ COMMANDS = (
     "stats",
     "compare",
     "bench",
+    "demo",
     "evaluate",
     "inventory",
+    "reconstruct",
 )
 
 

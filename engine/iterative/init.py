@@ -1,0 +1,103 @@
+"""Initial object estimates: flat, a canvas NPZ, an array, or a network bundle's inference.
+
+Every initial object lives on the solver's grid: the canvas geometry of the positions
+(:meth:`engine.stitching.CanvasGeometry.from_positions`); a canvas with another origin is
+placed by its origin, and its uncovered (NaN) pixels are filled with the mean modulus of the
+covered ones (zero phase).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import Dataset
+from ..errors import InputError
+from ..stitching import Canvas, CanvasGeometry
+
+
+def place_on_grid(values: np.ndarray, origin: tuple[int, int],
+                  geometry: CanvasGeometry, what: str) -> np.ndarray:
+    """``values`` (h, w) with ``origin`` in object coordinates, on the grid of ``geometry``."""
+    v = np.asarray(values)
+    if v.ndim != 2 or not np.iscomplexobj(v) and not np.issubdtype(v.dtype, np.number):
+        raise InputError(what, "a 2-D complex object", f"shape {v.shape}, dtype {v.dtype}")
+    v = v.astype(np.complex128)
+    finite = np.isfinite(v)
+    if not finite.any():
+        raise InputError(what, "some covered (finite) pixels", "all NaN")
+    fill = float(np.mean(np.abs(v[finite])))
+    out = np.full(geometry.shape, fill, dtype=np.complex128)
+    r0 = origin[0] - geometry.origin[0]
+    c0 = origin[1] - geometry.origin[1]
+    h, w = v.shape
+    rs, cs = max(r0, 0), max(c0, 0)
+    re, ce = min(r0 + h, geometry.shape[0]), min(c0 + w, geometry.shape[1])
+    if re <= rs or ce <= cs:
+        raise InputError(what, f"an object overlapping the scan's canvas at {geometry.origin} "
+                         f"of shape {geometry.shape}", f"origin {origin}, shape {v.shape}")
+    block = v[rs - r0:re - r0, cs - c0:ce - c0]
+    out[rs:re, cs:ce] = np.where(np.isfinite(block), block, fill)
+    return out
+
+
+def _from_npz(path: Path, geometry: CanvasGeometry) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as z:
+        keys = set(z.files)
+    if {"canvas", "origin"} <= keys:
+        c = Canvas.load(path)
+        return place_on_grid(c.canvas, c.origin, geometry, f"{path}: 'canvas'")
+    if "objectGuess" in keys:
+        with np.load(path, allow_pickle=False) as z:
+            obj = z["objectGuess"]
+        return place_on_grid(obj, (0, 0), geometry, f"{path}: 'objectGuess'")
+    raise InputError(f"--init {path}", "a canvas NPZ (keys canvas, origin) or a dataset with "
+                     "'objectGuess'", f"keys {sorted(keys)}")
+
+
+def _from_bundle(bundle: Path, dataset: Dataset, geometry: CanvasGeometry) -> np.ndarray:
+    try:
+        inference = importlib.import_module("engine.inference")
+    except ImportError:
+        inference = None
+    infer = getattr(inference, "infer_canvas", None)
+    if infer is None:
+        raise InputError(f"--init {bundle}", "a canvas NPZ or 'flat' (network initialisation "
+                         "needs engine.inference.infer_canvas, which this installation lacks)")
+    out = infer(bundle, dataset)
+    if isinstance(out, Canvas):
+        return place_on_grid(out.canvas, out.origin, geometry, f"inference of {bundle}")
+    canvas = getattr(out, "canvas", out)
+    if isinstance(canvas, Canvas):
+        return place_on_grid(canvas.canvas, canvas.origin, geometry, f"inference of {bundle}")
+    return place_on_grid(np.asarray(canvas), tuple(getattr(out, "origin", (0, 0))), geometry,
+                         f"inference of {bundle}")
+
+
+def initial_object(init: Any, dataset: Dataset, geometry: CanvasGeometry) -> np.ndarray:
+    """The initial object on the solver's grid.
+
+    Parameters
+    ----------
+    init : ``"flat"`` (modulus 1, zero phase), a :class:`Canvas`, a complex array on the
+        object grid of the dataset (origin (0, 0)), a path to a canvas NPZ (or a dataset NPZ
+        with ``objectGuess``), or a model bundle directory (``engine.inference.infer_canvas``).
+    """
+    if isinstance(init, str) and init == "flat" or init is None:
+        return np.ones(geometry.shape, dtype=np.complex128)
+    if isinstance(init, Canvas):
+        return place_on_grid(init.canvas, init.origin, geometry, "init canvas")
+    if isinstance(init, np.ndarray):
+        return place_on_grid(init, (0, 0), geometry, "init object")
+    if isinstance(init, str | Path):
+        path = Path(init)
+        if path.is_dir():
+            return _from_bundle(path, dataset, geometry)
+        if path.is_file():
+            return _from_npz(path, geometry)
+        raise InputError("--init", "'flat', a canvas .npz or a model bundle directory",
+                         f"{str(init)!r} (no such file or directory)")
+    raise InputError("init", "'flat', a Canvas, an array or a path", type(init).__name__)

@@ -1,0 +1,90 @@
+"""LSQ-ML (Odstrčil, Menzel & Guizar-Sicairos, Opt. Express 26, 3108 (2018)) of one batch.
+
+1. Exit-wave correction χ_j from the noise model (Gaussian: modulus projection; Poisson: a
+   per-pattern optimal step along the likelihood gradient, see :mod:`.model`).
+2. Preconditioned update directions, shared by the batch::
+
+       ΔO = Σ_j Σ_k conj(P_k) χ_jk / (Σ_j Σ_k |P_k|² + δ_O max)      (on the canvas)
+       ΔP_k = Σ_j conj(O_j) χ_jk / (Σ_j |O_j|² + δ_P max)
+
+3. Optimal steps per position: (α_O, α_P)_j minimise ‖χ_j − α_O P ΔO_j − α_P ΔP O_j‖²
+   (a 2×2 least-squares system per position, summed over pixels and modes).
+4. O ← O + β Σ_j α_O,j conj(P) χ_j / (Σ|P|² + δ_O max);  P ← P + β mean_j(α_P,j) ΔP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend
+from . import xp
+from .model import (
+    Problem,
+    batch_model,
+    exit_wave_update,
+    illumination,
+    object_numerator,
+    probe_numerator,
+    scatter,
+)
+from .options import LSQMLOptions
+
+Array = Any
+
+# relative Tikhonov term of the 2x2 step systems: keeps them solvable when a direction vanishes
+STEP_REGULARISATION = 1e-6
+
+
+def _re_inner(a: Array, b: Array) -> Array:
+    """Re Σ conj(a)·b per position over modes and pixels: (b,)."""
+    return xp.sum_axes(xp.real(xp.conj(a) * b), (1, 2, 3))
+
+
+def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
+               options: LSQMLOptions, update_probe: bool) -> tuple[Array, Array, float]:
+    """One LSQ-ML batch update; returns the new object, the new probe and Σ(|Ψ| − X)²."""
+    be: Backend = problem.backend
+    measured, tl = problem.batch(idx)
+    m = batch_model(be, obj, probe, tl)
+    chi, err = exit_wave_update(be, m.far, measured, options.noise)
+    shape = tuple(obj.shape)
+    upd_obj = options.update_object
+    if upd_obj:
+        num_j = object_numerator(probe, chi)  # (b, N, N)
+        den = scatter(be, shape, illumination(probe)[None], tl, complex=False)
+        den = den + options.object_regularisation * xp.amax(den)
+        d_obj = scatter(be, shape, num_j, tl, complex=True) / den
+        a = probe[None] * be.extract(d_obj, tl, problem.N)[:, None]  # (b, K, N, N)
+    if update_probe:
+        den_p = xp.sum_axes(xp.abs2(m.patches), (0,))
+        d_probe = probe_numerator(m.patches, chi) / (
+            den_p + options.probe_regularisation * xp.amax(den_p))
+        b = d_probe[None] * m.patches[:, None]
+
+    if upd_obj and update_probe:
+        a11, a22, a12 = _re_inner(a, a), _re_inner(b, b), _re_inner(a, b)
+        r1, r2 = _re_inner(a, chi), _re_inner(b, chi)
+        lam = STEP_REGULARISATION * (a11 + a22) + 1e-30
+        a11, a22 = a11 + lam, a22 + lam
+        det = a11 * a22 - a12 * a12
+        alpha_o = (a22 * r1 - a12 * r2) / det
+        alpha_p = (a11 * r2 - a12 * r1) / det
+    elif upd_obj:
+        a11 = _re_inner(a, a)
+        alpha_o = _re_inner(a, chi) / (a11 * (1 + STEP_REGULARISATION) + 1e-30)
+    else:
+        a22 = _re_inner(b, b)
+        alpha_p = _re_inner(b, chi) / (a22 * (1 + STEP_REGULARISATION) + 1e-30)
+
+    beta = options.step_relaxation
+    new_obj, new_probe = obj, probe
+    if upd_obj:
+        alpha_o = xp.clip(alpha_o, 0.0, options.max_step)
+        weighted = num_j * alpha_o[:, None, None]
+        new_obj = obj + scatter(be, shape, weighted, tl, complex=True) * beta / den
+    if update_probe:
+        alpha_p = xp.clip(alpha_p, 0.0, options.max_step)
+        new_probe = probe + d_probe * (beta * xp.to_float(alpha_p.mean()))
+    return new_obj, new_probe, err

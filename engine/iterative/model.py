@@ -1,0 +1,136 @@
+"""The forward model of one batch and the Fourier-space (measurement) update.
+
+Units are SPEC §4's intensity-normalised ones throughout: the solvers see ``X = D / s`` and a
+probe normalised to Σ|P|² = (N/2)², so a flat object of modulus 1 already has the data's
+energy and one set of default steps fits every photon count (the invariance test of SPEC §4
+holds for the reconstruction as well).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend
+from . import xp
+
+Array = Any
+
+# Newton steps of the per-pattern Poisson line search; the objective is convex in the step
+NEWTON_STEPS = 6
+
+
+@dataclass
+class Problem:
+    """The data a solver iterates on, already on the backend.
+
+    Attributes
+    ----------
+    backend : where the arrays live.
+    data : (n, N, N) measured amplitudes in normalised units (X = D / s).
+    top_left : (n, 2) float64 window corners in object-array coordinates.
+    mean_energy : mean Σ X² per pattern ((N/2)² by construction).
+    """
+
+    backend: Backend
+    data: Array
+    top_left: np.ndarray
+    mean_energy: float
+
+    @property
+    def n(self) -> int:
+        return int(self.top_left.shape[0])
+
+    @property
+    def N(self) -> int:  # noqa: N802 - the physics symbol
+        return int(self.data.shape[-1])
+
+    def batch(self, idx: np.ndarray) -> tuple[Array, np.ndarray]:
+        """The measured amplitudes and window corners of positions ``idx``."""
+        data = self.data
+        if not isinstance(data, np.ndarray):
+            import torch
+
+            return data[torch.as_tensor(idx, device=data.device)], self.top_left[idx]
+        return data[idx], self.top_left[idx]
+
+
+@dataclass
+class BatchModel:
+    """Object patches, exit waves and far fields of one batch (probe modes on axis 1)."""
+
+    patches: Array  # (b, N, N)
+    psi: Array  # (b, K, N, N)
+    far: Array  # (b, K, N, N)
+
+
+def batch_model(be: Backend, obj: Array, probe: Array, top_left: np.ndarray) -> BatchModel:
+    """Extract, illuminate with every mode, propagate (SPEC §3 steps 1–3)."""
+    N = probe.shape[-1]
+    patches = be.extract(obj, top_left, N)
+    psi = be.illuminate(probe[None], patches[:, None])
+    return BatchModel(patches, psi, be.propagate(psi))
+
+
+def fourier_residual(far: Array, measured: Array, noise: str = "gaussian",
+                     eps: float = 1e-9) -> tuple[Array, float]:
+    """Far-field correction Ψ' − Ψ of every mode, and the batch's Σ (|Ψ| − X)².
+
+    ``gaussian``: the modulus projection Ψ·X/|Ψ| (|Ψ|² summed over the incoherent modes),
+    the maximum-likelihood target for amplitude noise. ``poisson``: a step β_j along the
+    Poisson-likelihood gradient −ξΨ, ξ = 1 − X²/|Ψ|², with β_j minimising
+    Σ I(1 − βξ)² − X² log(I(1 − βξ)²) per pattern (Odstrčil et al. 2018, eq. 18);
+    pixel by pixel the optimum would be the modulus projection, so β_j ∈ (0, 1].
+    """
+    intensity = xp.sum_axes(xp.abs2(far), (1,), keepdims=True)  # (b, 1, N, N)
+    amp = xp.sqrt(intensity)
+    X = measured[:, None]
+    err = xp.to_float(xp.sum_axes((amp - X) ** 2, (0, 1, 2, 3)))
+    if noise == "gaussian":
+        return far * (X / (amp + eps) - 1.0), err
+    d = X * X
+    xi = 1.0 - d / (intensity + eps)
+    # the sums Newton needs, with the pattern-independent factors taken out once
+    i_xi, d_xi = intensity * xi, d * xi
+    i_xi2 = xp.sum_axes(i_xi * xi, (1, 2, 3), keepdims=True)
+    d_xi2 = d_xi * xi
+    beta = i_xi2 * 0.0 + 0.5
+    for _ in range(NEWTON_STEPS):
+        g = xp.maximum(1.0 - beta * xi, 1e-3)
+        inv_g = 1.0 / g
+        grad = xp.sum_axes(d_xi * inv_g - i_xi * g, (1, 2, 3), keepdims=True)
+        hess = i_xi2 + xp.sum_axes(d_xi2 * inv_g * inv_g, (1, 2, 3), keepdims=True)
+        beta = xp.clip(beta - grad / (hess + eps), 0.0, 1.0)
+    return far * (-(beta * xi)), err
+
+
+def exit_wave_update(be: Backend, far: Array, measured: Array,
+                     noise: str = "gaussian") -> tuple[Array, float]:
+    """Real-space exit-wave correction χ = F⁻¹(Ψ' − Ψ) (b, K, N, N) and the batch error."""
+    dfar, err = fourier_residual(far, measured, noise)
+    return be.backpropagate(dfar), err
+
+
+def illumination(probe: Array) -> Array:
+    """Σ_k |P_k|² of probe modes (K, N, N)."""
+    return xp.sum_axes(xp.abs2(probe), (0,))
+
+
+def object_numerator(probe: Array, chi: Array) -> Array:
+    """Σ_k conj(P_k) χ_k per position (b, N, N)."""
+    return xp.sum_axes(xp.conj(probe)[None] * chi, (1,))
+
+
+def probe_numerator(patches: Array, chi: Array) -> Array:
+    """Σ_j conj(O_j) χ_jk per mode (K, N, N)."""
+    return xp.sum_axes(xp.conj(patches)[:, None] * chi, (0,))
+
+
+def scatter(be: Backend, shape: tuple[int, int], values: Array, top_left: np.ndarray,
+            *, complex: bool) -> Array:
+    """A fresh canvas with ``values`` (b, N, N) (or (1, N, N), broadcast) added at the windows."""
+    canvas = be.zeros(shape, complex=complex)
+    be.scatter_add(canvas, values, top_left)
+    return canvas

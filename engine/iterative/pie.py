@@ -1,0 +1,63 @@
+"""ePIE and rPIE updates of one batch (sequential for a batch of one, parallel otherwise).
+
+ePIE (Maiden & Rodenburg 2009)::
+
+    O ← O + α Σ_k conj(P_k) χ_k / max Σ_k|P_k|²
+    P_k ← P_k + β conj(O_j) χ_k / max |O_j|²
+
+rPIE (Maiden, Johnson & Li 2017) replaces the denominators by (1 − α)|P|² + α max|P|² (and
+the same with β and |O|²), which takes large steps where the probe is weak only as far as α
+allows. In the batched form numerators and denominators are summed over the batch on the
+canvas (object, through the bilinear adjoint) or over positions (probe); for one position
+these are the classical updates. Both updates use the estimates from before the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend
+from . import xp
+from .model import (
+    Problem,
+    batch_model,
+    exit_wave_update,
+    illumination,
+    object_numerator,
+    probe_numerator,
+    scatter,
+)
+from .options import EPIEOptions, RPIEOptions
+
+Array = Any
+
+
+def pie_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
+             options: EPIEOptions | RPIEOptions, update_probe: bool) -> tuple[Array, Array, float]:
+    """One ePIE/rPIE batch update; returns the new object, the new probe and Σ(|Ψ| − X)²."""
+    be: Backend = problem.backend
+    measured, tl = problem.batch(idx)
+    m = batch_model(be, obj, probe, tl)
+    chi, err = exit_wave_update(be, m.far, measured, "gaussian")
+    rpie = options.method == "rpie"
+    new_obj = obj
+    if options.update_object:
+        num = scatter(be, tuple(obj.shape), object_numerator(probe, chi), tl, complex=True)
+        den = scatter(be, tuple(obj.shape), illumination(probe)[None], tl, complex=False)
+        peak = xp.amax(den)
+        if rpie:
+            new_obj = obj + num / ((1.0 - options.alpha) * den + options.alpha * peak)
+        else:
+            new_obj = obj + num * (options.alpha / peak)
+    new_probe = probe
+    if update_probe:
+        num_p = probe_numerator(m.patches, chi)
+        den_p = xp.sum_axes(xp.abs2(m.patches), (0,))
+        peak_p = xp.amax(den_p)
+        if rpie:
+            new_probe = probe + num_p / ((1.0 - options.beta) * den_p + options.beta * peak_p)
+        else:
+            new_probe = probe + num_p * (options.beta / peak_p)
+    return new_obj, new_probe, err

@@ -1,0 +1,126 @@
+"""What a reconstruction returns, and how it is written to a run directory.
+
+``recon.npz`` has the layout of a stitched canvas (``canvas`` NaN where unilluminated,
+``coverage``, ``origin``, ``weight`` = Σ_j Σ_k |P_k|² on the grid) so every canvas reader
+(``ptycho compare``, the GUI, ``Canvas.load``) takes it; ``probe.npz`` holds the modes;
+``history.json`` the per-epoch error record; PNGs show amplitude, phase and the probe.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..atomic import atomic_open, write_json
+from ..data import save_arrays
+from ..stitching import Canvas
+from .options import SolverOptions
+
+
+@dataclass
+class ReconResult:
+    """A finished (or stopped) reconstruction.
+
+    Attributes
+    ----------
+    canvas : the object as a :class:`Canvas` (NaN outside the illuminated region).
+    object : (H, W) complex128, the full solver grid (no NaN): what a resume continues from.
+    probe : (K, N, N) complex probe modes in normalised units (Σ_k Σ|P_k|² ≈ (N/2)²).
+    history : per-epoch records (``epoch``, ``error``, ``seconds``, ``patterns_per_s``).
+    options : the options of the run.
+    epochs : completed epochs.
+    stopped : True if a stop request ended the run early.
+    intensity_scale : s of SPEC §4 (photon amplitudes = s · model amplitudes).
+    probe_factor : the factor that normalised the dataset's probe.
+    """
+
+    canvas: Canvas
+    object: np.ndarray
+    probe: np.ndarray
+    history: list[dict[str, Any]]
+    options: SolverOptions
+    epochs: int
+    stopped: bool
+    intensity_scale: float
+    probe_factor: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[float]:
+        """The data error of every completed epoch."""
+        return [float(r["error"]) for r in self.history]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "method": self.options.method,
+            "epochs": self.epochs,
+            "stopped": self.stopped,
+            "final_error": self.errors[-1] if self.history else None,
+            "intensity_scale": self.intensity_scale,
+            "probe_modes": int(self.probe.shape[0]),
+            **self.info,
+        }
+
+    def save(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Write recon.npz, probe.npz, history.json, options.json and the PNGs."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.canvas.save(out / "recon.npz")
+        powers = np.sum(np.abs(self.probe) ** 2, axis=(1, 2))
+        save_arrays(out / "probe.npz", {
+            "probe": self.probe.astype(np.complex64),
+            "probeGuess": self.probe[int(np.argmax(powers))].astype(np.complex64),
+            "mode_power": (powers / powers.sum()).astype(np.float64),
+            "intensity_scale": np.float64(self.intensity_scale),
+            "probe_factor": np.float64(self.probe_factor),
+        })
+        write_json(out / "history.json", {"summary": self.summary(), "history": self.history})
+        write_json(out / "options.json", self.options.to_dict())
+        save_figures(self, out)
+        return out
+
+
+def _save_figure(fig: Figure, path: Path) -> None:
+    FigureCanvasAgg(fig)
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=100)
+
+
+def _image(fig: Figure, ax_index: tuple[int, int, int], data: np.ndarray, title: str,
+           cmap: str) -> None:
+    ax = fig.add_subplot(*ax_index)
+    im = ax.imshow(data, cmap=cmap, interpolation="nearest")
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(im, ax=ax, shrink=0.8)
+
+
+def save_figures(result: ReconResult, out: Path) -> None:
+    """amplitude.png, phase.png, probe.png and error.png of ``result`` into ``out``."""
+    c = result.canvas.canvas
+    for name, data, cmap in (("amplitude", np.abs(c), "gray"),
+                             ("phase", np.angle(c), "twilight")):
+        fig = Figure(figsize=(6, 5))
+        _image(fig, (1, 1, 1), np.where(result.canvas.coverage, data, np.nan),
+               f"{result.options.method} {name}", cmap)
+        _save_figure(fig, out / f"{name}.png")
+    K = result.probe.shape[0]
+    fig = Figure(figsize=(3.2 * K, 3))
+    for k in range(K):
+        _image(fig, (1, K, k + 1), np.abs(result.probe[k]), f"probe mode {k} |P|", "magma")
+    _save_figure(fig, out / "probe.png")
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.add_subplot(1, 1, 1)
+    if result.history:
+        ax.semilogy([r["epoch"] for r in result.history], result.errors, marker="o")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("data error")
+    fig.tight_layout()
+    _save_figure(fig, out / "error.png")

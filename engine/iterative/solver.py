@@ -1,0 +1,245 @@
+"""The reconstruction loop shared by every method: batches, events, control, checkpoints.
+
+Examples
+--------
+>>> from engine.simulate import SimulationConfig, simulate
+>>> ds = simulate(SimulationConfig(object="grf", n_positions=16, N=32, step=6, seed=0))
+>>> res = reconstruct(ds, EPIEOptions(iterations=2, batch_size=4))
+>>> res.epochs, res.canvas.canvas.shape == res.object.shape
+(2, True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend, get_backend
+from ..data import Dataset
+from ..errors import InputError
+from ..events import (
+    CanvasSnapshot,
+    Epoch,
+    Event,
+    Failed,
+    Finished,
+    ProbeSnapshot,
+    Progress,
+    RunControl,
+    RunStarted,
+    StopRequested,
+)
+from ..scaling import intensity_scale, normalise_probe
+from ..stitching import Canvas, CanvasGeometry
+from . import xp
+from .init import initial_object
+from .lsqml import lsqml_step
+from .model import Problem, batch_model, illumination
+from .modes import initial_modes, orthogonalise, power_factor
+from .options import EPIEOptions, SolverOptions
+from .pie import pie_step
+from .result import ReconResult
+from .state import SolverState, load_checkpoint, save_checkpoint
+
+# pixels with less than this fraction of the peak illumination are not covered (NaN)
+COVERAGE_THRESHOLD = 1e-3
+
+__all__ = ["EPIEOptions", "reconstruct", "check_data_support"]
+
+
+def _steps() -> dict[str, Callable[..., tuple[Any, Any, float]]]:
+    return {"epie": pie_step, "rpie": pie_step, "lsqml": lsqml_step}
+
+
+def check_data_support(options: SolverOptions, n: int, N: int, grid_pixels: int) -> None:
+    """Refuse more probe modes than the data can constrain.
+
+    Each mode needs at least one measured pattern, and the unknowns (object pixels plus
+    K·N² probe values) must be fewer than the measured intensities n·N².
+    """
+    K = options.probe_modes
+    unknowns = grid_pixels + K * N * N
+    if K > n or unknowns >= n * N * N:
+        raise InputError("probe_modes", f"at most {n} modes with unknowns (object {grid_pixels} "
+                         f"+ modes x {N}x{N}) fewer than the {n * N * N} measured pixels",
+                         str(K))
+
+
+@contextlib.contextmanager
+def _no_grad(be: Backend) -> Iterator[None]:
+    if be.name == "torch":
+        import torch
+
+        with torch.no_grad():
+            yield
+    else:
+        yield
+
+
+def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:
+    return [order[i:i + size] for i in range(0, order.shape[0], size)]
+
+
+def _model_energy(problem: Problem, obj: Any, probe: Any, batch: int = 256) -> float:
+    be = problem.backend
+    total = 0.0
+    for idx in _batches(np.arange(problem.n), batch):
+        m = batch_model(be, obj, probe, problem.top_left[idx])
+        total += xp.to_float(xp.sum_axes(xp.abs2(m.far), (0, 1, 2, 3)))
+    return total / problem.n
+
+
+def _illumination_canvas(problem: Problem, probe: Any, shape: tuple[int, int]) -> np.ndarray:
+    be = problem.backend
+    illum = illumination(probe)[None]
+    w = be.zeros(shape)
+    for idx in _batches(np.arange(problem.n), 1024):
+        be.scatter_add(w, illum, problem.top_left[idx])
+    return be.to_numpy(w).astype(np.float64)
+
+
+def _start_state(dataset: Dataset, options: SolverOptions, init: Any, resume: Any,
+                 geometry: CanvasGeometry, probe0: np.ndarray) -> tuple[SolverState, bool]:
+    if resume is not None:
+        state, saved, _ = load_checkpoint(resume)
+        if saved.method != options.method or state.object.shape != geometry.shape \
+                or state.probe.shape[0] != options.probe_modes:
+            raise InputError(f"--resume {resume}", f"a checkpoint of method {options.method}, "
+                             f"object {geometry.shape}, {options.probe_modes} probe modes",
+                             f"{saved.method}, {state.object.shape}, {state.probe.shape[0]}")
+        return state, True
+    obj = initial_object(init, dataset, geometry)
+    modes = initial_modes(probe0, options.probe_modes)
+    return SolverState(obj, modes, 0, np.random.default_rng(options.seed), [],
+                       geometry.origin), False
+
+
+def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | str = "numpy",
+                device: str = "auto", init: Any = "flat",
+                emit: Callable[[Event], None] | None = None, control: RunControl | None = None,
+                checkpoint_dir: str | None = None, checkpoint_every: int = 1,
+                resume: str | None = None, snapshot_every: int = 1) -> ReconResult:
+    """Reconstruct object and probe from ``dataset`` with the method of ``options``.
+
+    Parameters
+    ----------
+    dataset : measured amplitudes, positions and the initial probe (``probeGuess``).
+    options : :class:`EPIEOptions`, :class:`RPIEOptions` or :class:`LSQMLOptions`.
+    backend, device : the compute backend (``"numpy"`` reference, ``"torch"`` cpu/cuda).
+    init : initial object, see :func:`engine.iterative.init.initial_object`.
+    emit : receives RunStarted, Progress (per batch), Epoch (per epoch: ``error``,
+        ``seconds``, ``patterns_per_s``), CanvasSnapshot/ProbeSnapshot every
+        ``snapshot_every`` epochs, then Finished (or Failed).
+    control : pause/stop between batches; a stopped run returns what it has with
+        ``stopped=True``.
+    checkpoint_dir : write a checkpoint every ``checkpoint_every`` epochs (and on the last).
+    resume : a checkpoint directory to continue from (``options.iterations`` is the total).
+    """
+    if dataset.diffraction is None:
+        raise InputError("dataset", "measured 'diffraction' to reconstruct from", "none")
+    if not (isinstance(checkpoint_every, int) and checkpoint_every >= 1):
+        raise InputError("checkpoint_every", "an integer >= 1", repr(checkpoint_every))
+    be = get_backend(backend, device) if isinstance(backend, str) else backend
+    N, pos = dataset.N, dataset.positions
+    geometry = CanvasGeometry.from_positions(pos, N)
+    check_data_support(options, dataset.n, N, geometry.shape[0] * geometry.shape[1])
+    scale = intensity_scale(dataset.diffraction)
+    probe0, probe_factor = normalise_probe(dataset.probe)
+    X = dataset.diffraction.astype(np.float64) / scale
+    problem = Problem(be, be.asarray(X), pos - N / 2 - np.asarray(geometry.origin, float),
+                      float(np.mean(np.sum(X * X, axis=(1, 2)))))
+    state, resumed = _start_state(dataset, options, init, resume, geometry, probe0)
+    emit = emit or (lambda event: None)
+    emit(RunStarted(kind="reconstruct", config={
+        **options.to_dict(), "backend": be.name, "device": be.device, "n": dataset.n, "N": N,
+        "grid": list(geometry.shape), "origin": list(geometry.origin),
+        "resumed_at": state.epoch if resumed else None}))
+    try:
+        with _no_grad(be):
+            return _run(problem, options, be, state, resumed, geometry, scale, probe_factor,
+                        emit, control, checkpoint_dir, checkpoint_every, snapshot_every)
+    except Exception as exc:
+        emit(Failed(error=f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverState,
+         resumed: bool, geometry: CanvasGeometry, scale: float, probe_factor: float,
+         emit: Callable[[Event], None], control: RunControl | None, checkpoint_dir: str | None,
+         checkpoint_every: int, snapshot_every: int) -> ReconResult:
+    step = _steps()[options.method]
+    obj = be.asarray(state.object, complex=True)
+    probe = be.asarray(state.probe, complex=True)
+    if not resumed and options.rescale_init:
+        obj = obj * power_factor(_model_energy(problem, obj, probe), problem.mean_energy)
+    n, total_energy = problem.n, problem.mean_energy * problem.n
+    batch_size = min(options.batch_size, n)
+    stopped = False
+    while state.epoch < options.iterations:
+        epoch = state.epoch
+        order = (state.rng.permutation(n) if options.batch_order == "random"
+                 else np.arange(n))
+        update_probe = options.update_probe and epoch >= options.probe_update_start
+        batches = _batches(order, batch_size)
+        be.synchronize()
+        t0 = time.perf_counter()
+        err = 0.0
+        try:
+            for i, idx in enumerate(batches):
+                if control is not None:
+                    control.checkpoint()
+                obj, probe, e = step(problem, obj, probe, idx, options, update_probe)
+                err += e
+                emit(Progress(task="reconstruct", done=i + 1, total=len(batches),
+                              message=f"epoch {epoch + 1}"))
+        except StopRequested:
+            stopped = True
+            break
+        if update_probe:
+            obj, probe = _constrain_probe(be, obj, probe, options, problem.mean_energy)
+        be.synchronize()
+        seconds = time.perf_counter() - t0
+        record = {"epoch": epoch + 1, "error": err / total_energy, "seconds": seconds,
+                  "patterns_per_s": n / seconds if seconds > 0 else float("inf")}
+        state.history.append(record)
+        state.epoch = epoch + 1
+        emit(Epoch(epoch=epoch + 1, metrics={k: float(v) for k, v in record.items()
+                                             if k != "epoch"}))
+        if snapshot_every and (state.epoch % snapshot_every == 0
+                               or state.epoch == options.iterations):
+            emit(CanvasSnapshot(canvas=be.to_numpy(obj).astype(np.complex64),
+                                origin=geometry.origin, label=f"epoch {state.epoch}"))
+            emit(ProbeSnapshot(probe=be.to_numpy(probe).astype(np.complex64)))
+        if checkpoint_dir is not None and (state.epoch % checkpoint_every == 0
+                                           or state.epoch == options.iterations):
+            state.object, state.probe = be.to_numpy(obj), be.to_numpy(probe)
+            save_checkpoint(checkpoint_dir, state, options, {"intensity_scale": scale})
+    obj_np = be.to_numpy(obj).astype(np.complex128)
+    probe_np = be.to_numpy(probe).astype(np.complex128)
+    weight = _illumination_canvas(problem, probe, geometry.shape)
+    coverage = weight > COVERAGE_THRESHOLD * weight.max()
+    canvas = np.full(geometry.shape, np.nan, dtype=np.complex64)
+    canvas[coverage] = obj_np[coverage]
+    result = ReconResult(
+        canvas=Canvas(canvas, coverage, geometry.origin, weight.astype(np.float32)),
+        object=obj_np, probe=probe_np, history=list(state.history), options=options,
+        epochs=state.epoch, stopped=stopped, intensity_scale=scale, probe_factor=probe_factor,
+        info={"backend": be.name, "device": be.device})
+    emit(Finished(summary=result.summary()))
+    return result
+
+
+def _constrain_probe(be: Backend, obj: Any, probe: Any, options: SolverOptions,
+                     target: float) -> tuple[Any, Any]:
+    """Mode orthogonalisation and the probe-power constraint (exit waves unchanged)."""
+    if options.orthogonalise_modes and probe.shape[0] > 1:
+        probe = be.asarray(orthogonalise(be.to_numpy(probe)), complex=True)
+    if options.probe_power_constraint:
+        c = power_factor(xp.to_float(xp.sum_axes(xp.abs2(probe), (0, 1, 2))), target)
+        probe, obj = probe * c, obj * (1.0 / c)
+    return obj, probe
+

@@ -1,0 +1,63 @@
+"""Options: validation with one-line errors, JSON round trip, data-support limits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.errors import InputError
+from engine.iterative import (
+    EPIEOptions,
+    LSQMLOptions,
+    RPIEOptions,
+    options_for,
+    options_from_dict,
+    reconstruct,
+)
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: EPIEOptions(alpha=-0.5), "alpha"),
+    (lambda: EPIEOptions(beta=0.0), "beta"),
+    (lambda: RPIEOptions(alpha=1.5), "alpha"),
+    (lambda: LSQMLOptions(batch_size=0), "batch_size"),
+    (lambda: LSQMLOptions(iterations=0), "iterations"),
+    (lambda: LSQMLOptions(noise="laplace"), "noise"),
+    (lambda: LSQMLOptions(probe_modes=0), "probe_modes"),
+    (lambda: EPIEOptions(batch_order="zigzag"), "batch_order"),
+    (lambda: EPIEOptions(update_object=False, update_probe=False), "update_object"),
+    (lambda: options_for("dm"), "method"),
+    (lambda: options_for("epie", noise="poisson"), "epie options"),
+])
+def test_bad_options_give_one_line_errors(make, name):
+    with pytest.raises(InputError) as info:
+        make()
+    message = str(info.value)
+    assert message.startswith(name) and "expected" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("options", [
+    EPIEOptions(iterations=7, batch_size=1, alpha=0.7, beta=0.3, update_probe=True),
+    RPIEOptions(alpha=0.2, probe_modes=3, batch_order="sequential"),
+    LSQMLOptions(noise="poisson", step_relaxation=0.5, seed=11),
+])
+def test_options_round_trip_through_json(options):
+    data = json.loads(json.dumps(options.to_dict()))
+    assert data["method"] == options.method
+    assert options_from_dict(data) == options
+
+
+def test_more_probe_modes_than_the_data_support_is_refused(small32):
+    few = small32.subset([0, 1])
+    with pytest.raises(InputError, match="probe_modes"):
+        reconstruct(few, LSQMLOptions(iterations=1, probe_modes=3, update_probe=True))
+    with pytest.raises(InputError, match="probe_modes"):
+        reconstruct(small32, LSQMLOptions(iterations=1, probe_modes=40))
+
+
+def test_batch_larger_than_the_data_is_the_whole_data(small32):
+    whole = reconstruct(small32, EPIEOptions(iterations=2, batch_size=10_000))
+    exact = reconstruct(small32, EPIEOptions(iterations=2, batch_size=small32.n))
+    assert (whole.object == exact.object).all()
