@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 run: setup
-	$(PY) -m engine.demo --out runs/demo
+	$(VENV)/bin/ptycho demo --out runs/demo
 
 test: setup
 	$(PY) -m ruff check engine ptycho_gui plugins tests benchmarks

@@ -147,7 +147,8 @@ def check_positions_inside(positions: np.ndarray, shape: tuple[int, ...], N: int
     lo = positions - N / 2
     hi = positions + N / 2 - 1
     eps = 1e-6
-    bad = (lo[:, 0] < -eps) | (lo[:, 1] < -eps) | (hi[:, 0] > H - 1 + eps) | (hi[:, 1] > W - 1 + eps)
+    bad = ((lo[:, 0] < -eps) | (lo[:, 1] < -eps)
+           | (hi[:, 0] > H - 1 + eps) | (hi[:, 1] > W - 1 + eps))
     if np.any(bad):
         j = int(np.argmax(bad))
         raise InputError(
@@ -220,7 +221,8 @@ def read_npz(path: str | os.PathLike[str], *, require_diffraction: bool = True) 
             patches = patches.astype(np.complex64)
             if patches.ndim == 4 and patches.shape[-1] == 1:  # PtychoPINN stores (n, N, N, 1)
                 patches = patches[..., 0]
-        scan_index = _get(npz, "scan_index", path).astype(np.int64) if "scan_index" in keys else None
+        scan_index = (_get(npz, "scan_index", path).astype(np.int64)
+                      if "scan_index" in keys else None)
         metadata: dict[str, Any] = {}
         if "metadata" in keys:
             raw_meta = _get(npz, "metadata", path)

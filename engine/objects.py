@@ -97,12 +97,14 @@ def asym(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     tiled = ndimage.gaussian_filter(tiled, 0.6)
     yy, xx = np.mgrid[0:H, 0:W]
     amp = 0.35 + 0.45 * tiled + 0.2 * xx / max(W - 1, 1)
-    phase = 0.9 * np.roll(tiled, (scale * 3, scale * 2), axis=(0, 1)) + 0.6 * yy / max(H - 1, 1) - 0.6
+    shifted = np.roll(tiled, (scale * 3, scale * 2), axis=(0, 1))
+    phase = 0.9 * shifted + 0.6 * yy / max(H - 1, 1) - 0.6
     return _compose(amp, phase)
 
 
 def from_images(amplitude: np.ndarray, phase: np.ndarray | None = None,
-                shape: tuple[int, int] | None = None, phase_range: float = math.pi / 2) -> np.ndarray:
+                shape: tuple[int, int] | None = None,
+                phase_range: float = math.pi / 2) -> np.ndarray:
     """An object from two images: amplitude mapped to [0.2, 1], phase to ±phase_range/2."""
     def load(a: np.ndarray | str, what: str) -> np.ndarray:
         if isinstance(a, str):
@@ -136,7 +138,8 @@ OBJECTS: dict[str, Callable[..., np.ndarray]] = {"lines": lines, "grf": grf, "as
 
 
 def make_object(name: str, shape: tuple[int, int], rng: np.random.Generator,
-                images: tuple[str | np.ndarray, str | np.ndarray | None] | None = None) -> np.ndarray:
+                images: tuple[str | np.ndarray, str | np.ndarray | None] | None = None,
+                ) -> np.ndarray:
     """Generate object ``name`` of ``shape``; ``image`` needs ``images=(amplitude, phase)``."""
     if name not in OBJECTS:
         raise InputError("object", f"one of {sorted(OBJECTS)}", repr(name))

@@ -64,7 +64,8 @@ def var_across_group(amplitudes: Any, local_offsets: np.ndarray, backend: Backen
         den = backend.zeros((b * h, w))
         backend.scatter_add(num, a[:, c], tl_all[:, c])
         backend.scatter_add(den, ones, tl_all[:, c])
-        num, den = backend.to_numpy(num).astype(np.float64), backend.to_numpy(den).astype(np.float64)
+        num = backend.to_numpy(num).astype(np.float64)
+        den = backend.to_numpy(den).astype(np.float64)
         full = den > 1 - 1e-4
         values.append(np.where(full, num / np.where(full, den, 1.0), 0.0))
         valid.append(full)
@@ -142,6 +143,11 @@ class StatsLog:
             return None
         be = get_backend(backend) if isinstance(backend, str) else backend
         figures = patch_statistics(amplitudes, local_offsets, be)
+        return self.add(batch, figures, be.to_numpy(be.asarray(amplitudes)), canvas)
+
+    def add(self, batch: int | str, figures: dict[str, Any], amplitudes: np.ndarray | None = None,
+            canvas: Canvas | None = None) -> dict:
+        """Append a record of already computed ``figures`` (see :func:`patch_statistics`)."""
         record: dict[str, Any] = {
             "phase": self.phase, "batch": batch, "gridsize": self.gridsize,
             "C": self.gridsize**2, "backend": self.backend, "device": self.device,
@@ -151,8 +157,8 @@ class StatsLog:
             record["canvas"] = canvas_statistics(canvas)
         self.records.append(record)
         have = sum(s.shape[0] for s in self.samples)
-        if isinstance(batch, int) and have < self.max_sample_groups:
-            a = _as_groups(be.to_numpy(be.asarray(amplitudes)))
+        if amplitudes is not None and isinstance(batch, int) and have < self.max_sample_groups:
+            a = _as_groups(np.asarray(amplitudes))
             self.samples.append(np.abs(a[: self.max_sample_groups - have]).astype(np.float32))
         return record
 

@@ -28,6 +28,8 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "device": device,
+        # other work on the machine skews CPU timings: record how busy it was
+        "loadavg_1min": os.getloadavg()[0],
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         env["card"] = torch.cuda.get_device_name(torch.device(device))

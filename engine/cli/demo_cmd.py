@@ -1,0 +1,27 @@
+"""``ptycho demo``: the headless demo (what ``make run`` runs without a display)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..demo import run_demo
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="simulate, reconstruct and write a PNG/JSON report")
+    p.add_argument("--out", default="runs/demo", help="output directory")
+    p.add_argument("--backend", default="torch")
+    p.add_argument("--n-positions", type=int, default=256)
+    p.add_argument("--gridsize", type=int, default=2)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = run_demo(args.out, backend=args.backend, n_positions=args.n_positions,
+                      gridsize=args.gridsize)
+    print(json.dumps({k: report[k] for k in ("parseval", "stitch_round_trip_max_error",
+                                             "patch_stats", "timings")}, indent=2))
+    print(f"report: {Path(args.out) / 'report.png'} and {Path(args.out) / 'report.json'}")
+    return 0

@@ -1,0 +1,59 @@
+"""A terminal progress bar fed by engine events (stderr, shown only for work over ~2 s)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from ..events import Event, Progress, Step
+
+
+class ProgressBar:
+    """Renders :class:`~engine.events.Progress` (and step counts) on one terminal line.
+
+    Nothing is drawn during the first ``delay`` seconds, so quick commands stay quiet.
+    """
+
+    def __init__(self, stream: TextIO | None = None, delay: float = 2.0, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.delay = delay
+        self.width = width
+        self.start: float | None = None  # the clock starts at the first event, not at imports
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Progress):
+            self.update(event.task, event.done, event.total)
+        elif isinstance(event, Step) and "total_steps" in event.metrics:
+            extra = "  ".join(f"{k} {v:.4g}" for k, v in event.metrics.items()
+                              if k not in ("total_steps",))
+            self.update("step", event.step, int(event.metrics["total_steps"]), extra)
+
+    def update(self, task: str, done: int, total: int, extra: str = "") -> None:
+        now = time.monotonic()
+        if self.start is None:
+            self.start = now
+        elapsed = now - self.start
+        final = total > 0 and done >= total
+        if elapsed < self.delay or (now - self._last < 0.1 and not final):
+            return
+        self._last = now
+        if total > 0:
+            frac = min(done / total, 1.0)
+            fill = int(frac * self.width)
+            eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+            line = (f"\r{task:<10} [{'#' * fill}{'.' * (self.width - fill)}] {done}/{total} "
+                    f"{elapsed:6.1f}s eta {eta:5.1f}s {extra}")
+        else:
+            line = f"\r{task:<10} {done} done {elapsed:6.1f}s {extra}"
+        self.stream.write(line)
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False

@@ -1,0 +1,64 @@
+"""PNG figures of datasets and canvases (matplotlib's Agg canvas; never pyplot)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_open
+from .data import Dataset
+from .stitching import Canvas
+
+
+def _imshow(fig, pos, img, title, cmap="gray"):
+    ax = fig.add_subplot(*pos)
+    im = ax.imshow(img, cmap=cmap)
+    ax.set_title(title, fontsize=8)
+    ax.set_axis_off()
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    return ax
+
+
+def write_overview_png(path: str | os.PathLike[str], ds: Dataset, canvas: Canvas | None = None,
+                       title: str = "") -> Path:
+    """Object (truth) amplitude/phase, probe, one pattern and the stitched canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 6.5), dpi=90)
+    fig.suptitle(title or "ptycho-workbench", fontsize=10)
+    if ds.object is not None:
+        _imshow(fig, (2, 4, 1), np.abs(ds.object), "truth amplitude")
+        _imshow(fig, (2, 4, 2), np.angle(ds.object), "truth phase", "twilight")
+        ax = fig.axes[0]
+        ax.plot(ds.xcoords, ds.ycoords, ".", ms=1.5, color="tab:orange")
+    _imshow(fig, (2, 4, 3), np.abs(ds.probe), "probe amplitude", "magma")
+    if ds.diffraction is not None:
+        _imshow(fig, (2, 4, 4), np.log1p(ds.diffraction[0] ** 2), "pattern 0, log(1+counts)",
+                "viridis")
+    if canvas is not None:
+        _imshow(fig, (2, 4, 5), np.abs(canvas.canvas), f"canvas amplitude (origin {canvas.origin})")
+        _imshow(fig, (2, 4, 6), np.angle(canvas.canvas), "canvas phase", "twilight")
+        _imshow(fig, (2, 4, 7), canvas.weight, "stitch weight Σw", "cividis")
+    with atomic_open(path, "wb") as fh:
+        FigureCanvasAgg(fig).print_png(fh)
+    return Path(path)
+
+
+def write_canvas_pngs(prefix: str | os.PathLike[str], canvas: Canvas) -> list[Path]:
+    """``<prefix>_amplitude.png`` and ``<prefix>_phase.png`` of a canvas (NaN shown blank)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out = []
+    for part, img, cmap in (("amplitude", np.abs(canvas.canvas), "gray"),
+                            ("phase", np.angle(canvas.canvas), "twilight")):
+        fig = Figure(figsize=(5, 5), dpi=100)
+        _imshow(fig, (1, 1, 1), img, part, cmap)
+        path = Path(f"{prefix}_{part}.png")
+        with atomic_open(path, "wb") as fh:
+            FigureCanvasAgg(fig).print_png(fh)
+        out.append(path)
+    return out

@@ -1,0 +1,36 @@
+"""Shared fixtures: small seeded datasets (generated, never copied from shared data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.backends import get_backend
+from engine.simulate import SimulationConfig, simulate
+
+
+@pytest.fixture(scope="session")
+def small_ds():
+    """An asymmetric object, 64 jittered raster positions, N = 32."""
+    return simulate(SimulationConfig(object="asym", probe="disk", scan="raster", n_positions=64,
+                                     N=32, step=5, jitter=0.4, nphotons=1e6, seed=3))
+
+
+@pytest.fixture(scope="session")
+def numpy_backend():
+    return get_backend("numpy")
+
+
+@pytest.fixture(scope="session")
+def torch_backend():
+    return get_backend("torch", "cpu")
+
+
+@pytest.fixture(params=["numpy", "torch"])
+def backend(request):
+    return get_backend(request.param, "cpu")
+
+
+def rel_err(a, b) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
