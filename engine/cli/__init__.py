@@ -24,6 +24,8 @@ COMMANDS = (
     "evaluate",
     "inventory",
     "reconstruct",
+    "train",
+    "infer",
 )
 
 

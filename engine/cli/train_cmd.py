@@ -1,0 +1,136 @@
+"""``ptycho train``: train the physics-informed network; writes ``<out>/bundle``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..data import read_npz
+from ..errors import InputError
+from ..events import Epoch, Event, Validation
+from ..training.config import TrainConfig
+from .progress import ProgressBar
+
+log = logging.getLogger("ptycho.train")
+
+
+def one_line_errors(p: argparse.ArgumentParser, name: str) -> None:
+    """Bad arguments end with one line (no usage block), like every other input error."""
+    def error(message: str) -> None:
+        print(f"ptycho {name}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+    p.error = error  # type: ignore[method-assign]
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the physics-informed network (writes a bundle)")
+    p.add_argument("data", help="training dataset .npz")
+    p.add_argument("--out", required=True, help="run directory (bundle/, checkpoint/, analysis/)")
+    p.add_argument("--gridsize", type=_int, default=1)
+    p.add_argument("--neighbor-count", type=_int, default=None)
+    p.add_argument("--n-groups", type=_int, default=None)
+    p.add_argument("--batch-size", type=_int, default=16)
+    p.add_argument("--epochs", type=_int, default=20)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", default="poisson", help="poisson, mae or supervised")
+    p.add_argument("--object-big", action=argparse.BooleanOptionalAction, default=None,
+                   help="merge/re-extract within a group (default: on for gridsize > 1)")
+    p.add_argument("--base-channels", type=_int, default=32)
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of the scan (highest-x stripe) held out")
+    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--deterministic", action="store_true", help="bit-identical CPU losses")
+    p.add_argument("--accelerator", default="auto", help="auto, cpu, cuda (Lightning)")
+    p.add_argument("--devices", type=_int, default=1)
+    p.add_argument("--strategy", default="auto", help="auto, ddp, ... (Lightning)")
+    p.add_argument("--precision", default="32", help="32 or bf16-mixed")
+    p.add_argument("--channels-last", action="store_true", help="GPU lever: NHWC convolutions")
+    p.add_argument("--compile", action="store_true", help="GPU lever: torch.compile the network")
+    p.add_argument("--log-patch-stats", action="store_true")
+    p.add_argument("--patch-stats-limit", type=_int, default=2)
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
+    p.add_argument("--zip", action="store_true", help="also write <out>/bundle.zip")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check data and options, print model size and FLOPs, train nothing")
+    p.set_defaults(handler=run)
+    one_line_errors(p, "train")
+
+
+def config_from(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        gridsize=args.gridsize, neighbor_count=args.neighbor_count, n_groups=args.n_groups,
+        batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, loss=args.loss,
+        object_big=args.object_big, base_channels=args.base_channels,
+        val_fraction=args.val_fraction, seed=args.seed, deterministic=args.deterministic,
+        accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
+        precision=args.precision, channels_last=args.channels_last, compile=args.compile,
+        log_patch_stats=args.log_patch_stats, patch_stats_limit=args.patch_stats_limit)
+
+
+def dry_run(ds, cfg: TrainConfig) -> dict:
+    """What a run would do: data, scale, groups, model size and FLOPs per pattern."""
+    from ..models import SUPPORTED_N, flops_per_pattern, parameter_count
+    from ..training.data import prepare
+    from ..training.trainer import build_model
+
+    if ds.N not in SUPPORTED_N:
+        raise InputError("data pattern size N", f"one of {SUPPORTED_N}", str(ds.N))
+    prep = prepare(ds, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
+                   cfg.seed, cfg.loss == "supervised")
+    model = build_model(ds.N, cfg, prep.probe)
+    return {
+        "N": ds.N, "gridsize": cfg.gridsize, "C": cfg.C, "object_big": cfg.use_object_big,
+        "intensity_scale": prep.s, "probe_factor": prep.probe_factor,
+        "train_groups": prep.train.n_groups,
+        "val_groups": 0 if prep.val is None else prep.val.n_groups,
+        "steps_per_epoch": -(-prep.train.n_groups // cfg.batch_size),
+        "depth": model.net.config.depth, "parameters": parameter_count(model.net),
+        "flops_per_pattern": flops_per_pattern(model.net),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    ds = read_npz(args.data)
+    if args.dry_run:
+        info = dry_run(ds, cfg)
+        for key, value in info.items():
+            print(f"{key:>18}: {value:.6g}" if isinstance(value, float) else
+                  f"{key:>18}: {value:,}" if isinstance(value, int) and not isinstance(value, bool)
+                  else f"{key:>18}: {value}")
+        return 0
+    from ..training.trainer import train
+
+    bar = ProgressBar()
+
+    def on_event(event: Event) -> None:
+        bar(event)
+        if isinstance(event, Epoch):
+            bar.close()
+            log.info("epoch %d/%d: loss %.6g, %.1f patterns/s", event.epoch, cfg.epochs,
+                     event.metrics["loss"], event.metrics["patterns_per_s"])
+        elif isinstance(event, Validation):
+            log.info("epoch %d: validation loss %.6g", event.epoch, event.metrics["loss"])
+
+    result = train(ds, cfg, args.out, emit=on_event, resume=args.resume)
+    bar.close()
+    if args.zip:
+        from ..atomic import atomic_open
+        from ..bundles import bundle_bytes
+
+        with atomic_open(result.out / "bundle.zip", "wb") as fh:
+            fh.write(bundle_bytes(result.bundle).getvalue())
+    print(f"wrote {result.bundle} after {result.metrics.get('epochs', 0)} epochs, train loss "
+          f"{result.metrics.get('train_loss', float('nan')):.6g}"
+          + ("" if result.metrics.get("val_loss") is None
+             else f", validation loss {result.metrics['val_loss']:.6g}"))
+    return 0

@@ -1,0 +1,116 @@
+"""Encoder–decoder CNN mapping a group of diffraction amplitudes to object patches.
+
+Input: ``X = D / s`` of a group, (B, C, N, N) with C = gridsize² (SPEC §4). Output:
+amplitude (softplus, positive, in X units) and phase (π·tanh) of C patches (B, C, N, N).
+The diffraction and object domains are not aligned pixel by pixel, so there are no skip
+connections: the encoder pools down to an 8×8 bottleneck whatever N (depth follows N) and the
+decoder grows back to N.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+
+SUPPORTED_N = (32, 64, 128, 256)
+BOTTLENECK = 8
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Shape of the network.
+
+    Parameters
+    ----------
+    N : pattern size, a power of two >= 16 (32...256 supported and tested).
+    C : channels per group (gridsize²).
+    base_channels : feature maps of the first level; doubled each level, capped at
+        ``max_channels``.
+    max_channels : cap on feature maps.
+    """
+
+    N: int = 64
+    C: int = 1
+    base_channels: int = 32
+    max_channels: int = 256
+
+    def __post_init__(self) -> None:
+        if self.N < 16 or self.N & (self.N - 1):
+            raise InputError("N", "a power of two >= 16 (32, 64, 128, 256)", str(self.N))
+        if self.C < 1:
+            raise InputError("C", "an integer >= 1", str(self.C))
+        if self.base_channels < 1 or self.max_channels < self.base_channels:
+            raise InputError("base_channels", "1 <= base_channels <= max_channels",
+                             f"{self.base_channels}, {self.max_channels}")
+
+    @property
+    def depth(self) -> int:
+        """Number of 2× poolings: N / 2**depth = 8."""
+        return int(math.log2(self.N // BOTTLENECK))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True),
+    )
+
+
+class PtychoNet(nn.Module):
+    """The encoder–decoder; :meth:`forward` returns ``(amplitude, phase)`` (B, C, N, N)."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths = [min(config.base_channels * 2**i, config.max_channels)
+                  for i in range(config.depth + 1)]
+        enc, cin = [], config.C
+        for w in widths[:-1]:
+            enc += [_block(cin, w), nn.AvgPool2d(2)]
+            cin = w
+        self.encoder = nn.Sequential(*enc)
+        self.bottleneck = _block(cin, widths[-1])
+        dec, cin = [], widths[-1]
+        for w in reversed(widths[:-1]):
+            dec += [nn.Upsample(scale_factor=2, mode="nearest"), _block(cin, w)]
+            cin = w
+        self.decoder = nn.Sequential(*dec)
+        self.amplitude_head = nn.Conv2d(cin, config.C, 3, padding=1)
+        self.phase_head = nn.Conv2d(cin, config.C, 3, padding=1)
+        # start near a unit-amplitude, flat-phase object: the mean amplitude in X units
+        # is ~1 by construction of s (SPEC §4), so training begins at the right scale
+        nn.init.zeros_(self.amplitude_head.weight)
+        nn.init.constant_(self.amplitude_head.bias, math.log(math.e - 1.0))
+        nn.init.zeros_(self.phase_head.bias)
+        self.phase_head.weight.data.mul_(0.1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.decoder(self.bottleneck(self.encoder(x)))
+        amplitude = nn.functional.softplus(self.amplitude_head(h))
+        phase = math.pi * torch.tanh(self.phase_head(h))
+        return amplitude, phase
+
+
+def parameter_count(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def flops_per_pattern(model: PtychoNet) -> int:
+    """Forward FLOPs of the network for one pattern (one group divided by C)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg = model.config
+    p = next(model.parameters())
+    x = torch.zeros((1, cfg.C, cfg.N, cfg.N), dtype=p.dtype, device=p.device)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x)
+    return int(counter.get_total_flops() // cfg.C)

@@ -1,0 +1,1 @@
+"""Training of the physics-informed network (Lightning Fabric loop, checkpoints, events)."""

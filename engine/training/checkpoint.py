@@ -1,0 +1,87 @@
+"""Per-epoch checkpoints for exact resume: safetensors + JSON, no pickle.
+
+``<out>/checkpoint/`` holds ``model.safetensors`` (weights), ``optimizer.safetensors`` (Adam
+moments and step counts, flattened) and ``state.json`` (epoch, step, history, config,
+optimizer hyper-parameters). Written to a temporary directory renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import InputError
+
+STATE = "state.json"
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state dict into tensors (safetensors) and JSON-able rest."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    for pid, st in sd["state"].items():
+        for key, value in st.items():
+            t = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            tensors[f"{pid}.{key}"] = t.detach().cpu().contiguous()
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                      rest: dict) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, t in tensors.items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = t
+    opt.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
+
+
+def save_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
+                    opt: torch.optim.Optimizer, state: dict[str, Any]) -> Path:
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                  str(tmp / "model.safetensors"))
+        tensors, rest = optimizer_tensors(opt)
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / STATE).write_text(json.dumps({**state, "optimizer": rest}, indent=1))
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
+                    opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore ``model`` and ``opt`` in place; return the saved state (epoch, history...)."""
+    d = Path(directory)
+    if not (d / STATE).is_file():
+        raise InputError("--resume", f"a checkpoint in {d}", "none found")
+    try:
+        state = json.loads((d / STATE).read_text())
+        weights = load_file(str(d / "model.safetensors"))
+        opt_tensors = load_file(str(d / "optimizer.safetensors"))
+    except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+        raise InputError(f"checkpoint {d}", "readable safetensors and JSON files",
+                         type(exc).__name__) from None
+    device = next(model.parameters()).device
+    model.load_state_dict({k: v.to(device) for k, v in weights.items()})
+    restore_optimizer(opt, {k: v.to(device) if k.endswith(("exp_avg", "exp_avg_sq")) else v
+                            for k, v in opt_tensors.items()}, state["optimizer"])
+    return state

@@ -1,0 +1,102 @@
+"""The one options class of network training, validated and JSON-serialisable."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..errors import InputError
+from .losses import LOSSES
+
+ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
+PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16-true", "16-mixed")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; same config and data ⇒ same model (CPU).
+
+    Parameters
+    ----------
+    gridsize, neighbor_count, n_groups : grouping (SPEC §5); ``n_groups`` caps the groups of
+        the training region (``None``: one per position).
+    batch_size : groups per optimiser step.
+    epochs : passes over the training groups.
+    lr : Adam learning rate.
+    loss : ``poisson``, ``mae`` or ``supervised`` (needs ``Y`` in the data).
+    object_big : merge/re-extract within a group (``None``: on for gridsize > 1).
+    base_channels : width of the first network level.
+    val_fraction : share of the scan (the highest-x stripe) held out for validation.
+    seed : grouping, initialisation and batch order.
+    deterministic : deterministic algorithms (bit-identical CPU losses across runs).
+    accelerator, devices, strategy, precision : passed to Lightning Fabric.
+    channels_last, compile : GPU levers (memory format, ``torch.compile``).
+    log_patch_stats, patch_stats_limit : SPEC §7 statistics of the first K batches.
+    """
+
+    gridsize: int = 1
+    neighbor_count: int | None = None
+    n_groups: int | None = None
+    batch_size: int = 16
+    epochs: int = 20
+    lr: float = 1e-3
+    loss: str = "poisson"
+    object_big: bool | None = None
+    base_channels: int = 32
+    val_fraction: float = 0.2
+    seed: int = 0
+    deterministic: bool = False
+    accelerator: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"
+    precision: str = "32"
+    channels_last: bool = False
+    compile: bool = False
+    log_patch_stats: bool = False
+    patch_stats_limit: int = 2
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, name: str, expected: str) -> None:
+            if not ok:
+                raise InputError(f"--{name.replace('_', '-')}", expected,
+                                 repr(getattr(self, name)))
+
+        need(isinstance(self.gridsize, int) and self.gridsize >= 1, "gridsize", "an integer >= 1")
+        need(self.n_groups is None or self.n_groups >= 1, "n_groups", "an integer >= 1")
+        need(self.batch_size >= 1, "batch_size", "an integer >= 1")
+        need(self.epochs >= 1, "epochs", "an integer >= 1")
+        need(math.isfinite(self.lr) and self.lr > 0, "lr", "a finite learning rate > 0")
+        need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
+        need(self.base_channels >= 1, "base_channels", "an integer >= 1")
+        need(0 <= self.val_fraction < 1, "val_fraction", "a fraction in [0, 1)")
+        need(self.accelerator in ACCELERATORS, "accelerator", f"one of {', '.join(ACCELERATORS)}")
+        need(self.devices >= 1, "devices", "an integer >= 1")
+        need(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
+        need(self.patch_stats_limit >= 1, "patch_stats_limit", "an integer >= 1")
+        C = self.gridsize**2
+        need(self.neighbor_count is None or self.neighbor_count >= C - 1, "neighbor_count",
+             f"K >= C - 1 = {C - 1} for gridsize {self.gridsize}")
+
+    @property
+    def C(self) -> int:  # noqa: N802
+        return self.gridsize**2
+
+    @property
+    def use_object_big(self) -> bool:
+        return self.gridsize > 1 if self.object_big is None else bool(self.object_big)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InputError("training config", f"keys among {sorted(known)}", str(unknown))
+        return cls(**d)
+
+    # fields whose change makes a checkpoint unusable for --resume
+    RESUME_KEYS = ("gridsize", "neighbor_count", "n_groups", "batch_size", "lr", "loss",
+                   "object_big", "base_channels", "val_fraction", "seed")

@@ -1,0 +1,216 @@
+"""The training loop, driven by Lightning Fabric (accelerator, devices, strategy, precision).
+
+Batch order derives from ``(seed, epoch)`` alone and the loop holds no other random state,
+so a run resumed from the checkpoint of epoch k continues exactly as an uninterrupted one.
+Events go to ``emit``; a :class:`~engine.events.RunControl` pauses or stops between steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..bundles import save_bundle
+from ..data import Dataset
+from ..errors import InputError
+from ..events import (
+    CanvasSnapshot,
+    Epoch,
+    Event,
+    Failed,
+    Finished,
+    RunControl,
+    RunStarted,
+    StatsSnapshot,
+    Step,
+    StopRequested,
+    Validation,
+)
+from ..models import NetworkConfig, PhysicsModel, PtychoNet
+from ..models.predict import batch_slices, group_batch
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import PreparedData, prepare
+from .losses import compute_loss
+from .patch_stats import collect_stats, stitch_groups
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: paths, per-epoch history and the final metrics."""
+
+    out: Path
+    bundle: Path
+    history: list[dict[str, float]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stopped: bool = False
+
+
+def make_fabric(cfg: TrainConfig):
+    from lightning_fabric import Fabric
+
+    precision = "32-true" if cfg.precision == "32" else cfg.precision
+    fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+                    precision=precision)
+    if cfg.devices > 1 or cfg.strategy not in ("auto", "single_device"):
+        fabric.launch()
+    return fabric
+
+
+def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:
+    net = PtychoNet(NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels))
+    return PhysicsModel(net, probe, cfg.use_object_big)
+
+
+def _seed(cfg: TrainConfig) -> None:
+    torch.manual_seed(cfg.seed)
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def bundle_meta(prep: PreparedData, N: int, cfg: TrainConfig, metrics: dict) -> dict[str, Any]:
+    return {
+        "intensity_scale": prep.s, "probe_factor": prep.probe_factor, "N": N,
+        "gridsize": cfg.gridsize, "object_big": cfg.use_object_big,
+        "network": NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels).to_dict(),
+        "config": cfg.to_dict(), "data_digest": prep.digest,
+        "target_factor": prep.target_factor, "metrics": metrics,
+    }
+
+
+def train(ds: Dataset, cfg: TrainConfig, out: str | os.PathLike[str], *,
+          emit: Callable[[Event], None] | None = None, control: RunControl | None = None,
+          resume: bool = False) -> TrainResult:
+    """Train on ``ds``; write ``<out>/checkpoint`` and ``<out>/bundle`` after every epoch.
+
+    Returns the :class:`TrainResult`; a stop request ends the run after the current step
+    with the last epoch's bundle intact (``stopped=True``).
+    """
+    out = Path(out)
+    emit = emit or (lambda e: None)
+    control = control or RunControl()
+    emit(RunStarted(kind="train", config=cfg.to_dict()))
+    try:
+        return _train(ds, cfg, out, emit, control, resume)
+    except Exception as exc:
+        emit(Failed(error=str(exc)))
+        raise
+
+
+def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
+           resume: bool) -> TrainResult:
+    _seed(cfg)
+    prep = prepare(ds, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
+                   cfg.seed, cfg.loss == "supervised")
+    fabric = make_fabric(cfg)
+    N = ds.N
+    model = build_model(N, cfg, prep.probe)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start_epoch, step, history = 0, 0, []
+    ckpt_dir, bundle_dir = out / "checkpoint", out / "bundle"
+    if resume:
+        state = load_checkpoint(ckpt_dir, model, opt)
+        saved = state["config"]
+        for key in TrainConfig.RESUME_KEYS:
+            if saved.get(key) != getattr(cfg, key):
+                raise InputError(f"--resume ({key})", f"the checkpoint's {saved.get(key)!r}",
+                                 repr(getattr(cfg, key)))
+        if state["data_digest"] != prep.digest:
+            raise InputError("--resume", "the data the checkpoint was trained on",
+                             "different data (digest mismatch)")
+        start_epoch, step, history = state["epoch"], state["step"], state["history"]
+    raw_model, raw_opt = model, opt
+    if cfg.compile:
+        model.net = torch.compile(model.net)
+    model, opt = fabric.setup(model, opt)
+    dev = fabric.device
+    x = torch.from_numpy(prep.x).to(dev)
+    target = None if prep.target is None else torch.from_numpy(prep.target).to(dev)
+    G = prep.train.n_groups
+    metrics: dict[str, Any] = {}
+    stopped = False
+    per_epoch = -(-len(range(fabric.global_rank, G, fabric.world_size)) // cfg.batch_size)
+    total_steps = per_epoch * cfg.epochs
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            model.train()
+            perm = np.random.default_rng([cfg.seed, epoch]).permutation(G)
+            perm = perm[fabric.global_rank::fabric.world_size]
+            total, count, t0 = 0.0, 0, time.perf_counter()
+            for sl in batch_slices(perm.size, cfg.batch_size):
+                control.checkpoint()
+                idx = perm[sl]
+                xb, off, tb = group_batch(x, prep.train, idx, target)
+                if cfg.channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                obj, pred = model(xb, off)
+                loss = compute_loss(cfg.loss, obj, pred, xb, tb)
+                opt.zero_grad(set_to_none=True)
+                fabric.backward(loss)
+                opt.step()
+                step += 1
+                value = float(loss.detach())
+                total, count = total + value * len(idx), count + len(idx)
+                emit(Step(step=step, metrics={"loss": value, "epoch": epoch + 1,
+                                                "total_steps": total_steps}))
+            elapsed = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, "loss": total / max(count, 1),
+                      "patterns_per_s": count * cfg.C / elapsed if elapsed > 0 else float("nan")}
+            emit(Epoch(epoch=epoch + 1, metrics=dict(record)))
+            if prep.val is not None:
+                record["val_loss"], canvas, stats = _validate(raw_model, x, target, prep, cfg)
+                emit(Validation(epoch=epoch + 1, metrics={"loss": record["val_loss"]}))
+                emit(StatsSnapshot(phase="validation", record=stats["record"],
+                                   sample_patches=stats["samples"]))
+                emit(CanvasSnapshot(canvas=canvas.canvas, origin=canvas.origin,
+                                    label=f"validation, epoch {epoch + 1}"))
+            history.append(record)
+            metrics = {"train_loss": record["loss"], "val_loss": record.get("val_loss"),
+                       "epochs": epoch + 1, "steps": step}
+            if fabric.global_rank == 0:
+                save_checkpoint(ckpt_dir, raw_model, raw_opt, {
+                    "epoch": epoch + 1, "step": step, "history": history,
+                    "config": cfg.to_dict(), "data_digest": prep.digest})
+                save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
+                            bundle_meta(prep, N, cfg, metrics))
+    except StopRequested:
+        stopped = True
+    if not stopped and fabric.global_rank == 0:
+        train_stats = collect_stats(raw_model, x, prep.train, cfg.batch_size, prep.s, "train",
+                                    str(dev), out / "analysis" if cfg.log_patch_stats else None,
+                                    cfg.patch_stats_limit)
+        metrics["train_patch_stats"] = train_stats
+        save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
+                    bundle_meta(prep, N, cfg, metrics))
+    emit(Finished(summary={"stopped": stopped, "history": history, **metrics}))
+    return TrainResult(out, bundle_dir, history, metrics, stopped)
+
+
+@torch.no_grad()
+def _validate(model: PhysicsModel, x: torch.Tensor, target: torch.Tensor | None,
+              prep: PreparedData, cfg: TrainConfig):
+    """Validation loss, stitched canvas and a statistics record of the held-out region."""
+    model.eval()
+    val = prep.val
+    total, count = 0.0, 0
+    for sl in batch_slices(val.n_groups, max(cfg.batch_size, 64)):
+        xb, off, tb = group_batch(x, val, np.arange(sl.start, sl.stop), target)
+        obj, pred = model(xb, off)
+        total += float(compute_loss(cfg.loss, obj, pred, xb, tb)) * xb.shape[0]
+        count += xb.shape[0]
+    canvas, stats = stitch_groups(model, x, val, max(cfg.batch_size, 64))
+    model.train()
+    return total / max(count, 1), canvas, stats

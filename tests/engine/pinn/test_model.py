@@ -1,0 +1,99 @@
+"""The network and its differentiable forward model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.backends import get_backend
+from engine.errors import InputError
+from engine.models import (
+    NetworkConfig,
+    PhysicsModel,
+    PtychoNet,
+    flops_per_pattern,
+    merge_reextract,
+    parameter_count,
+)
+from engine.scaling import normalise_probe
+
+
+@pytest.mark.parametrize("N", [32, 64, 128, 256])
+def test_depth_follows_n_and_heads_are_bounded(N):
+    net = PtychoNet(NetworkConfig(N=N, C=4, base_channels=4, max_channels=16))
+    assert N // 2**net.config.depth == 8
+    x = torch.rand(2, 4, N, N) * 5
+    with torch.no_grad():
+        net.phase_head.weight.normal_(0, 10)  # drive tanh into saturation
+        amp, phase = net(x)
+    assert amp.shape == phase.shape == (2, 4, N, N)
+    assert float(amp.min()) > 0
+    assert float(phase.abs().max()) <= math.pi + 1e-6
+
+
+def test_initial_amplitude_is_one_in_x_units():
+    amp, phase = PtychoNet(NetworkConfig(N=32, C=1, base_channels=4))(torch.rand(3, 1, 32, 32))
+    assert torch.allclose(amp, torch.ones_like(amp), atol=1e-5)
+
+
+def test_size_figures_grow_with_n():
+    small = PtychoNet(NetworkConfig(N=32, C=1, base_channels=8))
+    big = PtychoNet(NetworkConfig(N=64, C=1, base_channels=8))
+    assert parameter_count(big) > parameter_count(small) > 1000
+    assert flops_per_pattern(big) > 3 * flops_per_pattern(small) > 0
+
+
+@pytest.mark.parametrize("N", [12, 48, 0])
+def test_bad_n_is_refused(N):
+    with pytest.raises(InputError, match="N"):
+        NetworkConfig(N=N)
+
+
+def _group_patches(obj, positions, N):
+    be = get_backend("torch", "cpu")
+    p = be.extract(be.asarray(obj, complex=True), positions.reshape(-1, 2) - N / 2, N)
+    return p.reshape(positions.shape[0], positions.shape[1], N, N)
+
+
+def test_object_big_keeps_consistent_patches():
+    """Patches cut from one object at the group's positions survive merge + re-extract."""
+    rng = np.random.default_rng(0)
+    N = 16
+    obj = (rng.uniform(0.3, 1, (60, 60)) * np.exp(1j * rng.uniform(-1, 1, (60, 60))))
+    pos = np.array([[[20, 20], [20, 26], [27, 20], [27, 26]],
+                    [[30.5, 30.25], [30.5, 36.25], [36.5, 30.25], [36.5, 36.25]]], float)
+    patches = _group_patches(obj, pos, N)
+    local = torch.as_tensor(pos - pos.mean(axis=1, keepdims=True))
+    merged = merge_reextract(get_backend("torch", "cpu"), patches, local)
+    np.testing.assert_allclose(merged.numpy(), patches.numpy(), atol=1e-5)
+
+
+def test_object_big_averages_conflicting_patches_and_passes_gradients():
+    N = 16
+    pos = np.array([[[20, 20], [20, 24], [24, 20], [24, 24]]], float)
+    local = torch.as_tensor(pos - pos.mean(axis=1, keepdims=True))
+    values = torch.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    patches = (values[None, :, None, None] * torch.ones(1, 4, N, N)).to(torch.complex64)
+    merged = merge_reextract(get_backend("torch", "cpu"), patches, local)
+    # the pixel every channel covers is the mean of all four
+    centre = merged[0, 0, N // 2 + 2, N // 2 + 2]
+    assert abs(complex(centre.detach()) - 2.5) < 1e-5
+    spread = merged.real.std(dim=1).mean()
+    assert spread < patches.real.std(dim=1).mean()
+    merged.real.sum().backward()
+    assert values.grad is not None and float(values.grad.abs().min()) > 0
+
+
+def test_physics_diffraction_matches_the_backend_forward_model():
+    rng = np.random.default_rng(1)
+    N = 32
+    probe, _ = normalise_probe(np.exp(1j * rng.uniform(-1, 1, (N, N))).astype(np.complex64))
+    patch = (rng.uniform(0.2, 1, (2, 1, N, N)) * np.exp(1j * rng.uniform(-1, 1, (2, 1, N, N))))
+    model = PhysicsModel(PtychoNet(NetworkConfig(N=N, C=1, base_channels=4)), probe, False)
+    got = model.diffraction(torch.as_tensor(patch.astype(np.complex64)))
+    nb = get_backend("numpy")
+    want = nb.amplitude(nb.propagate(nb.illuminate(probe, patch)))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
