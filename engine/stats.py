@@ -204,35 +204,40 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def patch_mosaic(amplitudes: np.ndarray, normalise: bool, gap: int = 2) -> np.ndarray:
+    """An RGB mosaic (rows = groups, columns = channels) of amplitude patches in [0, 1].
+
+    ``normalise=False`` shares one scale (0 … global max) so collapsed or mis-scaled patches
+    look it; ``True`` stretches each patch to its own range to show structure. Gaps are blue.
+    """
+    a = _as_groups(np.abs(np.asarray(amplitudes, dtype=np.float64)))
+    b, C, M = a.shape[0], a.shape[1], a.shape[-1]
+    vmax = float(a.max()) if a.size and a.max() > 0 else 1.0
+    if normalise:
+        lo = a.min(axis=(-2, -1), keepdims=True)
+        span = a.max(axis=(-2, -1), keepdims=True) - lo
+        v = np.where(span > 0, (a - lo) / np.where(span > 0, span, 1.0), 0.0)
+    else:
+        v = a / vmax
+    rgb = np.empty((b * (M + gap) + gap, C * (M + gap) + gap, 3))
+    rgb[...] = (0.15, 0.25, 0.55)
+    for i in range(b):
+        for c in range(C):
+            r0, c0 = gap + i * (M + gap), gap + c * (M + gap)
+            rgb[r0:r0 + M, c0:c0 + M] = v[i, c][..., None]
+    return rgb
+
+
 def write_patch_grid(path: str | os.PathLike[str], amplitudes: np.ndarray,
                      normalise: bool) -> Path:
-    """PNG grid of patches: one row per group, one column per channel.
-
-    ``normalise=False`` shares one colour scale (0 … global max) so collapsed or scaled
-    patches show as such; ``True`` stretches each patch to its own range to show structure.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """PNG of :func:`patch_mosaic` (one row per group, one column per channel)."""
+    from matplotlib.image import imsave
 
     from .atomic import atomic_open
 
-    a = _as_groups(np.abs(np.asarray(amplitudes, dtype=np.float64)))
-    b, C = a.shape[:2]
-    vmax = float(a.max()) if a.size and a.max() > 0 else 1.0
-    fig = Figure(figsize=(1.4 * C + 0.6, 1.4 * b + 0.5), dpi=80)
-    fig.suptitle(f"{'normalised' if normalise else 'raw'} amplitude patches", fontsize=8)
-    for i in range(b):
-        for c in range(C):
-            ax = fig.add_subplot(b, C, i * C + c + 1)
-            p = a[i, c]
-            if normalise:
-                lo, hi = float(p.min()), float(p.max())
-                ax.imshow((p - lo) / (hi - lo) if hi > lo else np.zeros_like(p), cmap="gray",
-                          vmin=0, vmax=1)
-            else:
-                ax.imshow(p, cmap="gray", vmin=0, vmax=vmax)
-            ax.set_axis_off()
+    rgb = patch_mosaic(amplitudes, normalise)
+    scale = max(1, 128 // max(1, np.asarray(amplitudes).shape[-1]))  # small patches: enlarge
+    rgb = np.kron(rgb, np.ones((scale, scale, 1)))
     with atomic_open(path, "wb") as fh:
-        FigureCanvasAgg(fig).print_png(fh)
+        imsave(fh, np.clip(rgb, 0, 1), format="png")
     return Path(path)
-

@@ -1,0 +1,1 @@
+"""The napari plugin: thin glue over :mod:`ptycho_gui` (none is registered yet)."""

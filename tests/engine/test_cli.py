@@ -100,3 +100,27 @@ def test_bench_physics_small(tmp_path):
     assert {f["backend"] for f in r["forward"]} == {"numpy", "torch"}
     assert all(f["forward_patterns_per_s"] > 0 for f in r["forward"])
     assert r["env"]["date"] and r["stitch"][0]["patches"] == 100
+
+
+def test_compare_canvases(tmp_path, data_file, capsys):
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert main(["stitch", str(data_file), "--gridsize", "1", "--out", str(a)]) == 0
+    assert main(["stitch", str(data_file), "--gridsize", "2", "--out", str(b)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    # the same truth stitched with two groupings: identical where both cover
+    assert report["amplitude"]["ssim"] > 0.999
+    assert report["phase"]["rms_error_rad"] < 1e-3
+
+
+def test_demo_writes_report(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--n-positions", "36", "--backend", "numpy"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["parseval"]["relative_error"] < 1e-5
+    assert report["stitch_round_trip_max_error"] < 1e-5
+    assert report["patch_stats"]["var_zero_mean"] > 0
+    assert (out / "report.png").stat().st_size > 10_000
+    for name in report["files"]:
+        assert (out / name).exists(), name
