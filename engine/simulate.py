@@ -19,6 +19,7 @@ from . import __version__
 from .backends import Backend, get_backend
 from .data import Dataset, check_positions_inside
 from .errors import InputError
+from .events import Callback, progress_emitter
 from .objects import OBJECTS, make_object
 from .probes import PROBES, make_probe
 from .scans import SCANS, make_scan
@@ -81,11 +82,13 @@ class SimulationConfig:
 
 def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
              object_array: np.ndarray | None = None, probe_array: np.ndarray | None = None,
-             positions: np.ndarray | None = None) -> Dataset:
+             positions: np.ndarray | None = None, batch_size: int = 1024,
+             emit: Callback | None = None) -> Dataset:
     """Simulate a dataset: object, probe, scan, far-field amplitudes and Poisson counts.
 
     ``object_array``, ``probe_array`` and ``positions`` (n, 2) (y, x) override the generators
-    (e.g. to simulate diffraction for a measured object and probe).
+    (e.g. to simulate diffraction for a measured object and probe). The forward model runs in
+    batches of ``batch_size`` patterns, reporting :class:`~engine.events.Progress` to ``emit``.
     """
     rng = np.random.default_rng(config.seed)
     N = config.N
@@ -110,9 +113,17 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
         obj = np.asarray(object_array, dtype=np.complex64)
     be = get_backend(backend) if isinstance(backend, str) else backend
     check_positions_inside(positions, obj.shape, N, "scan positions")
-    patches = be.to_numpy(be.extract(be.asarray(obj, complex=True), positions - N / 2, N))
-    amplitude = be.to_numpy(be.amplitude(be.propagate(be.illuminate(
-        be.asarray(probe, complex=True), be.asarray(patches, complex=True)))))
+    o, p = be.asarray(obj, complex=True), be.asarray(probe, complex=True)
+    patches = np.empty((positions.shape[0], N, N), np.complex64)
+    amplitude = np.empty((positions.shape[0], N, N), np.float64)
+    progress = progress_emitter(emit, "simulate")
+    for start in range(0, positions.shape[0], batch_size):
+        sl = slice(start, start + batch_size)
+        patch = be.extract(o, positions[sl] - N / 2, N)
+        patches[sl] = be.to_numpy(patch)
+        amplitude[sl] = be.to_numpy(be.amplitude(be.propagate(be.illuminate(p, patch))))
+        if progress:
+            progress(min(start + batch_size, positions.shape[0]), positions.shape[0])
     diffraction, gain = poisson_counts(amplitude, config.nphotons, rng)
     metadata = {
         "generator": f"ptycho-workbench {__version__} engine.simulate",

@@ -11,6 +11,7 @@ from ..probes import PROBES
 from ..scans import SCANS
 from ..simulate import SimulationConfig, simulate
 from .common import positive_int
+from .progress import ProgressBar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
         N=N, step=args.step, jitter=args.jitter, nphotons=args.nphotons, seed=args.seed,
         probe_radius=args.probe_radius, defocus=args.defocus,
         amplitude_image=args.amplitude_image, phase_image=args.phase_image)
-    ds = simulate(config, backend=args.backend, **overrides)
+    bar = ProgressBar()
+    ds = simulate(config, backend=args.backend, emit=bar, **overrides)
+    bar.close()
     write_npz(args.out, ds)
     H, W = ds.object.shape
     print(f"wrote {args.out}: {ds.n} patterns {ds.N}x{ds.N}, object {H}x{W}, "
