@@ -18,6 +18,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    """Dataset, patch source, grouping, stitching and backend: what stitch and stats share."""
+    from ..sources import SOURCES
+
+    p.add_argument("data", help="dataset .npz")
+    p.add_argument("--source", default="truth", help=f"one of {SOURCES}")
+    add_grouping_args(p)
+    add_stitch_args(p)
+    add_backend_args(p)
+
+
 def add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="numpy", help="numpy (reference) or torch")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:k] (torch)")

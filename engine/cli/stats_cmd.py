@@ -7,32 +7,22 @@ from pathlib import Path
 
 from ..atomic import write_json
 from ..data import read_npz
-from ..sources import SOURCES
 from ..stats import write_patch_grid
 from ..workflows import stats_dataset
-from .common import (
-    add_backend_args,
-    add_grouping_args,
-    add_stitch_args,
-    grouping_from,
-    stitch_config_from,
-)
+from .common import add_source_args, grouping_from, stitch_config_from
 from .progress import ProgressBar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stats", help="patch and canvas statistics (SPEC §7)")
-    p.add_argument("data", help="dataset .npz")
-    p.add_argument("--source", default="truth", help=f"one of {SOURCES}")
+    add_source_args(p)
     p.add_argument("--phase", default="truth", help="phase label of the records")
     p.add_argument("--limit", type=int, default=None, help="record only the first K batches")
-    add_grouping_args(p)
-    add_stitch_args(p)
-    add_backend_args(p)
     p.add_argument("--out", required=True, help="output stats .json")
     p.add_argument("--grid-png", default=None,
                    help="patch grid PNG (raw; a _normalized twin is written beside it)")
     p.set_defaults(handler=run)
+
 
 def run(args: argparse.Namespace) -> int:
     ds = read_npz(args.data, require_diffraction=False)

@@ -5,25 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..data import read_npz
-from ..sources import SOURCES
 from ..workflows import stitch_dataset
-from .common import (
-    add_backend_args,
-    add_grouping_args,
-    add_stitch_args,
-    grouping_from,
-    stitch_config_from,
-)
+from .common import add_source_args, grouping_from, stitch_config_from
 from .progress import ProgressBar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stitch", help="stitch patches into a canvas (canvas, coverage, origin)")
-    p.add_argument("data", help="dataset .npz")
-    p.add_argument("--source", default="truth", help=f"one of {SOURCES}")
-    add_grouping_args(p)
-    add_stitch_args(p)
-    add_backend_args(p)
+    add_source_args(p)
     p.add_argument("--out", required=True, help="output canvas .npz")
     p.set_defaults(handler=run)
 
