@@ -9,4 +9,6 @@ from __future__ import annotations
 
 SUITES = {
     "physics": "engine.bench.physics",
+    "iterative": "engine.bench.iterative",
+    "pinn": "engine.bench.pinn",
 }

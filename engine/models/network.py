@@ -19,6 +19,9 @@ from ..errors import InputError
 
 SUPPORTED_N = (32, 64, 128, 256)
 BOTTLENECK = 8
+# a fixed first layer: far-field amplitudes span orders of magnitude (the zero-order peak
+# against the speckle), which a compressive map hands to the convolutions evenly
+INPUT_TRANSFORMS = ("none", "sqrt", "log1p")
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,19 @@ class NetworkConfig:
     base_channels : feature maps of the first level; doubled each level, capped at
         ``max_channels``.
     max_channels : cap on feature maps.
+    input_transform : fixed map applied to X first: ``sqrt``, ``log1p`` or ``none``.
     """
 
     N: int = 64
     C: int = 1
     base_channels: int = 32
     max_channels: int = 256
+    input_transform: str = "none"
 
     def __post_init__(self) -> None:
+        if self.input_transform not in INPUT_TRANSFORMS:
+            raise InputError("input_transform", f"one of {INPUT_TRANSFORMS}",
+                             repr(self.input_transform))
         if self.N < 16 or self.N & (self.N - 1):
             raise InputError("N", "a power of two >= 16 (32, 64, 128, 256)", str(self.N))
         if self.C < 1:
@@ -93,6 +101,11 @@ class PtychoNet(nn.Module):
         self.phase_head.weight.data.mul_(0.1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.config.input_transform
+        if t == "sqrt":
+            x = torch.sqrt(x.clamp_min(0) + 1e-6)
+        elif t == "log1p":
+            x = torch.log1p(x.clamp_min(0))
         h = self.decoder(self.bottleneck(self.encoder(x)))
         amplitude = nn.functional.softplus(self.amplitude_head(h))
         phase = math.pi * torch.tanh(self.phase_head(h))

@@ -27,6 +27,7 @@ class TrainConfig:
     loss : ``poisson``, ``mae`` or ``supervised`` (needs ``Y`` in the data).
     object_big : merge/re-extract within a group (``None``: on for gridsize > 1).
     base_channels : width of the first network level.
+    input_transform : fixed map of X before the first convolution (sqrt, log1p, none).
     val_fraction : share of the scan (the highest-x stripe) held out for validation.
     seed : grouping, initialisation and batch order.
     deterministic : deterministic algorithms (bit-identical CPU losses across runs).
@@ -44,6 +45,7 @@ class TrainConfig:
     loss: str = "poisson"
     object_big: bool | None = None
     base_channels: int = 32
+    input_transform: str = "none"
     val_fraction: float = 0.2
     seed: int = 0
     deterministic: bool = False
@@ -69,6 +71,8 @@ class TrainConfig:
         need(math.isfinite(self.lr) and self.lr > 0, "lr", "a finite learning rate > 0")
         need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
         need(self.base_channels >= 1, "base_channels", "an integer >= 1")
+        need(self.input_transform in ("none", "sqrt", "log1p"), "input_transform",
+             "one of none, sqrt, log1p")
         need(0 <= self.val_fraction < 1, "val_fraction", "a fraction in [0, 1)")
         need(self.accelerator in ACCELERATORS, "accelerator", f"one of {', '.join(ACCELERATORS)}")
         need(self.devices >= 1, "devices", "an integer >= 1")
@@ -99,4 +103,4 @@ class TrainConfig:
 
     # fields whose change makes a checkpoint unusable for --resume
     RESUME_KEYS = ("gridsize", "neighbor_count", "n_groups", "batch_size", "lr", "loss",
-                   "object_big", "base_channels", "val_fraction", "seed")
+                   "object_big", "base_channels", "input_transform", "val_fraction", "seed")

@@ -67,8 +67,13 @@ def make_fabric(cfg: TrainConfig):
     return fabric
 
 
+def network_config(N: int, cfg: TrainConfig) -> NetworkConfig:
+    return NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels,
+                         input_transform=cfg.input_transform)
+
+
 def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:
-    net = PtychoNet(NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels))
+    net = PtychoNet(network_config(N, cfg))
     return PhysicsModel(net, probe, cfg.use_object_big)
 
 
@@ -83,7 +88,7 @@ def bundle_meta(prep: PreparedData, N: int, cfg: TrainConfig, metrics: dict) -> 
     return {
         "intensity_scale": prep.s, "probe_factor": prep.probe_factor, "N": N,
         "gridsize": cfg.gridsize, "object_big": cfg.use_object_big,
-        "network": NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels).to_dict(),
+        "network": network_config(N, cfg).to_dict(),
         "config": cfg.to_dict(), "data_digest": prep.digest,
         "target_factor": prep.target_factor, "metrics": metrics,
     }

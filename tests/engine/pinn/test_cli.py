@@ -1,0 +1,81 @@
+"""``ptycho train`` and ``ptycho infer`` on the command line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.data import write_npz
+from engine.simulate import SimulationConfig, simulate
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tiny_ds, tmp_path_factory):
+    return str(write_npz(tmp_path_factory.mktemp("cli") / "tiny.npz", tiny_ds))
+
+
+def test_dry_run_prints_model_size(tiny_npz, tmp_path, capsys):
+    assert main(["train", tiny_npz, "--out", str(tmp_path), "--gridsize", "2",
+                 "--base-channels", "8", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for key in ("parameters", "flops_per_pattern", "intensity_scale", "train_groups", "depth"):
+        assert key in out
+    assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--loss", "l2"], "--loss"),
+    (["--epochs", "x"], "--epochs"),
+    (["--gridsize", "0"], "--gridsize"),
+    (["--precision", "fp8"], "--precision"),
+    (["--resume"], "--resume"),
+])
+def test_bad_train_arguments_give_one_line(tiny_npz, tmp_path, capsys, argv, match):
+    with pytest.raises(SystemExit) as exc:
+        rc = main(["train", tiny_npz, "--out", str(tmp_path / "r"), "--epochs", "1", *argv])
+        raise SystemExit(rc)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1, err
+
+
+def test_train_then_infer_writes_every_artifact(tiny_npz, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", tiny_npz, "--out", str(run), "--gridsize", "2", "--neighbor-count", "5",
+                 "--epochs", "1", "--batch-size", "8", "--base-channels", "4", "--accelerator",
+                 "cpu", "--log-patch-stats", "--patch-stats-limit", "1", "--zip"]) == 0
+    assert (run / "bundle/bundle.json").is_file() and (run / "bundle.zip").is_file()
+    assert (run / "analysis/stats_train.json").is_file()
+    out = run / "infer"
+    assert main(["infer", str(run), tiny_npz, "--out", str(out), "--debug-dump",
+                 "--log-patch-stats", "--batch-size", "4", "--device", "cpu"]) == 0
+    assert "from bundle: " in capsys.readouterr().out
+    with np.load(out / "recon.npz", allow_pickle=False) as z:
+        assert {"canvas", "coverage", "origin"} <= set(z.files)
+        assert np.iscomplexobj(z["canvas"]) and z["coverage"].any()
+    for name in ("amplitude.png", "phase.png", "analysis/stats_inference.json",
+                 "debug/canvas.json", "debug/offsets.json", "debug/stats.json",
+                 "debug/pred_patches_amp_grid.png", "debug/pred_patches_amp_grid_normalized.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert main(["infer", str(run / "bundle.zip"), tiny_npz, "--out", str(tmp_path / "z"),
+                 "--scaling", "fixed=2.5", "--device", "cpu"]) == 0
+    assert "fixed: 2.500000" in capsys.readouterr().out
+
+
+def test_mismatched_data_gives_one_line(tiny_npz, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", tiny_npz, "--out", str(run), "--epochs", "1", "--base-channels", "4",
+                 "--accelerator", "cpu"]) == 0
+    capsys.readouterr()
+    n64 = str(write_npz(tmp_path / "n64.npz", simulate(SimulationConfig(N=64, n_positions=9))))
+    cases = [([n64], "N = 32"), ([tiny_npz, "--gridsize", "2"], "gridsize 1"),
+             ([tiny_npz, "--scaling", "fixed=-1"], "fixed"),
+             ([tiny_npz, "--scaling", "bundel"], "scaling")]
+    for extra, match in cases:
+        rc = main(["infer", str(run), *extra, "--out", str(tmp_path / "o")])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and match in err and len(err.splitlines()) == 1, err
+    (run / "bundle/weights.safetensors").write_bytes(b"junk")
+    assert main(["infer", str(run), tiny_npz, "--out", str(tmp_path / "o")]) == 2
+    assert "tampered or truncated" in capsys.readouterr().err

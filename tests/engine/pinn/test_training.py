@@ -1,0 +1,131 @@
+"""Training machinery: determinism, exact resume, checkpoints, stop, events, config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.bundles import load_bundle
+from engine.errors import InputError
+from engine.events import (
+    CanvasSnapshot,
+    Epoch,
+    Finished,
+    RunControl,
+    RunStarted,
+    StatsSnapshot,
+    Step,
+    Validation,
+)
+from engine.training.config import TrainConfig
+from engine.training.data import region_split
+from engine.training.trainer import train
+
+from .conftest import tiny_config
+
+
+def _losses(result):
+    return [(h["loss"], h.get("val_loss")) for h in result.history]
+
+
+def test_deterministic_runs_give_bit_identical_losses(tiny_ds, tmp_path):
+    cfg = tiny_config(epochs=2)
+    a = train(tiny_ds, cfg, tmp_path / "a")
+    b = train(tiny_ds, cfg, tmp_path / "b")
+    assert _losses(a) == _losses(b)
+    assert (tmp_path / "a/bundle/weights.safetensors").read_bytes() == \
+        (tmp_path / "b/bundle/weights.safetensors").read_bytes()
+
+
+def test_resume_continues_exactly(tiny_ds, tmp_path):
+    full = train(tiny_ds, tiny_config(epochs=2, gridsize=2, neighbor_count=4), tmp_path / "full")
+    train(tiny_ds, tiny_config(epochs=1, gridsize=2, neighbor_count=4), tmp_path / "part")
+    resumed = train(tiny_ds, tiny_config(epochs=2, gridsize=2, neighbor_count=4),
+                    tmp_path / "part", resume=True)
+    assert _losses(resumed) == _losses(full)
+    assert (tmp_path / "part/bundle/weights.safetensors").read_bytes() == \
+        (tmp_path / "full/bundle/weights.safetensors").read_bytes()
+
+
+def test_resume_refuses_a_changed_config(tiny_ds, tmp_path):
+    train(tiny_ds, tiny_config(epochs=1), tmp_path)
+    with pytest.raises(InputError, match="lr"):
+        train(tiny_ds, tiny_config(epochs=2, lr=1e-2), tmp_path, resume=True)
+
+
+def test_stop_leaves_the_last_good_bundle(tiny_ds, tmp_path):
+    control = RunControl()
+    seen = []
+
+    def emit(event):
+        seen.append(event)
+        if isinstance(event, Step) and event.metrics["epoch"] == 2:
+            control.stop()  # killed in the middle of epoch 2
+
+    result = train(tiny_ds, tiny_config(epochs=3), tmp_path, emit=emit, control=control)
+    assert result.stopped
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.meta["metrics"]["epochs"] == 1
+    state = json.loads((tmp_path / "checkpoint/state.json").read_text())
+    assert state["epoch"] == 1
+
+
+def test_failed_bundle_write_keeps_the_previous_one(tiny_ds, tmp_path, monkeypatch):
+    train(tiny_ds, tiny_config(epochs=1), tmp_path)
+    before = (tmp_path / "bundle/weights.safetensors").read_bytes()
+    import engine.bundles as bundles
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundles, "st_save", boom)
+    with pytest.raises(OSError):
+        train(tiny_ds, tiny_config(epochs=1, seed=5), tmp_path)
+    assert (tmp_path / "bundle/weights.safetensors").read_bytes() == before
+    load_bundle(tmp_path / "bundle")
+
+
+def test_event_stream(tiny_ds, tmp_path):
+    events = []
+    train(tiny_ds, tiny_config(epochs=2), tmp_path, emit=events.append)
+    kinds = [type(e) for e in events]
+    assert kinds[0] is RunStarted and kinds[-1] is Finished
+    steps = [e for e in events if isinstance(e, Step)]
+    assert [e.step for e in steps] == list(range(1, len(steps) + 1))
+    assert steps[-1].metrics["total_steps"] == len(steps)
+    for k in (Epoch, Validation, StatsSnapshot, CanvasSnapshot):
+        assert kinds.count(k) == 2
+    snap = next(e for e in events if isinstance(e, StatsSnapshot))
+    assert snap.sample_patches.ndim == 4 and snap.record["var_zero_mean"] >= 0
+
+
+def test_split_is_by_region():
+    import numpy as np
+
+    yy, xx = np.mgrid[0:10, 0:10]
+    pos = np.stack([yy.ravel(), xx.ravel()], 1).astype(float)
+    tr, va = region_split(pos, 0.2)
+    assert len(va) == 20 and pos[va, 1].min() > pos[tr, 1].max()
+
+
+def test_config_round_trips_and_validates():
+    cfg = TrainConfig(gridsize=2, n_groups=10, precision="bf16-mixed")
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.use_object_big and not TrainConfig(gridsize=1).use_object_big
+    for bad, match in ((dict(loss="l2"), "--loss"), (dict(epochs=0), "--epochs"),
+                       (dict(gridsize=2, neighbor_count=1), "--neighbor-count"),
+                       (dict(precision="fp8"), "--precision"), (dict(lr=-1.0), "--lr")):
+        with pytest.raises(InputError, match=match):
+            TrainConfig(**bad)
+    with pytest.raises(InputError, match="keys"):
+        TrainConfig.from_dict({"epochz": 3})
+
+
+def test_supervised_needs_ground_truth(tiny_ds, tmp_path):
+    from dataclasses import replace
+
+    with pytest.raises(InputError, match="Y"):
+        train(replace(tiny_ds, patches=None), tiny_config(loss="supervised"), tmp_path)
+    result = train(tiny_ds, tiny_config(loss="supervised", epochs=2), tmp_path / "ok")
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
