@@ -113,12 +113,12 @@ class EPIEOptions(SolverOptions):
 
     Parameters
     ----------
-    alpha : object step, in (0, 1]·2; the update is α·conj(P)·Δψ / max|P|².
+    alpha : object step in (0, 2]; the update is α·conj(P)·Δψ / max|P|².
     beta : probe step; β·conj(O)·Δψ / max|O|².
 
-    In the batched form the denominators are the batch's peak summed illumination
-    (Σ_j |P|² on the canvas) and Σ_j |O_j|², which reduce to max|P|² and max|O|² for one
-    position and keep the step stable where windows of one batch overlap.
+    In the batched form the object step divides, pixel by pixel, by
+    max(Σ_j |P|², max|P|²) (the classical step where the batch's windows do not overlap, an
+    average where they do) and the probe step by max Σ_j |O_j|².
     """
 
     method: ClassVar[str] = "epie"

@@ -9,7 +9,11 @@ rPIE (Maiden, Johnson & Li 2017) replaces the denominators by (1 − α)|P|² + 
 the same with β and |O|²), which takes large steps where the probe is weak only as far as α
 allows. In the batched form numerators and denominators are summed over the batch on the
 canvas (object, through the bilinear adjoint) or over positions (probe); for one position
-these are the classical updates. Both updates use the estimates from before the batch.
+these are the classical updates. The batched ePIE object step divides by
+max(Σ_j Σ_k|P_k|²(r), max Σ_k|P_k|²) pixel by pixel: the classical ePIE step wherever the
+batch's windows do not overlap, an average where they do (pty-chi's batched ePIE divides by
+the single-probe maximum everywhere and overshoots where a batch's windows overlap).
+Both updates use the estimates from before the batch.
 """
 
 from __future__ import annotations
@@ -50,7 +54,10 @@ def pie_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
         if rpie:
             new_obj = obj + num / ((1.0 - options.alpha) * den + options.alpha * peak)
         else:
-            new_obj = obj + num * (options.alpha / peak)
+            # max(Σ_j|P_j|², max|P|²): classical ePIE wherever the batch's windows do not
+            # overlap (and for one position), an averaged update where they do
+            single = xp.amax(illumination(probe))
+            new_obj = obj + num * options.alpha / xp.maximum(den, single)
     new_probe = probe
     if update_probe:
         num_p = probe_numerator(m.patches, chi)

@@ -143,6 +143,9 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
         raise InputError("dataset", "measured 'diffraction' to reconstruct from", "none")
     if not (isinstance(checkpoint_every, int) and checkpoint_every >= 1):
         raise InputError("checkpoint_every", "an integer >= 1", repr(checkpoint_every))
+    if not (isinstance(snapshot_every, int) and snapshot_every >= 0):
+        raise InputError("snapshot_every", "an integer >= 0 (0: no snapshots)",
+                         repr(snapshot_every))
     be = get_backend(backend, device) if isinstance(backend, str) else backend
     N, pos = dataset.N, dataset.positions
     geometry = CanvasGeometry.from_positions(pos, N)

@@ -1,0 +1,221 @@
+"""Iterative solvers: patterns/s per epoch and phase RMS after a fixed number of epochs.
+
+Every method runs on numpy and torch, and pty-chi 2.2.0 (``PtychographyTask`` with its
+``LSQMLOptions`` / ``EPIEOptions``) runs side by side in the same process on the same arrays
+when it is installed. All runs start from a flat object with the known probe (no probe
+refinement), so the figures compare the solvers and not their probe handling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ..events import Callback, Epoch, Progress
+from ..iterative import options_for, phase_rms, reconstruct
+from ..scaling import intensity_scale, normalise_probe
+from ..simulate import SimulationConfig, simulate
+from ..stitching import Canvas, CanvasGeometry
+from .common import environment, peak_rss_mib
+
+PTYCHI_METHODS = {"lsqml": "LSQMLOptions", "epie": "EPIEOptions"}
+PTYCHI_MARGIN = 2
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int, default=1024, help="scan positions (raster)")
+    p.add_argument("--N", type=int, default=64, help="pattern size")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--nphotons", type=float, default=1e6)
+    p.add_argument("--methods", default="epie,rpie,lsqml")
+    p.add_argument("--backends", default="numpy,torch")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
+    p.add_argument("--batch-lsqml", type=int, default=256)
+    p.add_argument("--batch-pie", type=int, default=64)
+    p.add_argument("--no-ptychi", action="store_true", help="skip the pty-chi comparison")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _problem(args: argparse.Namespace):
+    return simulate(SimulationConfig(object="grf", probe="disk", scan="raster",
+                                     n_positions=args.n, N=args.N, step=args.N / 8,
+                                     nphotons=args.nphotons, seed=args.seed))
+
+
+def _rates(seconds: list[float], n: int) -> dict[str, float]:
+    """Patterns/s from per-epoch wall times; the first epoch (warm-up) is reported apart."""
+    steady = seconds[1:] if len(seconds) > 1 else seconds
+    return {"patterns_per_s": n / float(np.median(steady)),
+            "first_epoch_patterns_per_s": n / seconds[0],
+            "epoch_seconds_median": float(np.median(steady))}
+
+
+def _ours(ds, method: str, backend: str, device: str, batch: int, epochs: int) -> dict:
+    options = options_for(method, iterations=epochs, batch_size=batch)
+    t0 = time.perf_counter()
+    result = reconstruct(ds, options, backend=backend, device=device, snapshot_every=0)
+    seconds = [r["seconds"] for r in result.history]
+    return {"solver": "ptycho-workbench", "method": method, "backend": backend,
+            "device": result.info["device"], "batch_size": batch, "epochs": epochs,
+            **_rates(seconds, ds.n), "wall_s": time.perf_counter() - t0,
+            "phase_rms_rad": phase_rms(result.canvas, ds.object),
+            "final_error": result.errors[-1], "options": options.to_dict()}
+
+
+def _import_ptychi():
+    """pty-chi, importable next to the CPU torch wheel.
+
+    Its torchvision dependency registers kernels for two operators whose schemas the CUDA
+    wheel defines; defining the schemas first lets torchvision (and pty-chi) import.
+    """
+    import torch
+
+    try:
+        import ptychi.api  # noqa: F401
+    except RuntimeError as exc:
+        if "torchvision::nms" not in str(exc):
+            raise
+        lib = torch.library.Library("torchvision", "DEF")  # noqa: TOR901 - schemas only
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _import_ptychi.keep = lib  # the library must outlive the import
+    import ptychi
+    import ptychi.api as api
+    from ptychi.api.task import PtychographyTask
+
+    return ptychi, api, PtychographyTask
+
+
+def _ptychi(ds, method: str, batch: int, epochs: int, device: str) -> dict:
+    """pty-chi on the same arrays: our geometry, our normalised units, flat start, fixed probe.
+
+    pty-chi's far field is an unnormalised FFT, so it is given intensities (N·X)² where X are
+    our normalised amplitudes; its patch centre ``c`` is ``y − 0.5`` in our convention (the
+    window of centre y spans y − N/2 … y + N/2 − 1), so the position origin is (−0.5, −0.5)
+    on our canvas grid.
+    """
+    import torch
+
+    ptychi, api, PtychographyTask = _import_ptychi()
+    N = ds.N
+    geometry = CanvasGeometry.from_positions(ds.positions, N)
+    pos = ds.positions - np.asarray(geometry.origin, float)
+    X = ds.diffraction.astype(np.float64) / intensity_scale(ds.diffraction)
+    probe, _ = normalise_probe(ds.probe)
+    opts = getattr(api, PTYCHI_METHODS[method])()
+    opts.data_options.data = torch.as_tensor((N * X) ** 2, dtype=torch.float32)
+    # pty-chi wants one more row/column than our grid to place patches without padding
+    shape = (geometry.shape[0] + PTYCHI_MARGIN, geometry.shape[1] + PTYCHI_MARGIN)
+    opts.object_options.initial_guess = torch.ones((1, *shape), dtype=torch.complex64)
+    opts.object_options.pixel_size_m = 1.0
+    opts.object_options.optimizable = True
+    opts.object_options.step_size = 1.0
+    opts.object_options.patch_interpolation_method = api.PatchInterpolationMethods.BILINEAR
+    opts.object_options.determine_position_origin_coords_by = (
+        api.ObjectPosOriginCoordsMethods.SPECIFIED)
+    opts.object_options.position_origin_coords = np.array([-0.5, -0.5])
+    opts.probe_options.initial_guess = torch.as_tensor(probe[None, None])
+    opts.probe_options.optimizable = False
+    opts.probe_position_options.position_y_px = pos[:, 0]
+    opts.probe_position_options.position_x_px = pos[:, 1]
+    opts.probe_position_options.optimizable = False
+    opts.reconstructor_options.batch_size = batch
+    opts.reconstructor_options.num_epochs = epochs
+    opts.reconstructor_options.default_device = (
+        api.Devices.GPU if device.startswith("cuda") else api.Devices.CPU)
+    if method == "lsqml":
+        opts.reconstructor_options.noise_model = api.NoiseModels.GAUSSIAN
+    else:
+        opts.object_options.alpha = 1.0
+    t0 = time.perf_counter()
+    task = PtychographyTask(opts)
+    setup = time.perf_counter() - t0
+    seconds = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        task.run(n_epochs=1)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - t)
+    obj = task.get_data_to_cpu("object", as_numpy=True)[0][:geometry.shape[0], :geometry.shape[1]]
+    weight = np.zeros(geometry.shape)
+    from ..backends import get_backend
+
+    be = get_backend("numpy")
+    be.scatter_add(weight, (np.abs(probe) ** 2)[None], pos - N / 2)
+    coverage = weight > 1e-3 * weight.max()
+    canvas = Canvas(np.where(coverage, obj, np.nan).astype(np.complex64), coverage,
+                    geometry.origin, weight.astype(np.float32))
+    return {"solver": f"pty-chi {ptychi.__version__}", "method": method, "backend": "torch",
+            "device": device, "batch_size": batch, "epochs": epochs, **_rates(seconds, ds.n),
+            "setup_s": setup, "phase_rms_rad": phase_rms(canvas, ds.object)}
+
+
+def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
+    import torch
+
+    ds = _problem(args)
+    methods = [m for m in args.methods.split(",") if m]
+    backends = [b for b in args.backends.split(",") if b]
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    plan = [(m, b) for m in methods for b in backends]
+    ptychi_plan = [] if args.no_ptychi else [m for m in methods if m in PTYCHI_METHODS]
+    total = len(plan) + len(ptychi_plan)
+    runs: list[dict] = []
+    done = 0
+    for method, backend in plan:
+        batch = args.batch_lsqml if method == "lsqml" else args.batch_pie
+        emit(Progress(task="bench iterative", done=done, total=total,
+                      message=f"{method} on {backend}"))
+        runs.append(_ours(ds, method, backend, device if backend == "torch" else "cpu", batch,
+                          args.epochs))
+        done += 1
+    ptychi_status: dict[str, Any] = {"requested": not args.no_ptychi}
+    for method in ptychi_plan:
+        batch = args.batch_lsqml if method == "lsqml" else args.batch_pie
+        emit(Progress(task="bench iterative", done=done, total=total,
+                      message=f"pty-chi {method}"))
+        try:
+            runs.append(_ptychi(ds, method, batch, args.epochs, device))
+            ptychi_status["ran"] = True
+        except Exception as exc:  # recorded, not fatal: the comparison is optional
+            ptychi_status.update(ran=False, error=f"{type(exc).__name__}: {exc}"[:500])
+            break
+        finally:
+            done += 1
+    emit(Epoch(epoch=args.epochs, metrics={"runs": float(len(runs))}))
+    return {
+        "suite": "iterative",
+        "environment": {**environment(device), "load_average": list(os.getloadavg())},
+        "problem": {"object": "grf", "probe": "disk", "scan": "raster", "n": ds.n, "N": ds.N,
+                    "step": args.N / 8, "nphotons": args.nphotons, "seed": args.seed,
+                    "init": "flat", "probe_handling": "known, not refined", "epochs": args.epochs},
+        "ptychi": ptychi_status,
+        "runs": runs,
+        "summary": _summary(runs),
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def _summary(runs: list[dict]) -> dict[str, Any]:
+    """Per method: patterns/s and phase RMS of each solver, and our speed over pty-chi's."""
+    out: dict[str, Any] = {}
+    for r in runs:
+        key = "pty-chi" if r["solver"].startswith("pty-chi") else r["backend"]
+        out.setdefault(r["method"], {})[key] = {
+            "patterns_per_s": round(r["patterns_per_s"], 1),
+            "phase_rms_rad": round(r["phase_rms_rad"], 4)}
+    for figures in out.values():
+        if "pty-chi" in figures:
+            ref = figures["pty-chi"]["patterns_per_s"]
+            for key in ("numpy", "torch"):
+                if key in figures:
+                    figures[key]["speed_over_ptychi"] = round(
+                        figures[key]["patterns_per_s"] / ref, 2)
+    return out
