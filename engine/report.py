@@ -22,26 +22,32 @@ def _imshow(fig, pos, img, title, cmap="gray"):
 
 
 def write_overview_png(path: str | os.PathLike[str], ds: Dataset, canvas: Canvas | None = None,
-                       title: str = "") -> Path:
-    """Object (truth) amplitude/phase, probe, one pattern and the stitched canvas."""
+                       title: str = "", recon: Canvas | None = None) -> Path:
+    """Object (truth) amplitude/phase, probe, one pattern, a stitched canvas and optionally a
+    reconstruction's amplitude and phase."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 6.5), dpi=90)
+    rows = 3 if recon is not None else 2
+    fig = Figure(figsize=(13, 3.3 * rows), dpi=90)
     fig.suptitle(title or "ptycho-workbench", fontsize=10)
     if ds.object is not None:
-        _imshow(fig, (2, 4, 1), np.abs(ds.object), "truth amplitude")
-        _imshow(fig, (2, 4, 2), np.angle(ds.object), "truth phase", "twilight")
+        _imshow(fig, (rows, 4, 1), np.abs(ds.object), "truth amplitude")
+        _imshow(fig, (rows, 4, 2), np.angle(ds.object), "truth phase", "twilight")
         ax = fig.axes[0]
         ax.plot(ds.xcoords, ds.ycoords, ".", ms=1.5, color="tab:orange")
-    _imshow(fig, (2, 4, 3), np.abs(ds.probe), "probe amplitude", "magma")
+    _imshow(fig, (rows, 4, 3), np.abs(ds.probe), "probe amplitude", "magma")
     if ds.diffraction is not None:
-        _imshow(fig, (2, 4, 4), np.log1p(ds.diffraction[0] ** 2), "pattern 0, log(1+counts)",
+        _imshow(fig, (rows, 4, 4), np.log1p(ds.diffraction[0] ** 2), "pattern 0, log(1+counts)",
                 "viridis")
     if canvas is not None:
-        _imshow(fig, (2, 4, 5), np.abs(canvas.canvas), f"canvas amplitude (origin {canvas.origin})")
-        _imshow(fig, (2, 4, 6), np.angle(canvas.canvas), "canvas phase", "twilight")
-        _imshow(fig, (2, 4, 7), canvas.weight, "stitch weight Σw", "cividis")
+        _imshow(fig, (rows, 4, 5), np.abs(canvas.canvas),
+                f"stitched truth amplitude (origin {canvas.origin})")
+        _imshow(fig, (rows, 4, 6), np.angle(canvas.canvas), "stitched truth phase", "twilight")
+        _imshow(fig, (rows, 4, 7), canvas.weight, "stitch weight Σw", "cividis")
+    if recon is not None:
+        _imshow(fig, (rows, 4, 9), np.abs(recon.canvas), "reconstruction amplitude")
+        _imshow(fig, (rows, 4, 10), np.angle(recon.canvas), "reconstruction phase", "twilight")
     with atomic_open(path, "wb") as fh:
         FigureCanvasAgg(fig).print_png(fh)
     return Path(path)

@@ -15,13 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="torch")
     p.add_argument("--n-positions", type=int, default=256)
     p.add_argument("--gridsize", type=int, default=2)
+    p.add_argument("--iterations", type=int, default=15, help="rPIE iterations")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     report = run_demo(args.out, backend=args.backend, n_positions=args.n_positions,
-                      gridsize=args.gridsize)
-    print(json.dumps({k: report[k] for k in ("parseval", "stitch_round_trip_max_error",
-                                             "patch_stats", "timings")}, indent=2))
+                      gridsize=args.gridsize, iterations=args.iterations)
+    keys = ("parseval", "stitch_round_trip_max_error", "patch_stats", "reconstruction", "timings")
+    print(json.dumps({k: report[k] for k in keys}, indent=2))
     print(f"report: {Path(args.out) / 'report.png'} and {Path(args.out) / 'report.json'}")
     return 0
