@@ -2,9 +2,11 @@
 
 1. Exit-wave correction χ_j from the noise model (Gaussian: modulus projection; Poisson: a
    per-pattern optimal step along the likelihood gradient, see :mod:`.model`).
-2. Preconditioned update directions, shared by the batch::
+2. Preconditioned update directions::
 
-       ΔO = Σ_j Σ_k conj(P_k) χ_jk / (Σ_j Σ_k |P_k|² + δ_O max)      (on the canvas)
+       ΔO_j = Σ_k conj(P_k) χ_jk / (Σ_k |P_k|² + δ_O max)     (local, the default), or
+       ΔO = Σ_j Σ_k conj(P_k) χ_jk / (Σ_j Σ_k |P_k|² + δ_O max) on the canvas, seen at
+            each position (global)
        ΔP_k = Σ_j conj(O_j) χ_jk / (Σ_j |O_j|² + δ_P max)
 
 3. Optimal steps per position: (α_O, α_P)_j minimise ‖χ_j − α_O P ΔO_j − α_P ΔP O_j‖²
@@ -55,8 +57,13 @@ def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
         num_j = object_numerator(probe, chi)  # (b, N, N)
         den = scatter(be, shape, illumination(probe)[None], tl, complex=False)
         den = den + options.object_regularisation * xp.amax(den)
-        d_obj = scatter(be, shape, num_j, tl, complex=True) / den
-        a = probe[None] * be.extract(d_obj, tl, problem.N)[:, None]  # (b, K, N, N)
+        if options.step_directions == "global":
+            d_obj = scatter(be, shape, num_j, tl, complex=True) / den
+            d_obj_j = be.extract(d_obj, tl, problem.N)
+        else:  # each position's own update, without the batch's overlap: one scatter less
+            illum = illumination(probe)
+            d_obj_j = num_j / (illum + options.object_regularisation * xp.amax(illum))
+        a = probe[None] * d_obj_j[:, None]  # (b, K, N, N)
     if update_probe:
         den_p = xp.sum_axes(xp.abs2(m.patches), (0,))
         d_probe = probe_numerator(m.patches, chi) / (

@@ -31,12 +31,14 @@ PARITY = [
     EPIEOptions(iterations=5, batch_size=9, update_probe=True, probe_update_start=2),
     RPIEOptions(iterations=5, batch_size=9, update_probe=True, probe_modes=2),
     LSQMLOptions(iterations=5, batch_size=9, update_probe=True, noise="gaussian"),
+    LSQMLOptions(iterations=5, batch_size=9, step_directions="global"),
     LSQMLOptions(iterations=5, batch_size=9, update_probe=True, noise="poisson", probe_modes=2),
 ]
 
 
 @pytest.mark.parametrize("options", PARITY, ids=lambda o: f"{o.method}-b{o.batch_size}-"
-                         f"m{o.probe_modes}-{getattr(o, 'noise', '')}")
+                         f"m{o.probe_modes}-{getattr(o, 'noise', '')}"
+                         f"-{getattr(o, 'step_directions', '')}")
 def test_numpy_and_torch_agree_after_five_iterations(small32, options):
     ref = reconstruct(small32, options, backend="numpy")
     got = reconstruct(small32, options, backend="torch", device="cpu")

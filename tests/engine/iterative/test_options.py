@@ -24,6 +24,7 @@ from engine.iterative import (
     (lambda: LSQMLOptions(batch_size=0), "batch_size"),
     (lambda: LSQMLOptions(iterations=0), "iterations"),
     (lambda: LSQMLOptions(noise="laplace"), "noise"),
+    (lambda: LSQMLOptions(step_directions="sideways"), "step_directions"),
     (lambda: LSQMLOptions(probe_modes=0), "probe_modes"),
     (lambda: EPIEOptions(batch_order="zigzag"), "batch_order"),
     (lambda: EPIEOptions(update_object=False, update_probe=False), "update_object"),
@@ -41,7 +42,7 @@ def test_bad_options_give_one_line_errors(make, name):
 @pytest.mark.parametrize("options", [
     EPIEOptions(iterations=7, batch_size=1, alpha=0.7, beta=0.3, update_probe=True),
     RPIEOptions(alpha=0.2, probe_modes=3, batch_order="sequential"),
-    LSQMLOptions(noise="poisson", step_relaxation=0.5, seed=11),
+    LSQMLOptions(noise="poisson", step_relaxation=0.5, seed=11, step_directions="global"),
 ])
 def test_options_round_trip_through_json(options):
     data = json.loads(json.dumps(options.to_dict()))
