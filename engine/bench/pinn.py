@@ -51,8 +51,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweep-levers", action="store_true",
                    help="baseline, then each lever alone (GPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--quality", default=None,
-                   help="JSON file of a quality run to embed in the result (see README)")
+    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--quality", action="store_true",
+                   help="also train on simulated lines and evaluate the reconstruction")
+    p.add_argument("--quality-n", type=int, default=1024, help="scan positions")
+    p.add_argument("--quality-gridsizes", default="1,2")
+    p.add_argument("--quality-epochs", type=int, default=10)
+    p.add_argument("--quality-batch", default="16,64", help="batch per gridsize")
+    p.add_argument("--quality-lr", type=float, default=3e-3)
 
 
 def _inputs(N: int, gridsize: int, batch: int, device: torch.device, seed: int = 0):
@@ -192,7 +198,7 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    levers = _levers(args)
+    levers = [] if args.skip_throughput else _levers(args)
     total = len(levers) * (len(TRAIN_CASES) + 2) + 1
     done = 0
     results = []
@@ -220,8 +226,15 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
                     for r in results},
     }
     if args.quality:
-        import json
-        from pathlib import Path
+        from .pinn_quality import quality_run
 
-        out["quality"] = json.loads(Path(args.quality).read_text())
+        grids = [int(g) for g in args.quality_gridsizes.split(",")]
+        batches = [int(b) for b in args.quality_batch.split(",")]
+        out["quality"] = [quality_run(args.N, args.quality_n, g, args.quality_epochs,
+                                      batches[min(i, len(batches) - 1)], args.base_channels,
+                                      args.quality_lr, str(device), emit)
+                          for i, g in enumerate(grids)]
+        out["summary"].update({
+            f"quality g{q['config']['gridsize']} {k}": round(v, 4)
+            for q in out["quality"] for k, v in q["whole"].items()})
     return out

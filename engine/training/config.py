@@ -28,6 +28,7 @@ class TrainConfig:
     object_big : merge/re-extract within a group (``None``: on for gridsize > 1).
     base_channels : width of the first network level.
     input_transform : fixed map of X before the first convolution (sqrt, log1p, none).
+    norm : GroupNorm after each convolution.
     val_fraction : share of the scan (the highest-x stripe) held out for validation.
     seed : grouping, initialisation and batch order.
     deterministic : deterministic algorithms (bit-identical CPU losses across runs).
@@ -46,6 +47,7 @@ class TrainConfig:
     object_big: bool | None = None
     base_channels: int = 32
     input_transform: str = "none"
+    norm: bool = True
     val_fraction: float = 0.2
     seed: int = 0
     deterministic: bool = False
@@ -103,4 +105,4 @@ class TrainConfig:
 
     # fields whose change makes a checkpoint unusable for --resume
     RESUME_KEYS = ("gridsize", "neighbor_count", "n_groups", "batch_size", "lr", "loss",
-                   "object_big", "base_channels", "input_transform", "val_fraction", "seed")
+                   "object_big", "base_channels", "input_transform", "norm", "val_fraction", "seed")

@@ -69,7 +69,7 @@ def make_fabric(cfg: TrainConfig):
 
 def network_config(N: int, cfg: TrainConfig) -> NetworkConfig:
     return NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels,
-                         input_transform=cfg.input_transform)
+                         input_transform=cfg.input_transform, norm=cfg.norm)
 
 
 def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine.inference import InferConfig, infer
+from engine.scaling import normalise_probe
 from engine.simulate import SimulationConfig, simulate
 from engine.training.config import TrainConfig
 from engine.training.trainer import train
@@ -25,8 +26,8 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def pinn_ds():
-    """Lines object, 144 raster positions, N = 32, 1e6 photons per pattern."""
-    return simulate(SimulationConfig(object="lines", N=32, n_positions=144, step=4,
+    """Lines object, 256 raster positions, N = 32, 1e6 photons per pattern."""
+    return simulate(SimulationConfig(object="lines", N=32, n_positions=256, step=4,
                                      nphotons=1e6, seed=0))
 
 
@@ -46,7 +47,7 @@ def tiny_config(**kw) -> TrainConfig:
 
 QUALITY = {
     1: dict(gridsize=1, batch_size=8, epochs=10, base_channels=8, lr=3e-3),
-    2: dict(gridsize=2, batch_size=8, epochs=10, base_channels=8, lr=3e-3, n_groups=80),
+    2: dict(gridsize=2, batch_size=4, epochs=10, base_channels=8, lr=3e-3, n_groups=115),
 }
 
 
@@ -76,6 +77,15 @@ def trained(pinn_ds, tmp_path_factory):
 
 
 def truth_patch_stats(ds) -> dict[str, float]:
-    a = np.abs(ds.patches).astype(np.float64)
+    """Statistics of the ground-truth patches in the model's units (X units, SPEC §4).
+
+    The truth Y is brought into X units by c = sqrt((N/2)² / mean Σ|P·Y|²), the factor for
+    which its far field has the energy every X pattern has (Parseval), as the supervised loss
+    does; comparing raw object amplitudes with X-unit amplitudes would mix units.
+    """
+    probe, _ = normalise_probe(ds.probe)
+    N = ds.N
+    c = np.sqrt((N / 2) ** 2 / np.mean(np.sum(np.abs(probe * ds.patches) ** 2, axis=(1, 2))))
+    a = c * np.abs(ds.patches).astype(np.float64)
     centred = a - a.mean(axis=(1, 2), keepdims=True)
     return {"mean": float(a.mean()), "var_zero_mean": float((centred**2).mean())}
