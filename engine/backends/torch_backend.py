@@ -146,10 +146,24 @@ class TorchBackend:
         return probe * cb
 
     def forward(self, obj: torch.Tensor, probe: torch.Tensor, positions: Any) -> torch.Tensor:
-        N = probe.shape[-1]
         pos = positions if isinstance(positions, torch.Tensor) else torch.as_tensor(
             np.asarray(positions, dtype=np.float64), device=self.torch_device)
-        patches = self.extract(obj, pos.reshape(-1, 2).to(torch.float64) - N / 2, N)
+        pos = pos.reshape(-1, 2).to(torch.float64)
+        chunk = self.forward_chunk
+        if chunk is None or pos.shape[0] <= chunk:
+            return self._forward(obj, probe, pos)
+        return torch.cat([self._forward(obj, probe, pos[i:i + chunk])
+                          for i in range(0, pos.shape[0], chunk)])
+
+    @property
+    def forward_chunk(self) -> int | None:
+        """Patterns per pass of :meth:`forward`: on CPU, chunks whose intermediates stay in
+        cache run ~2x faster than one large batch; a GPU wants the whole batch at once."""
+        return 512 if self.torch_device.type == "cpu" else None
+
+    def _forward(self, obj: torch.Tensor, probe: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        N = probe.shape[-1]
+        patches = self.extract(obj, pos - N / 2, N)
         if N % 2:
             return self.amplitude(self.propagate(self.illuminate(probe, patches)))
         return torch.fft.fft2(self.shifted_probe(probe) * patches, norm="ortho").abs()

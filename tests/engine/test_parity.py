@@ -81,3 +81,16 @@ def test_statistics_parity(pair, gridsize):
         assert a["var_across_group"] is None and b["var_across_group"] is None
     else:
         assert abs(a["var_across_group"] - b["var_across_group"]) <= 1e-4 * a["var_across_group"]
+
+
+def test_chunked_forward_parity(pair):
+    """More positions than one CPU chunk: the pieces are reassembled in order."""
+    nb, tb = pair
+    assert tb.forward_chunk is not None
+    rng = np.random.default_rng(9)
+    obj, probe = _cplx(rng, (60, 60)), _cplx(rng, (16, 16))
+    n = tb.forward_chunk + 37
+    pos = rng.uniform(8, 51, (n, 2))
+    got = tb.to_numpy(tb.forward(tb.asarray(obj), tb.asarray(probe), pos))
+    assert got.shape == (n, 16, 16)
+    assert rel_err(got, nb.forward(obj, probe, pos)) < TOL
