@@ -139,7 +139,9 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
         start_epoch, step, history = state["epoch"], state["step"], state["history"]
     raw_model, raw_opt = model, opt
     if cfg.compile:
-        model.net = torch.compile(model.net)
+        # compile the bound forward, not the module: state_dict keys (checkpoints, bundles)
+        # stay those of the plain network
+        model.net.forward = torch.compile(model.net.forward)
     model, opt = fabric.setup(model, opt)
     dev = fabric.device
     x = torch.from_numpy(prep.x).to(dev)
