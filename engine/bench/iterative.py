@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-pie", type=int, default=64)
     p.add_argument("--no-ptychi", action="store_true", help="skip the pty-chi comparison")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="torch intra-op threads for every torch run, ours and pty-chi's "
+                        "(0: torch's default)")
     p.add_argument("--repeat", type=int, default=1,
                    help="runs per configuration, interleaved (steadier on a shared machine)")
 
@@ -170,6 +173,10 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
 
     if args.repeat < 1:
         raise InputError("--repeat", "an integer >= 1", str(args.repeat))
+    if args.torch_threads < 0:
+        raise InputError("--torch-threads", "an integer >= 0", str(args.torch_threads))
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     ds = _problem(args)
     methods = [m for m in args.methods.split(",") if m]
     backends = [b for b in args.backends.split(",") if b]

@@ -39,51 +39,59 @@ Array = Any
 STEP_REGULARISATION = 1e-6
 
 
-def _re_inner(a: Array, b: Array) -> Array:
-    """Re Σ conj(a)·b per position over modes and pixels: (b,)."""
-    return xp.sum_axes(xp.real(xp.conj(a) * b), (1, 2, 3))
+def _re_sum(a: Array, b: Array) -> Array:
+    """Re Σ conj(a)·b per position over the pixels of (b, N, N) arrays: (b,)."""
+    return xp.sum_axes(xp.real(xp.conj(a) * b), (1, 2))
 
 
 def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
                options: LSQMLOptions, update_probe: bool) -> tuple[Array, Array, float]:
-    """One LSQ-ML batch update; returns the new object, the new probe and Σ(|Ψ| − X)²."""
+    """One LSQ-ML batch update; returns the new object, the new probe and Σ(|Ψ| − X)².
+
+    The step systems are summed over modes in closed form, so the (b, K, N, N) products
+    P_k·ΔO_j and ΔP_k·O_j are never formed: with I_P = Σ_k|P_k|², Σ_k|P_k ΔO_j|² =
+    Σ I_P|ΔO_j|², Re Σ_k conj(P_k ΔO_j) χ_jk = Re Σ conj(ΔO_j)·(Σ_k conj(P_k) χ_jk), and the
+    same for the probe terms.
+    """
     be: Backend = problem.backend
     measured, tl = problem.batch(idx)
     m = batch_model(be, obj, probe, tl)
     chi, err = exit_wave_update(be, m.far, measured, options.noise)
     shape = tuple(obj.shape)
     upd_obj = options.update_object
+    illum = illumination(probe)  # (N, N)
     if upd_obj:
         num_j = object_numerator(probe, chi)  # (b, N, N)
-        den = scatter(be, shape, illumination(probe)[None], tl, complex=False)
+        den = scatter(be, shape, illum[None], tl, complex=False)
         den = den + options.object_regularisation * xp.amax(den)
         if options.step_directions == "global":
             d_obj = scatter(be, shape, num_j, tl, complex=True) / den
             d_obj_j = be.extract(d_obj, tl, problem.N)
         else:  # each position's own update, without the batch's overlap: one scatter less
-            illum = illumination(probe)
             d_obj_j = num_j / (illum + options.object_regularisation * xp.amax(illum))
-        a = probe[None] * d_obj_j[:, None]  # (b, K, N, N)
+        a11 = xp.sum_axes(illum * xp.abs2(d_obj_j), (1, 2))
+        r1 = _re_sum(d_obj_j, num_j)
     if update_probe:
         den_p = xp.sum_axes(xp.abs2(m.patches), (0,))
         d_probe = probe_numerator(m.patches, chi) / (
             den_p + options.probe_regularisation * xp.amax(den_p))
-        b = d_probe[None] * m.patches[:, None]
+        a22 = xp.sum_axes(xp.sum_axes(xp.abs2(d_probe), (0,)) * xp.abs2(m.patches), (1, 2))
+        # Re Σ_k conj(ΔP_k O_j) χ_jk = Re Σ conj(O_j) Σ_k conj(ΔP_k) χ_jk
+        r2 = _re_sum(m.patches, object_numerator(d_probe, chi))
 
     if upd_obj and update_probe:
-        a11, a22, a12 = _re_inner(a, a), _re_inner(b, b), _re_inner(a, b)
-        r1, r2 = _re_inner(a, chi), _re_inner(b, chi)
+        # Re Σ_k conj(P_k ΔO_j) ΔP_k O_j = Re Σ conj(ΔO_j) O_j Σ_k conj(P_k) ΔP_k
+        cross = xp.sum_axes(xp.conj(probe) * d_probe, (0,))
+        a12 = _re_sum(d_obj_j, m.patches * cross)
         lam = STEP_REGULARISATION * (a11 + a22) + 1e-30
         a11, a22 = a11 + lam, a22 + lam
         det = a11 * a22 - a12 * a12
         alpha_o = (a22 * r1 - a12 * r2) / det
         alpha_p = (a11 * r2 - a12 * r1) / det
     elif upd_obj:
-        a11 = _re_inner(a, a)
-        alpha_o = _re_inner(a, chi) / (a11 * (1 + STEP_REGULARISATION) + 1e-30)
+        alpha_o = r1 / (a11 * (1 + STEP_REGULARISATION) + 1e-30)
     else:
-        a22 = _re_inner(b, b)
-        alpha_p = _re_inner(b, chi) / (a22 * (1 + STEP_REGULARISATION) + 1e-30)
+        alpha_p = r2 / (a22 * (1 + STEP_REGULARISATION) + 1e-30)
 
     beta = options.step_relaxation
     new_obj, new_probe = obj, probe

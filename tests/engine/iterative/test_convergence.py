@@ -85,7 +85,6 @@ def _mixed_state_dataset():
     return base.with_diffraction(np.sqrt(intensity))
 
 
-@pytest.mark.slow
 def test_two_probe_modes_fit_mixed_state_data_better_than_one():
     ds = _mixed_state_dataset()
     common = {"iterations": 25, "batch_size": 7, "update_probe": True, "probe_update_start": 1}
