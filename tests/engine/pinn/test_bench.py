@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine.cli import main
 
 
+@pytest.mark.slow
 def test_bench_pinn_reports_every_case(tmp_path, capsys):
     out = tmp_path / "pinn.json"
     assert main(["bench", "pinn", "--device", "cpu", "--N", "32", "--base-channels", "4",
