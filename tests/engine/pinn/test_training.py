@@ -129,3 +129,33 @@ def test_supervised_needs_ground_truth(tiny_ds, tmp_path):
         train(replace(tiny_ds, patches=None), tiny_config(loss="supervised"), tmp_path)
     result = train(tiny_ds, tiny_config(loss="supervised", epochs=2), tmp_path / "ok")
     assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_pause_and_resume_between_steps_change_nothing(tiny_ds, tmp_path):
+    import threading
+
+    control = RunControl()
+    paused_at = []
+
+    def emit(event):
+        if isinstance(event, Step) and event.step == 2:
+            control.pause()
+            paused_at.append(event.step)
+            threading.Timer(0.2, control.resume).start()
+
+    paused = train(tiny_ds, tiny_config(epochs=1), tmp_path / "p", emit=emit, control=control)
+    plain = train(tiny_ds, tiny_config(epochs=1), tmp_path / "q")
+    assert paused_at == [2] and not paused.stopped
+    assert _losses(paused) == _losses(plain)
+
+
+def test_object_big_off_trains_and_infers_at_gridsize_2(tiny_ds, tmp_path):
+    from engine.inference import infer_canvas
+
+    result = train(tiny_ds, tiny_config(gridsize=2, neighbor_count=4, object_big=False),
+                   tmp_path)
+    bundle = load_bundle(result.bundle)
+    assert bundle.meta["object_big"] is False and bundle.gridsize == 2
+    canvas = infer_canvas(result.bundle, tiny_ds)
+    assert canvas.coverage.any()
+    assert bool((abs(canvas.canvas[canvas.coverage]) > 0).all())
