@@ -45,8 +45,9 @@ def _re_sum(a: Array, b: Array) -> Array:
 
 
 def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
-               options: LSQMLOptions, update_probe: bool) -> tuple[Array, Array, float]:
-    """One LSQ-ML batch update; returns the new object, the new probe and Σ(|Ψ| − X)².
+               options: LSQMLOptions, update_probe: bool) -> tuple[Array, Array, Array]:
+    """One LSQ-ML batch update; returns the new object, the new probe and Σ(|Ψ| − X)²
+    (a 0-d backend array: no synchronisation per batch).
 
     The step systems are summed over modes in closed form, so the (b, K, N, N) products
     P_k·ΔO_j and ΔP_k·O_j are never formed: with I_P = Σ_k|P_k|², Σ_k|P_k ΔO_j|² =
@@ -101,5 +102,5 @@ def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
         new_obj = obj + scatter(be, shape, weighted, tl, complex=True) * beta / den
     if update_probe:
         alpha_p = xp.clip(alpha_p, 0.0, options.max_step)
-        new_probe = probe + d_probe * (beta * xp.to_float(alpha_p.mean()))
+        new_probe = probe + d_probe * (beta * alpha_p.mean())
     return new_obj, new_probe, err

@@ -75,8 +75,8 @@ def batch_model(be: Backend, obj: Array, probe: Array, top_left: np.ndarray) -> 
 
 
 def fourier_residual(far: Array, measured: Array, noise: str = "gaussian",
-                     eps: float = 1e-9) -> tuple[Array, float]:
-    """Far-field correction Ψ' − Ψ of every mode, and the batch's Σ (|Ψ| − X)².
+                     eps: float = 1e-9) -> tuple[Array, Array]:
+    """Far-field correction Ψ' − Ψ of every mode, and the batch's Σ (|Ψ| − X)² (0-d array).
 
     ``gaussian``: the modulus projection Ψ·X/|Ψ| (|Ψ|² summed over the incoherent modes),
     the maximum-likelihood target for amplitude noise. ``poisson``: a step β_j along the
@@ -87,7 +87,7 @@ def fourier_residual(far: Array, measured: Array, noise: str = "gaussian",
     intensity = xp.sum_axes(xp.abs2(far), (1,), keepdims=True)  # (b, 1, N, N)
     amp = xp.sqrt(intensity)
     X = measured[:, None]
-    err = xp.to_float(xp.sum_axes((amp - X) ** 2, (0, 1, 2, 3)))
+    err = xp.sum_axes((amp - X) ** 2, (0, 1, 2, 3))
     if noise == "gaussian":
         return far * (X / (amp + eps) - 1.0), err
     d = X * X
@@ -107,7 +107,7 @@ def fourier_residual(far: Array, measured: Array, noise: str = "gaussian",
 
 
 def exit_wave_update(be: Backend, far: Array, measured: Array,
-                     noise: str = "gaussian") -> tuple[Array, float]:
+                     noise: str = "gaussian") -> tuple[Array, Array]:
     """Real-space exit-wave correction χ = F⁻¹(Ψ' − Ψ) (b, K, N, N) and the batch error."""
     dfar, err = fourier_residual(far, measured, noise)
     return be.backpropagate(dfar), err

@@ -39,8 +39,9 @@ Array = Any
 
 
 def pie_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
-             options: EPIEOptions | RPIEOptions, update_probe: bool) -> tuple[Array, Array, float]:
-    """One ePIE/rPIE batch update; returns the new object, the new probe and Σ(|Ψ| − X)²."""
+             options: EPIEOptions | RPIEOptions, update_probe: bool) -> tuple[Array, Array, Array]:
+    """One ePIE/rPIE batch update; returns the new object, the new probe and Σ(|Ψ| − X)²
+    (a 0-d backend array)."""
     be: Backend = problem.backend
     measured, tl = problem.batch(idx)
     m = batch_model(be, obj, probe, tl)

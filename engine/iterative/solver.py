@@ -51,7 +51,7 @@ COVERAGE_THRESHOLD = 1e-3
 __all__ = ["EPIEOptions", "reconstruct", "check_data_support"]
 
 
-def _steps() -> dict[str, Callable[..., tuple[Any, Any, float]]]:
+def _steps() -> dict[str, Callable[..., tuple[Any, Any, Any]]]:
     return {"epie": pie_step, "rpie": pie_step, "lsqml": lsqml_step}
 
 
@@ -190,13 +190,13 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
         batches = _batches(order, batch_size)
         be.synchronize()
         t0 = time.perf_counter()
-        err = 0.0
+        err = 0.0  # a backend scalar while the epoch runs: no synchronisation per batch
         try:
             for i, idx in enumerate(batches):
                 if control is not None:
                     control.checkpoint()
                 obj, probe, e = step(problem, obj, probe, idx, options, update_probe)
-                err += e
+                err = err + e
                 emit(Progress(task="reconstruct", done=i + 1, total=len(batches),
                               message=f"epoch {epoch + 1}"))
         except StopRequested:
@@ -206,7 +206,8 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
             obj, probe = _constrain_probe(be, obj, probe, options, problem.mean_energy)
         be.synchronize()
         seconds = time.perf_counter() - t0
-        record = {"epoch": epoch + 1, "error": err / total_energy, "seconds": seconds,
+        record = {"epoch": epoch + 1, "error": xp.to_float(err) / total_energy,
+                  "seconds": seconds,
                   "patterns_per_s": n / seconds if seconds > 0 else float("inf")}
         state.history.append(record)
         state.epoch = epoch + 1

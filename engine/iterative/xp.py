@@ -44,9 +44,9 @@ def sum_axes(x: Array, axes: tuple[int, ...], keepdims: bool = False) -> Array:
     return x.sum(axis=axes, keepdims=keepdims)
 
 
-def amax(x: Array) -> float:
-    """The largest element, as a Python float."""
-    return float(x.max())
+def amax(x: Array) -> Array:
+    """The largest element as a 0-d array of the backend (no device synchronisation)."""
+    return x.max()
 
 
 def amax_axes(x: Array, axes: tuple[int, ...], keepdims: bool = False) -> Array:
@@ -62,7 +62,8 @@ def clip(x: Array, lo: float | None, hi: float | None) -> Array:
     return x.clamp(lo, hi) if _is_torch(x) else np.clip(x, lo, hi)
 
 
-def maximum(x: Array, value: float) -> Array:
+def maximum(x: Array, value: Array | float) -> Array:
+    """Element-wise max of ``x`` and a scalar (a Python number or a 0-d array)."""
     return x.clamp_min(value) if _is_torch(x) else np.maximum(x, value)
 
 
