@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=float, default=None, help="ePIE/rPIE probe step (β)")
     p.add_argument("--noise", choices=("gaussian", "poisson"), default=None,
                    help="LSQ-ML noise model (default gaussian)")
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="torch intra-op CPU threads (0: torch's default; 1 is often faster "
+                        "on a busy machine)")
     p.add_argument("--init", default="flat",
                    help="'flat', a canvas .npz, or a model bundle directory (network init)")
     p.add_argument("--checkpoint-every", type=int, default=10,
@@ -102,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if args.checkpoint_every < 1:
         raise InputError("--checkpoint-every", "an integer >= 1", str(args.checkpoint_every))
+    if args.torch_threads < 0:
+        raise InputError("--torch-threads", "an integer >= 0", str(args.torch_threads))
+    if args.torch_threads and args.backend == "torch":
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     dataset = read_npz(args.data)
     out = Path(args.out)
     result = reconstruct(dataset, options, backend=args.backend, device=args.device,

@@ -56,6 +56,7 @@ def test_reconstruct_writes_the_run_directory(small32, tmp_path, capsys):
     (["--method", "lsqml", "--alpha", "0.5"], "--alpha"),
     (["--method", "epie", "--noise", "poisson"], "--noise"),
     (["--init", "missing.npz"], "--init"),
+    (["--torch-threads", "-1"], "--torch-threads"),
 ])
 def test_bad_arguments_are_one_line_errors(small32, tmp_path, argv, name):
     data = write_npz(tmp_path / "data.npz", small32)
