@@ -45,6 +45,7 @@ class TorchBackend:
         self.real_dtype = torch.float32
         self.complex_dtype = torch.complex64
         self._checkerboards: dict[int, torch.Tensor] = {}
+        self._index_cache: list[tuple[tuple, tuple]] = []
 
     def __repr__(self) -> str:
         return f"TorchBackend(device={self.device!r})"
@@ -72,12 +73,24 @@ class TorchBackend:
 
     # -- geometry ---------------------------------------------------------------------------
     def _index(self, shape: torch.Size, top_left: Any, size: int):
+        """Flat gather/scatter indices of the (size+1)² blocks and the fractional offsets.
+
+        The last two results are kept: solvers and the stitcher extract and scatter at the
+        same positions back to back, and building the index costs about as much as the
+        gather itself.
+        """
         H, W = int(shape[0]), int(shape[1])
+        key = None
+        if not isinstance(top_left, torch.Tensor):
+            arr = np.ascontiguousarray(top_left, dtype=np.float64).reshape(-1, 2)
+            key = (H, W, size, arr.shape[0], arr.tobytes())
+            for k, v in self._index_cache:
+                if k == key:
+                    return v
+            top_left = arr
         # positions stay float64 until the fraction is taken: float32 loses sub-pixel
         # precision beyond ~1e3 pixels
-        tl = torch.as_tensor(np.asarray(top_left, dtype=np.float64).reshape(-1, 2)
-                             if not isinstance(top_left, torch.Tensor) else top_left,
-                             device=self.torch_device).to(torch.float64).reshape(-1, 2)
+        tl = torch.as_tensor(top_left, device=self.torch_device).to(torch.float64).reshape(-1, 2)
         i0 = torch.floor(tl)
         frac = (tl - i0).to(self.real_dtype)
         i0 = i0.to(torch.int64)
@@ -85,7 +98,10 @@ class TorchBackend:
         rows = (i0[:, :1] + ar).clamp_(0, H - 1)
         cols = (i0[:, 1:] + ar).clamp_(0, W - 1)
         flat = (rows[:, :, None] * W + cols[:, None, :]).reshape(-1)
-        return flat, frac[:, 0, None, None], frac[:, 1, None, None]
+        out = flat, frac[:, 0, None, None], frac[:, 1, None, None]
+        if key is not None:
+            self._index_cache = [(key, out), *self._index_cache[:1]]
+        return out
 
     def extract(self, obj: torch.Tensor, top_left: Any, size: int) -> torch.Tensor:
         flat, fy, fx = self._index(obj.shape, top_left, size)
@@ -105,17 +121,23 @@ class TorchBackend:
         M = patches.shape[-1]
         flat, fy, fx = self._index(canvas.shape, top_left, M)
         n = fy.shape[0]  # patches may be (1, M, M), broadcast over the positions
-        zc = patches.new_zeros((n, M, 1))
-        cols = torch.cat([patches * (1 - fx), zc], dim=2) + torch.cat([zc, patches * fx], dim=2)
-        zr = cols.new_zeros((n, 1, M + 1))
-        block = torch.cat([cols * (1 - fy), zr], dim=1) + torch.cat([zr, cols * fy], dim=1)
-        block = block.to(canvas.dtype) if canvas.is_complex() else (
-            block.real if block.is_complex() else block)
         if canvas.is_complex():
-            torch.view_as_real(canvas).view(-1, 2).index_add_(
-                0, flat, torch.view_as_real(block.contiguous()).view(-1, 2))
+            v = torch.view_as_real(patches.to(canvas.dtype))
+            fy, fx = fy[..., None], fx[..., None]
+            target, tail = torch.view_as_real(canvas).view(-1, 2), (2,)
         else:
-            canvas.view(-1).index_add_(0, flat, block.reshape(-1))
+            v = patches.real if patches.is_complex() else patches
+            target, tail = canvas.view(-1), ()
+        v = v.expand(n, *v.shape[1:])
+        # adjoint of the two lerps of extract, written into preallocated buffers (no padding
+        # copies): columns first, then rows
+        cols = v.new_zeros((n, M, M + 1, *tail))
+        cols[:, :, :-1] = v * (1 - fx)
+        cols[:, :, 1:] += v * fx
+        block = v.new_zeros((n, M + 1, M + 1, *tail))
+        block[:, :-1] = cols * (1 - fy)
+        block[:, 1:] += cols * fy
+        target.index_add_(0, flat, block.view(-1, *tail))
 
     # -- physics ----------------------------------------------------------------------------
     def illuminate(self, probe: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
