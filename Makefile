@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev
 
-.PHONY: setup run test lint bench demo clean
+.PHONY: setup run test lint bench bench-deps clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,15 @@ lint: setup
 
 bench: setup
 	$(VENV)/bin/ptycho bench physics --out benchmarks/results/physics-$$(hostname).json
+	$(VENV)/bin/ptycho bench pinn --out benchmarks/results/pinn-$$(hostname).json
+	$(VENV)/bin/ptycho bench iterative --out benchmarks/results/iterative-$$(hostname).json
+
+# pty-chi for the side-by-side iterative benchmark. --no-deps: its own requirements pull a
+# multi-GB CUDA torch; engine/bench/iterative.py registers the torchvision op schemas the CPU
+# torch wheel lacks before importing it.
+bench-deps: setup
+	$(PY) -m pip install -q --no-deps ptychi==2.2.0 torchvision==0.29.1
+	$(PY) -m pip install -q h5py pandas pydantic scikit-image scikit-learn tqdm
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
