@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.iterative import LSQMLOptions, phase_rms, reconstruct
-
-training = pytest.importorskip("engine.training.trainer")
-config = pytest.importorskip("engine.training.config")
+from engine.training import config
+from engine.training import trainer as training
 
 
 def test_refinement_starts_from_the_bundles_inference(small32, tmp_path):
