@@ -181,7 +181,7 @@ class TorchBackend:
     def forward_chunk(self) -> int | None:
         """Patterns per pass of :meth:`forward`: on CPU, chunks whose intermediates stay in
         cache run ~2x faster than one large batch; a GPU wants the whole batch at once."""
-        return 512 if self.torch_device.type == "cpu" else None
+        return 256 if self.torch_device.type == "cpu" else None
 
     def _forward(self, obj: torch.Tensor, probe: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         N = probe.shape[-1]
