@@ -10,7 +10,7 @@ import pytest
 from engine.iterative import EPIEOptions, LSQMLOptions, RPIEOptions, phase_rms, reconstruct
 from engine.simulate import SimulationConfig, simulate
 
-from .helpers import relative_error
+from .helpers import relative_error_modulo_ramp
 
 # phase RMS after global-phase removal on the well-illuminated region, flat start, known probe
 CASES = [
@@ -48,26 +48,29 @@ def _perturbed_probe(probe: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def jittered32():
-    """Noise-free, 100 jittered raster positions (jitter breaks the raster-grid ambiguity)."""
-    return simulate(SimulationConfig(object="grf", probe="disk", scan="raster", n_positions=100,
-                                     N=32, step=4, jitter=0.5, nphotons=0, seed=3))
+def spiral32():
+    """Noise-free Fermat spiral: unlike a raster, it leaves no periodic probe/object ambiguity
+    (the raster-grid pathology) for the probe error to hide in."""
+    return simulate(SimulationConfig(object="grf", probe="disk", scan="spiral", n_positions=100,
+                                     N=32, step=4, nphotons=0, seed=3))
 
 
 @pytest.mark.parametrize("method", ["rpie", "lsqml"])
-def test_probe_refinement_recovers_a_perturbed_probe(jittered32, method):
-    bad = dataclasses.replace(jittered32, probe=_perturbed_probe(jittered32.probe))
-    start = relative_error(jittered32.probe, bad.probe)
-    opts = {"rpie": RPIEOptions(iterations=30, batch_size=10, update_probe=True,
+def test_probe_refinement_recovers_a_perturbed_probe(spiral32, method):
+    bad = dataclasses.replace(spiral32, probe=_perturbed_probe(spiral32.probe))
+    start = relative_error_modulo_ramp(spiral32.probe, bad.probe)
+    opts = {"rpie": RPIEOptions(iterations=60, batch_size=10, update_probe=True,
                                 probe_update_start=2, alpha=0.5, beta=0.5),
-            "lsqml": LSQMLOptions(iterations=30, batch_size=10, update_probe=True,
+            "lsqml": LSQMLOptions(iterations=60, batch_size=10, update_probe=True,
                                   probe_update_start=2)}[method]
     refined = reconstruct(bad, opts)
-    fixed = reconstruct(bad, opts.replace(update_probe=False))
+    fixed = reconstruct(bad, opts.replace(update_probe=False, iterations=30))
     # the wrong probe cannot explain the data; the refined one does, 5x better at least
     assert refined.errors[-1] * 5 <= fixed.errors[-1], (refined.errors[-1], fixed.errors[-1])
-    end = relative_error(jittered32.probe, refined.probe[0])
-    assert end * 3 <= start, (start, end)
+    # and the probe itself is recovered: error 5x smaller, up to the global phase and the
+    # linear phase ramp that ptychography cannot determine
+    end = relative_error_modulo_ramp(spiral32.probe, refined.probe[0])
+    assert end * 5 <= start, (start, end)
 
 
 def _mixed_state_dataset():
