@@ -24,6 +24,7 @@ from .errors import InputError
 from .events import CanvasSnapshot, Event, Finished, Progress, RunStarted, StatsSnapshot
 from .grouping import GroupingConfig, Groups, make_groups
 from .models import NetworkConfig, PhysicsModel, PtychoNet
+from .report import write_canvas_pngs
 from .scaling import ScalingConfig, resolve_scale
 from .stitching import Canvas, StitchConfig
 from .training.patch_stats import StatsCollector, stitch_groups
@@ -169,27 +170,4 @@ def write_outputs(result: InferenceResult, out_dir: str | os.PathLike[str]) -> l
         g = result.groups
         paths += write_debug_dump(d / "debug", result.patches_amp, g.offsets, g.local_offsets,
                                   result.canvas)
-    return paths
-
-
-def write_canvas_pngs(canvas: Canvas, out_dir: Path) -> list[Path]:
-    """Amplitude and phase images of a canvas (matplotlib Figure + Agg, no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from .atomic import atomic_open
-
-    c = canvas.canvas
-    paths = []
-    for name, img, cmap in (("amplitude", np.abs(c), "gray"), ("phase", np.angle(c), "twilight")):
-        fig = Figure(figsize=(5, 5 * img.shape[0] / max(img.shape[1], 1) + 0.4), dpi=100)
-        ax = fig.add_subplot(1, 1, 1)
-        im = ax.imshow(np.where(canvas.coverage, img, np.nan), cmap=cmap)
-        fig.colorbar(im, ax=ax, fraction=0.046)
-        ax.set_title(f"{name}, origin {tuple(canvas.origin)}", fontsize=9)
-        ax.set_axis_off()
-        path = out_dir / f"{name}.png"
-        with atomic_open(path, "wb") as fh:
-            FigureCanvasAgg(fig).print_png(fh)
-        paths.append(path)
     return paths

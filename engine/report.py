@@ -25,7 +25,6 @@ def write_overview_png(path: str | os.PathLike[str], ds: Dataset, canvas: Canvas
                        title: str = "", recon: Canvas | None = None) -> Path:
     """Object (truth) amplitude/phase, probe, one pattern, a stitched canvas and optionally a
     reconstruction's amplitude and phase."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     rows = 3 if recon is not None else 2
@@ -48,23 +47,32 @@ def write_overview_png(path: str | os.PathLike[str], ds: Dataset, canvas: Canvas
     if recon is not None:
         _imshow(fig, (rows, 4, 9), np.abs(recon.canvas), "reconstruction amplitude")
         _imshow(fig, (rows, 4, 10), np.angle(recon.canvas), "reconstruction phase", "twilight")
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike[str]) -> Path:
+    """Render a matplotlib ``Figure`` to PNG through Agg (no pyplot), atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     with atomic_open(path, "wb") as fh:
         FigureCanvasAgg(fig).print_png(fh)
     return Path(path)
 
 
-def write_canvas_pngs(prefix: str | os.PathLike[str], canvas: Canvas) -> list[Path]:
-    """``<prefix>_amplitude.png`` and ``<prefix>_phase.png`` of a canvas (NaN shown blank)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def write_canvas_pngs(canvas: Canvas, out_dir: str | os.PathLike[str],
+                      label: str = "") -> list[Path]:
+    """``amplitude.png`` and ``phase.png`` of a canvas in ``out_dir`` (uncovered pixels blank)."""
     from matplotlib.figure import Figure
 
-    out = []
-    for part, img, cmap in (("amplitude", np.abs(canvas.canvas), "gray"),
-                            ("phase", np.angle(canvas.canvas), "twilight")):
-        fig = Figure(figsize=(5, 5), dpi=100)
-        _imshow(fig, (1, 1, 1), img, part, cmap)
-        path = Path(f"{prefix}_{part}.png")
-        with atomic_open(path, "wb") as fh:
-            FigureCanvasAgg(fig).print_png(fh)
-        out.append(path)
-    return out
+    c = canvas.canvas
+    paths = []
+    for name, img, cmap in (("amplitude", np.abs(c), "gray"), ("phase", np.angle(c), "twilight")):
+        fig = Figure(figsize=(5, 5 * img.shape[0] / max(img.shape[1], 1) + 0.4), dpi=100)
+        ax = fig.add_subplot(1, 1, 1)
+        im = ax.imshow(np.where(canvas.coverage, img, np.nan), cmap=cmap)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+        title = f"{label} {name}" if label else name
+        ax.set_title(f"{title}, origin {tuple(canvas.origin)}", fontsize=9)
+        ax.set_axis_off()
+        paths.append(save_figure(fig, Path(out_dir) / f"{name}.png"))
+    return paths

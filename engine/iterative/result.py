@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..atomic import atomic_open, write_json
+from ..atomic import write_json
 from ..data import save_arrays
+from ..report import save_figure, write_canvas_pngs
 from ..stitching import Canvas
 from .options import SolverOptions
 
@@ -86,12 +86,6 @@ class ReconResult:
         return out
 
 
-def _save_figure(fig: Figure, path: Path) -> None:
-    FigureCanvasAgg(fig)
-    with atomic_open(path, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=100)
-
-
 def _image(fig: Figure, ax_index: tuple[int, int, int], data: np.ndarray, title: str,
            cmap: str) -> None:
     ax = fig.add_subplot(*ax_index)
@@ -104,18 +98,12 @@ def _image(fig: Figure, ax_index: tuple[int, int, int], data: np.ndarray, title:
 
 def save_figures(result: ReconResult, out: Path) -> None:
     """amplitude.png, phase.png, probe.png and error.png of ``result`` into ``out``."""
-    c = result.canvas.canvas
-    for name, data, cmap in (("amplitude", np.abs(c), "gray"),
-                             ("phase", np.angle(c), "twilight")):
-        fig = Figure(figsize=(6, 5))
-        _image(fig, (1, 1, 1), np.where(result.canvas.coverage, data, np.nan),
-               f"{result.options.method} {name}", cmap)
-        _save_figure(fig, out / f"{name}.png")
+    write_canvas_pngs(result.canvas, out, label=result.options.method)
     K = result.probe.shape[0]
     fig = Figure(figsize=(3.2 * K, 3))
     for k in range(K):
         _image(fig, (1, K, k + 1), np.abs(result.probe[k]), f"probe mode {k} |P|", "magma")
-    _save_figure(fig, out / "probe.png")
+    save_figure(fig, out / "probe.png")
     fig = Figure(figsize=(5, 3.5))
     ax = fig.add_subplot(1, 1, 1)
     if result.history:
@@ -123,4 +111,4 @@ def save_figures(result: ReconResult, out: Path) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("data error")
     fig.tight_layout()
-    _save_figure(fig, out / "error.png")
+    save_figure(fig, out / "error.png")
