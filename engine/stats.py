@@ -22,9 +22,6 @@ from .atomic import write_json
 from .backends import Backend, get_backend
 from .stitching import Canvas
 
-RECORD_KEYS = ("phase", "batch", "gridsize", "C", "backend", "device", "intensity_scale",
-               "mean", "std", "var_zero_mean", "var_across_group", "n_patches")
-
 
 def _as_groups(a: Any) -> Any:
     if a.ndim == 3:

@@ -91,6 +91,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed(fn, warmup: int, repeats: int, device: torch.device) -> float:
+    """Seconds for ``repeats`` calls of ``fn`` after ``warmup`` untimed ones (synchronised)."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
 def _peak(device: torch.device) -> dict[str, float]:
     if device.type == "cuda":
         return {"peak_gpu_mib": torch.cuda.max_memory_allocated(device) / 2**20}
@@ -120,14 +132,7 @@ def train_rate(args, gridsize: int, batch: int, device: torch.device) -> dict[st
         loss.backward()
         opt.step()
 
-    for _ in range(args.warmup):
-        step()
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    _sync(device)
-    dt = time.perf_counter() - t0
+    dt = _timed(step, args.warmup, args.steps, device)
     return {"phase": "train", "gridsize": gridsize, "batch_groups": batch, "C": C,
             "patterns_per_s": args.steps * batch * C / dt, "step_ms": 1e3 * dt / args.steps,
             **_peak(device)}
@@ -145,13 +150,7 @@ def infer_rate(args, gridsize: int, device: torch.device) -> dict[str, Any]:
         with _autocast(args, device):
             model.patches(x, off)
 
-    run()
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(args.infer_batches):
-        run()
-    _sync(device)
-    dt = time.perf_counter() - t0
+    dt = _timed(run, 1, args.infer_batches, device)
     return {"phase": "inference", "gridsize": gridsize, "batch_groups": args.infer_batch,
             "C": C, "patterns_per_s": args.infer_batches * args.infer_batch * C / dt,
             **_peak(device)}
