@@ -68,10 +68,17 @@ def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
         if options.step_directions == "global":
             d_obj = scatter(be, shape, num_j, tl, complex=True) / den
             d_obj_j = be.extract(d_obj, tl, problem.N)
+            a11 = xp.sum_axes(illum * xp.abs2(d_obj_j), (1, 2))
+            r1 = _re_sum(d_obj_j, num_j)
         else:  # each position's own update, without the batch's overlap: one scatter less
-            d_obj_j = num_j / (illum + options.object_regularisation * xp.amax(illum))
-        a11 = xp.sum_axes(illum * xp.abs2(d_obj_j), (1, 2))
-        r1 = _re_sum(d_obj_j, num_j)
+            # ΔO_j = num_j / w with w real, so both step sums are weighted sums of |num_j|²
+            # (a11 = Σ I_P |num_j|²/w², r1 = Σ |num_j|²/w) and ΔO_j is only formed when the
+            # probe step needs it
+            inv_w = 1.0 / (illum + options.object_regularisation * xp.amax(illum))
+            q = xp.abs2(num_j)
+            a11 = xp.sum_axes(q * (illum * inv_w * inv_w), (1, 2))
+            r1 = xp.sum_axes(q * inv_w, (1, 2))
+            d_obj_j = None
     if update_probe:
         den_p = xp.sum_axes(xp.abs2(m.patches), (0,))
         d_probe = probe_numerator(m.patches, chi) / (
@@ -83,6 +90,8 @@ def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
     if upd_obj and update_probe:
         # Re Σ_k conj(P_k ΔO_j) ΔP_k O_j = Re Σ conj(ΔO_j) O_j Σ_k conj(P_k) ΔP_k
         cross = xp.sum_axes(xp.conj(probe) * d_probe, (0,))
+        if d_obj_j is None:
+            d_obj_j = num_j * inv_w
         a12 = _re_sum(d_obj_j, m.patches * cross)
         lam = STEP_REGULARISATION * (a11 + a22) + 1e-30
         a11, a22 = a11 + lam, a22 + lam

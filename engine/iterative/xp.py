@@ -39,6 +39,11 @@ def sqrt(x: Array) -> Array:
 
 
 def sum_axes(x: Array, axes: tuple[int, ...], keepdims: bool = False) -> Array:
+    """Sum over ``axes``; over axes of length one (a single probe mode) it is a view, not a
+    copy. The result may share memory with ``x``: the solvers never write in place."""
+    if all(x.shape[a] == 1 for a in axes):
+        return x if keepdims else x.reshape([d for i, d in enumerate(x.shape)
+                                             if i not in {a % x.ndim for a in axes}])
     if _is_torch(x):
         return x.sum(dim=axes, keepdim=keepdims)
     return x.sum(axis=axes, keepdims=keepdims)
