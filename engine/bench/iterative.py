@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
     p.add_argument("--batch-lsqml", type=int, default=256)
     p.add_argument("--batch-pie", type=int, default=64)
+    p.add_argument("--epie-normalisation", choices=("overlap", "peak"), default="peak",
+                   help="our batched ePIE object step; peak (default) is the rule of "
+                        "pty-chi's EPIEOptions, so the two run the same algorithm")
     p.add_argument("--no-ptychi", action="store_true", help="skip the pty-chi comparison")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--torch-threads", type=int, default=0,
@@ -66,10 +69,11 @@ def _rates(seconds: list[float], n: int) -> dict[str, float]:
             "epoch_seconds": seconds}
 
 
-def _ours(ds, method: str, backend: str, device: str, batch: int,
-          epochs: int) -> tuple[dict, list[float]]:
+def _ours(ds, method: str, backend: str, device: str, batch: int, epochs: int,
+          epie_normalisation: str = "overlap") -> tuple[dict, list[float]]:
     """One run of our solver: its record and its per-epoch wall times."""
-    options = options_for(method, iterations=epochs, batch_size=batch)
+    extra = {"batch_normalisation": epie_normalisation} if method == "epie" else {}
+    options = options_for(method, iterations=epochs, batch_size=batch, **extra)
     result = reconstruct(ds, options, backend=backend, device=device, snapshot_every=0)
     return ({"solver": "ptycho-workbench", "method": method, "backend": backend,
              "device": result.info["device"], "batch_size": batch, "epochs": epochs,
@@ -199,7 +203,7 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
             done += 1
             if solver == "ours":
                 rec, sec = _ours(ds, method, backend, device if backend == "torch" else "cpu",
-                                 batch, args.epochs)
+                                 batch, args.epochs, args.epie_normalisation)
             elif ptychi_status.get("ran") is False:
                 continue
             else:

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-probe-power-constraint", action="store_true")
     p.add_argument("--alpha", type=float, default=None, help="ePIE/rPIE object step (α)")
     p.add_argument("--beta", type=float, default=None, help="ePIE/rPIE probe step (β)")
+    p.add_argument("--batch-normalisation", choices=("overlap", "peak"), default=None,
+                   help="ePIE batched object step: overlap (stable, default) or peak "
+                        "(pty-chi's parallel ePIE)")
     p.add_argument("--noise", choices=("gaussian", "poisson"), default=None,
                    help="LSQ-ML noise model (default gaussian)")
     p.add_argument("--torch-threads", type=int, default=0,
@@ -74,9 +77,16 @@ def options_from_args(args: argparse.Namespace):
             raise InputError("--noise", "only with --method lsqml", args.method)
         values.update({k: getattr(args, k) for k in ("alpha", "beta")
                        if getattr(args, k) is not None})
+        if args.batch_normalisation is not None:
+            if args.method != "epie":
+                raise InputError("--batch-normalisation", "only with --method epie",
+                                 args.method)
+            values["batch_normalisation"] = args.batch_normalisation
     else:
         if args.alpha is not None or args.beta is not None:
             raise InputError("--alpha/--beta", "only with --method epie or rpie", "lsqml")
+        if args.batch_normalisation is not None:
+            raise InputError("--batch-normalisation", "only with --method epie", "lsqml")
         if args.noise is not None:
             values["noise"] = args.noise
     return options_for(args.method, **values)

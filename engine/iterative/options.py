@@ -108,6 +108,9 @@ class SolverOptions:
         return type(self)(**{**asdict(self), **changes})
 
 
+BATCH_NORMALISATIONS = ("overlap", "peak")
+
+
 @dataclass(frozen=True)
 class EPIEOptions(SolverOptions):
     """ePIE (Maiden & Rodenburg 2009).
@@ -117,17 +120,27 @@ class EPIEOptions(SolverOptions):
     alpha : object step in (0, 2]; the update is α·conj(P)·Δψ / max|P|².
     beta : probe step; β·conj(O)·Δψ / max|O|².
 
-    In the batched form the object step divides, pixel by pixel, by
-    max(Σ_j |P|², max|P|²) (the classical step where the batch's windows do not overlap, an
-    average where they do) and the probe step by max Σ_j |O_j|².
+    batch_normalisation : how the batched object step is normalised. ``"overlap"``
+        (default) divides pixel by pixel by max(Σ_j |P|², max|P|²): the classical step where
+        the batch's windows do not overlap, an average where they do; stable for any batch.
+        ``"peak"`` divides by max|P|² everywhere (the parallel ePIE of pty-chi): the
+        overlapping corrections add up, which converges faster for batches that cover a
+        pixel a few times and diverges when they cover it many times (a batch of the whole
+        scan). Both are the classical update for a batch of one.
+
+    The batched probe step divides by max Σ_j |O_j|².
     """
 
     method: ClassVar[str] = "epie"
     alpha: float = 1.0
     beta: float = 1.0
+    batch_normalisation: str = "overlap"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.batch_normalisation not in BATCH_NORMALISATIONS:
+            raise InputError("batch_normalisation", f"one of {BATCH_NORMALISATIONS}",
+                             repr(self.batch_normalisation))
         _in_range("alpha", self.alpha, 0.0, 2.0, lo_open=True)
         _in_range("beta", self.beta, 0.0, 2.0, lo_open=True)
 

@@ -12,7 +12,8 @@ canvas (object, through the bilinear adjoint) or over positions (probe); for one
 these are the classical updates. The batched ePIE object step divides by
 max(Σ_j Σ_k|P_k|²(r), max Σ_k|P_k|²) pixel by pixel: the classical ePIE step wherever the
 batch's windows do not overlap, an average where they do (pty-chi's batched ePIE divides by
-the single-probe maximum everywhere and overshoots where a batch's windows overlap).
+the single-probe maximum everywhere, ``batch_normalisation="peak"`` here, and overshoots where a
+batch's windows overlap).
 Both updates use the estimates from before the batch.
 """
 
@@ -50,10 +51,12 @@ def pie_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
     new_obj = obj
     if options.update_object:
         num = scatter(be, tuple(obj.shape), object_numerator(probe, chi), tl, complex=True)
-        den = scatter(be, tuple(obj.shape), illumination(probe)[None], tl, complex=False)
-        peak = xp.amax(den)
+        if rpie or options.batch_normalisation == "overlap":
+            den = scatter(be, tuple(obj.shape), illumination(probe)[None], tl, complex=False)
         if rpie:
-            new_obj = obj + num / ((1.0 - options.alpha) * den + options.alpha * peak)
+            new_obj = obj + num / ((1.0 - options.alpha) * den + options.alpha * xp.amax(den))
+        elif options.batch_normalisation == "peak":
+            new_obj = obj + num * (options.alpha / xp.amax(illumination(probe)))
         else:
             # max(Σ_j|P_j|², max|P|²): classical ePIE wherever the batch's windows do not
             # overlap (and for one position), an averaged update where they do

@@ -55,6 +55,7 @@ def test_reconstruct_writes_the_run_directory(small32, tmp_path, capsys):
     (["--batch-size", "0"], "batch_size"),
     (["--method", "lsqml", "--alpha", "0.5"], "--alpha"),
     (["--method", "epie", "--noise", "poisson"], "--noise"),
+    (["--method", "rpie", "--batch-normalisation", "peak"], "--batch-normalisation"),
     (["--init", "missing.npz"], "--init"),
     (["--torch-threads", "-1"], "--torch-threads"),
 ])

@@ -27,6 +27,7 @@ from engine.iterative import (
     (lambda: LSQMLOptions(step_directions="sideways"), "step_directions"),
     (lambda: LSQMLOptions(probe_modes=0), "probe_modes"),
     (lambda: EPIEOptions(batch_order="zigzag"), "batch_order"),
+    (lambda: EPIEOptions(batch_normalisation="max"), "batch_normalisation"),
     (lambda: EPIEOptions(update_object=False, update_probe=False), "update_object"),
     (lambda: options_for("dm"), "method"),
     (lambda: options_for("epie", noise="poisson"), "epie options"),
@@ -40,7 +41,8 @@ def test_bad_options_give_one_line_errors(make, name):
 
 
 @pytest.mark.parametrize("options", [
-    EPIEOptions(iterations=7, batch_size=1, alpha=0.7, beta=0.3, update_probe=True),
+    EPIEOptions(iterations=7, batch_size=1, alpha=0.7, beta=0.3, update_probe=True,
+                batch_normalisation="peak"),
     RPIEOptions(alpha=0.2, probe_modes=3, batch_order="sequential"),
     LSQMLOptions(noise="poisson", step_relaxation=0.5, seed=11, step_directions="global"),
 ])
