@@ -101,6 +101,12 @@ class NumpyBackend:
         out = np.fft.ifft2(np.fft.ifftshift(Psi, axes=(-2, -1)), norm="ortho")
         return out.astype(self.complex_dtype, copy=False)
 
+    def fft2(self, x: np.ndarray) -> np.ndarray:
+        return np.fft.fft2(x, norm="ortho").astype(self.complex_dtype, copy=False)
+
+    def ifft2(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        return np.fft.ifft2(X, norm="ortho").astype(self.complex_dtype, copy=False)
+
     def amplitude(self, Psi: np.ndarray) -> np.ndarray:  # noqa: N803
         return np.abs(Psi)
 

@@ -56,6 +56,16 @@ class Backend(Protocol):
     def backpropagate(self, Psi: Array) -> Array:  # noqa: N803 - the physics symbol
         """Inverse of :meth:`propagate`."""
 
+    def fft2(self, x: Array) -> Array:
+        """Orthonormal 2-D DFT over the last two axes, without the shift.
+
+        For even N, ``fft2(x * c) == propagate(x)`` with the checkerboard c = (-1)^(r+c):
+        solvers that keep the probe times c skip the shift of every batch.
+        """
+
+    def ifft2(self, X: Array) -> Array:  # noqa: N803
+        """Inverse of :meth:`fft2`."""
+
     def amplitude(self, Psi: Array) -> Array:  # noqa: N803
         """``|Psi|``."""
 

@@ -199,6 +199,12 @@ class TorchBackend:
         # even N: ifft2(ifftshift(Y)) == (-1)^(r+c) * ifft2(Y)
         return torch.fft.ifft2(Psi, norm="ortho") * self._checkerboard(Psi.shape[-1])
 
+    def fft2(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.fft2(x, norm="ortho")
+
+    def ifft2(self, X: torch.Tensor) -> torch.Tensor:  # noqa: N803
+        return torch.fft.ifft2(X, norm="ortho")
+
     def amplitude(self, Psi: torch.Tensor) -> torch.Tensor:  # noqa: N803
         return Psi.abs()
 

@@ -56,8 +56,8 @@ def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
     """
     be: Backend = problem.backend
     measured, tl = problem.batch(idx)
-    m = batch_model(be, obj, probe, tl)
-    chi, err = exit_wave_update(be, m.far, measured, options.noise)
+    m = batch_model(problem, obj, probe, tl)
+    chi, err = exit_wave_update(problem, m.far, measured, options.noise)
     shape = tuple(obj.shape)
     upd_obj = options.update_object
     illum = illumination(probe)  # (N, N)

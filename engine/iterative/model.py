@@ -32,12 +32,48 @@ class Problem:
     data : (n, N, N) measured amplitudes in normalised units (X = D / s).
     top_left : (n, 2) float64 window corners in object-array coordinates.
     mean_energy : mean Σ X² per pattern ((N/2)² by construction).
+    frame : for even N, the checkerboard (-1)^(r+c) (N, N) on the backend. The solvers then
+        iterate on the probe times the checkerboard, whose plain :meth:`Backend.fft2` is the
+        centred far field of the probe itself: the fftshift of every batch (forward and
+        back) folds into the probe once per run. ``None``: shifted transforms (odd N).
+        Exit waves and their corrections carry the same factor, which cancels in every
+        update (the object numerator conj(P)·χ, the probe numerator conj(O)·χ, |P|²).
     """
 
     backend: Backend
     data: Array
     top_left: np.ndarray
     mean_energy: float
+    frame: Array | None = None
+
+    @classmethod
+    def create(cls, backend: Backend, data: Array, top_left: np.ndarray,
+               mean_energy: float) -> Problem:
+        """A problem in the checkerboard frame whenever the pattern size is even."""
+        N = int(data.shape[-1])
+        frame = None
+        if N % 2 == 0:
+            r = np.arange(N)
+            frame = backend.asarray(1.0 - 2.0 * ((r[:, None] + r[None, :]) % 2))
+        return cls(backend, data, top_left, mean_energy, frame)
+
+    def to_frame(self, probe: Array) -> Array:
+        """The probe modes (K, N, N) as the solvers iterate on them."""
+        return probe if self.frame is None else probe * self.frame
+
+    def from_frame(self, probe: Array) -> Array:
+        """Inverse of :meth:`to_frame` (the checkerboard is its own inverse)."""
+        return self.to_frame(probe)
+
+    def far_field(self, psi: Array) -> Array:
+        """Centred far field of exit waves formed with the solvers' probe."""
+        return self.backend.propagate(psi) if self.frame is None else self.backend.fft2(psi)
+
+    def exit_wave(self, dfar: Array) -> Array:
+        """Adjoint of :meth:`far_field`: far-field corrections back to exit waves."""
+        if self.frame is None:
+            return self.backend.backpropagate(dfar)
+        return self.backend.ifft2(dfar)
 
     @property
     def n(self) -> int:
@@ -66,12 +102,14 @@ class BatchModel:
     far: Array  # (b, K, N, N)
 
 
-def batch_model(be: Backend, obj: Array, probe: Array, top_left: np.ndarray) -> BatchModel:
+def batch_model(problem: Problem, obj: Array, probe: Array,
+                top_left: np.ndarray) -> BatchModel:
     """Extract, illuminate with every mode, propagate (SPEC §3 steps 1–3)."""
+    be = problem.backend
     N = probe.shape[-1]
     patches = be.extract(obj, top_left, N)
     psi = be.illuminate(probe[None], patches[:, None])
-    return BatchModel(patches, psi, be.propagate(psi))
+    return BatchModel(patches, psi, problem.far_field(psi))
 
 
 def fourier_residual(far: Array, measured: Array, noise: str = "gaussian",
@@ -106,11 +144,11 @@ def fourier_residual(far: Array, measured: Array, noise: str = "gaussian",
     return far * (-(beta * xi)), err
 
 
-def exit_wave_update(be: Backend, far: Array, measured: Array,
+def exit_wave_update(problem: Problem, far: Array, measured: Array,
                      noise: str = "gaussian") -> tuple[Array, Array]:
     """Real-space exit-wave correction χ = F⁻¹(Ψ' − Ψ) (b, K, N, N) and the batch error."""
     dfar, err = fourier_residual(far, measured, noise)
-    return be.backpropagate(dfar), err
+    return problem.exit_wave(dfar), err
 
 
 def illumination(probe: Array) -> Array:

@@ -45,8 +45,8 @@ def pie_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
     (a 0-d backend array)."""
     be: Backend = problem.backend
     measured, tl = problem.batch(idx)
-    m = batch_model(be, obj, probe, tl)
-    chi, err = exit_wave_update(be, m.far, measured, "gaussian")
+    m = batch_model(problem, obj, probe, tl)
+    chi, err = exit_wave_update(problem, m.far, measured, "gaussian")
     rpie = options.method == "rpie"
     new_obj = obj
     if options.update_object:

@@ -85,10 +85,9 @@ def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 def _model_energy(problem: Problem, obj: Any, probe: Any, batch: int = 256) -> float:
-    be = problem.backend
     total = 0.0
     for idx in _batches(np.arange(problem.n), batch):
-        m = batch_model(be, obj, probe, problem.top_left[idx])
+        m = batch_model(problem, obj, probe, problem.top_left[idx])
         total += xp.to_float(xp.sum_axes(xp.abs2(m.far), (0, 1, 2, 3)))
     return total / problem.n
 
@@ -153,7 +152,7 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     scale = intensity_scale(dataset.diffraction)
     probe0, probe_factor = normalise_probe(dataset.probe)
     X = dataset.diffraction.astype(np.float64) / scale
-    problem = Problem(be, be.asarray(X), pos - N / 2 - np.asarray(geometry.origin, float),
+    problem = Problem.create(be, be.asarray(X), pos - N / 2 - np.asarray(geometry.origin, float),
                       float(np.mean(np.sum(X * X, axis=(1, 2)))))
     state, resumed = _start_state(dataset, options, init, resume, geometry, probe0)
     emit = emit or (lambda event: None)
@@ -176,7 +175,7 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
          checkpoint_every: int, snapshot_every: int) -> ReconResult:
     step = _steps()[options.method]
     obj = be.asarray(state.object, complex=True)
-    probe = be.asarray(state.probe, complex=True)
+    probe = problem.to_frame(be.asarray(state.probe, complex=True))
     if not resumed and options.rescale_init:
         obj = obj * power_factor(_model_energy(problem, obj, probe), problem.mean_energy)
     n, total_energy = problem.n, problem.mean_energy * problem.n
@@ -217,13 +216,13 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
                                or state.epoch == options.iterations):
             emit(CanvasSnapshot(canvas=be.to_numpy(obj).astype(np.complex64),
                                 origin=geometry.origin, label=f"epoch {state.epoch}"))
-            emit(ProbeSnapshot(probe=be.to_numpy(probe).astype(np.complex64)))
+            emit(ProbeSnapshot(probe=be.to_numpy(problem.from_frame(probe)).astype(np.complex64)))
         if checkpoint_dir is not None and (state.epoch % checkpoint_every == 0
                                            or state.epoch == options.iterations):
-            state.object, state.probe = be.to_numpy(obj), be.to_numpy(probe)
+            state.object, state.probe = be.to_numpy(obj), be.to_numpy(problem.from_frame(probe))
             save_checkpoint(checkpoint_dir, state, options, {"intensity_scale": scale})
     obj_np = be.to_numpy(obj).astype(np.complex128)
-    probe_np = be.to_numpy(probe).astype(np.complex128)
+    probe_np = be.to_numpy(problem.from_frame(probe)).astype(np.complex128)
     weight = _illumination_canvas(problem, probe, geometry.shape)
     coverage = weight > COVERAGE_THRESHOLD * weight.max()
     canvas = np.full(geometry.shape, np.nan, dtype=np.complex64)
