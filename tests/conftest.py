@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from engine.backends import get_backend
 from engine.simulate import SimulationConfig, simulate
+
+# the torch device of the backend tests: cpu here and in CI; a lent GPU session runs the
+# same tests on cuda (benchmarks/gpu_session.sh)
+TORCH_DEVICE = os.environ.get("PTYCHO_TEST_DEVICE", "cpu")
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +29,7 @@ def numpy_backend():
 
 @pytest.fixture(scope="session")
 def torch_backend():
-    return get_backend("torch", "cpu")
+    return get_backend("torch", TORCH_DEVICE)
 
 
 @pytest.fixture(params=["numpy", "torch"])

@@ -7,14 +7,14 @@ import pytest
 
 from engine.backends import get_backend
 from engine.stats import patch_statistics
-from tests.conftest import rel_err
+from tests.conftest import TORCH_DEVICE, rel_err
 
 TOL = 1e-5  # relative, torch single precision against the float64 reference
 
 
 @pytest.fixture(scope="module")
 def pair():
-    return get_backend("numpy"), get_backend("torch", "cpu")
+    return get_backend("numpy"), get_backend("torch", TORCH_DEVICE)
 
 
 def _cplx(rng, shape):
@@ -108,7 +108,7 @@ def test_gather_scatter_index_paths_agree(pair, edge):
     tl = np.stack([rng.uniform(0, 27, 9), rng.uniform(0, 17, 9)], 1)
     if edge:
         tl[0] = (60 - 32 - 1, 50 - 32 - 1)  # exact integer corner: its +1 partner is row 59
-    for corners in (tl, torch.as_tensor(tl)):
+    for corners in (tl, torch.as_tensor(tl, device=tb.torch_device)):
         got = tb.to_numpy(tb.extract(tb.asarray(obj), corners, 32))
         assert rel_err(got, nb.extract(obj, tl, 32)) < TOL
     x = _cplx(rng, (9, 32, 32))
@@ -134,7 +134,7 @@ def test_scatter_with_autograd_matches_plain(pair):
     xg = x.clone().requires_grad_(True)
     tracked = tb.zeros((60, 50), complex=True)
     tb.scatter_add(tracked, xg, tl)
-    assert rel_err(tracked.detach().numpy(), plain.numpy()) < TOL
+    assert rel_err(tb.to_numpy(tracked), tb.to_numpy(plain)) < TOL
     c = tb.asarray(_cplx(rng, (60, 50)))
     (tracked * c.conj()).real.sum().backward()
-    assert rel_err(xg.grad.numpy(), tb.extract(c, tl, 32).numpy()) < TOL
+    assert rel_err(tb.to_numpy(xg.grad), tb.to_numpy(tb.extract(c, tl, 32))) < TOL

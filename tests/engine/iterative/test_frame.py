@@ -16,6 +16,7 @@ from engine.iterative.pie import pie_step
 from engine.scaling import intensity_scale, normalise_probe
 from engine.simulate import SimulationConfig, simulate
 from engine.stitching import CanvasGeometry
+from tests.conftest import TORCH_DEVICE
 
 STEPS = [(pie_step, EPIEOptions(batch_size=8)), (pie_step, RPIEOptions(batch_size=8)),
          (lsqml_step, LSQMLOptions(batch_size=8, noise="poisson"))]
@@ -24,7 +25,7 @@ STEPS = [(pie_step, EPIEOptions(batch_size=8)), (pie_step, RPIEOptions(batch_siz
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("step, options", STEPS, ids=lambda s: getattr(s, "method", ""))
 def test_one_step_in_the_frame_equals_the_shifted_step(small32, backend, step, options):
-    be = get_backend(backend, "cpu")
+    be = get_backend(backend, TORCH_DEVICE if backend == "torch" else "cpu")
     ds = small32
     geometry = CanvasGeometry.from_positions(ds.positions, ds.N)
     X = be.asarray(ds.diffraction / intensity_scale(ds.diffraction))
@@ -58,7 +59,7 @@ def test_odd_pattern_size_reconstructs_without_the_frame():
                  ycoords=even.ycoords, probe=probe, object=even.object)
     options = EPIEOptions(iterations=4, batch_size=1, update_probe=True)
     ref = reconstruct(ds, options, backend="numpy")
-    got = reconstruct(ds, options, backend="torch", device="cpu")
+    got = reconstruct(ds, options, backend="torch", device=TORCH_DEVICE)
     assert ref.errors[-1] < ref.errors[0] / 3
     np.testing.assert_allclose(got.errors, ref.errors, rtol=1e-3)
     np.testing.assert_allclose(got.probe, ref.probe, atol=1e-4 * np.abs(ref.probe).max())
