@@ -227,14 +227,25 @@ class TorchBackend:
         return cb
 
     def forward(self, obj: torch.Tensor, probe: torch.Tensor, positions: Any) -> torch.Tensor:
-        pos = positions if isinstance(positions, torch.Tensor) else torch.as_tensor(
-            np.asarray(positions, dtype=np.float64), device=self.torch_device)
-        pos = pos.reshape(-1, 2).to(torch.float64)
+        # host positions stay on the host: the gather index is then built by the fast
+        # base-plus-offsets path, with its bounds checked without a device round trip
+        if isinstance(positions, torch.Tensor):
+            pos = positions.reshape(-1, 2).to(torch.float64)
+        else:
+            pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+        n, N = pos.shape[0], probe.shape[-1]
         chunk = self.forward_chunk
-        if chunk is None or pos.shape[0] <= chunk:
+        if chunk is None or n <= chunk:
             return self._forward(obj, probe, pos)
-        return torch.cat([self._forward(obj, probe, pos[i:i + chunk])
-                          for i in range(0, pos.shape[0], chunk)])
+        if torch.is_grad_enabled() and (obj.requires_grad or probe.requires_grad):
+            return torch.cat([self._forward(obj, probe, pos[i:i + chunk])
+                              for i in range(0, n, chunk)])
+        # written chunk by chunk into one result: a final cat of the chunks costs a tenth of
+        # the whole forward on CPU
+        out = torch.empty((n, N, N), dtype=self.real_dtype, device=self.torch_device)
+        for i in range(0, n, chunk):
+            self._forward(obj, probe, pos[i:i + chunk], out=out[i:i + chunk])
+        return out
 
     @property
     def forward_chunk(self) -> int | None:
@@ -242,12 +253,21 @@ class TorchBackend:
         cache run ~2x faster than one large batch; a GPU wants the whole batch at once."""
         return 256 if self.torch_device.type == "cpu" else None
 
-    def _forward(self, obj: torch.Tensor, probe: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    def _forward(self, obj: torch.Tensor, probe: torch.Tensor, pos: Any,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
         N = probe.shape[-1]
         patches = self.extract(obj, pos - N / 2, N)
         if N % 2:
-            return self.amplitude(self.propagate(self.illuminate(probe, patches)))
-        return torch.fft.fft2(self.shifted_probe(probe) * patches, norm="ortho").abs()
+            far = self.propagate(self.illuminate(probe, patches))
+        else:
+            far = torch.fft.fft2(self.shifted_probe(probe) * patches, norm="ortho")
+        if far.requires_grad:
+            return far.abs()  # abs has the safe gradient at 0, unlike sqrt(re² + im²)
+        # sqrt(re² + im²) in place: about twice as fast as the complex abs (hypot) on CPU
+        out = torch.empty(far.shape, dtype=self.real_dtype, device=far.device) \
+            if out is None else out
+        torch.mul(far.real, far.real, out=out)
+        return out.addcmul_(far.imag, far.imag).sqrt_()
 
     # -- statistics -------------------------------------------------------------------------
     def patch_stats(self, a: torch.Tensor) -> dict[str, float]:
