@@ -30,8 +30,8 @@ def _blocks_inside(top_left: np.ndarray, H: int, W: int, size: int) -> bool:  # 
     """Whether every (size+1)² block at the (n, 2) host corners lies inside an H×W array."""
     if top_left.shape[0] == 0:
         return False
-    lo, hi = top_left.min(axis=0), top_left.max(axis=0)
-    return bool(lo.min() >= 0 and hi[0] < H - size - 1 and hi[1] < W - size - 1)
+    lo, hi = np.floor(top_left.min(axis=0)), np.floor(top_left.max(axis=0))
+    return bool(lo.min() >= 0 and hi[0] + size <= H - 1 and hi[1] + size <= W - 1)
 
 
 def _lerp_adjoint(v: torch.Tensor, fy: torch.Tensor, fx: torch.Tensor, M: int,

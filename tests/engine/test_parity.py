@@ -107,7 +107,11 @@ def test_gather_scatter_index_paths_agree(pair, edge):
     obj = _cplx(rng, (60, 50))
     tl = np.stack([rng.uniform(0, 27, 9), rng.uniform(0, 17, 9)], 1)
     if edge:
-        tl[0] = (60 - 32 - 1, 50 - 32 - 1)  # exact integer corner: its +1 partner is row 59
+        # a window flush with the last row and column: its zero-weight +1 partner (row 60)
+        # lies outside, so the index takes the clamped path
+        tl[0] = (60 - 32, 50 - 32)
+    else:
+        tl[0] = (60 - 32 - 0.5, 50 - 32 - 0.5)  # the +1 partner is the last row: inside
     for corners in (tl, torch.as_tensor(tl, device=tb.torch_device)):
         got = tb.to_numpy(tb.extract(tb.asarray(obj), corners, 32))
         assert rel_err(got, nb.extract(obj, tl, 32)) < TOL
