@@ -85,6 +85,7 @@ class TorchBackend:
         self.complex_dtype = torch.complex64
         self._checkerboards: dict[int, torch.Tensor] = {}
         self._index_cache: list[tuple[tuple, tuple]] = []
+        self._tensor_index_cache: list[tuple[torch.Tensor, tuple, tuple]] = []
 
     def __repr__(self) -> str:
         return f"TorchBackend(device={self.device!r})"
@@ -120,7 +121,14 @@ class TorchBackend:
         """
         H, W = int(shape[0]), int(shape[1])
         key = None
-        if not isinstance(top_left, torch.Tensor):
+        if isinstance(top_left, torch.Tensor):
+            # a device tensor (solver batches on a GPU) is recognised by identity and
+            # version: the cache holds a reference, so the identity cannot be recycled
+            meta = (H, W, size, top_left._version)
+            for t, m, v in self._tensor_index_cache:
+                if t is top_left and m == meta:
+                    return v
+        else:
             arr = np.ascontiguousarray(top_left, dtype=np.float64).reshape(-1, 2)
             key = (H, W, size, arr.shape[0], arr.tobytes())
             for k, v in self._index_cache:
@@ -146,6 +154,8 @@ class TorchBackend:
         out = flat, frac[:, 0, None, None], frac[:, 1, None, None]
         if key is not None:
             self._index_cache = [(key, out), *self._index_cache[:1]]
+        else:
+            self._tensor_index_cache = [(top_left, meta, out), *self._tensor_index_cache[:1]]
         return out
 
     def extract(self, obj: torch.Tensor, top_left: Any, size: int) -> torch.Tensor:

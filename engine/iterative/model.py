@@ -38,6 +38,10 @@ class Problem:
         back) folds into the probe once per run. ``None``: shifted transforms (odd N).
         Exit waves and their corrections carry the same factor, which cancels in every
         update (the object numerator conj(P)·χ, the probe numerator conj(O)·χ, |P|²).
+    device_top_left : ``top_left`` as a float64 tensor on the device (GPU runs), else
+        ``None``. Batches are then picked by device indices: a host array turned into a
+        device tensor on every batch is a blocking copy that stops the host from queueing
+        work ahead of the GPU.
     """
 
     backend: Backend
@@ -45,17 +49,30 @@ class Problem:
     top_left: np.ndarray
     mean_energy: float
     frame: Array | None = None
+    device_top_left: Array | None = None
 
     @classmethod
     def create(cls, backend: Backend, data: Array, top_left: np.ndarray,
-               mean_energy: float) -> Problem:
-        """A problem in the checkerboard frame whenever the pattern size is even."""
+               mean_energy: float, *, device_indices: bool | None = None) -> Problem:
+        """A problem in the checkerboard frame whenever the pattern size is even.
+
+        ``device_indices`` (default: on for a torch backend off the CPU) keeps the window
+        corners on the device and batches by device indices.
+        """
         N = int(data.shape[-1])
         frame = None
         if N % 2 == 0:
             r = np.arange(N)
             frame = backend.asarray(1.0 - 2.0 * ((r[:, None] + r[None, :]) % 2))
-        return cls(backend, data, top_left, mean_energy, frame)
+        device = getattr(data, "device", None)
+        if device_indices is None:
+            device_indices = device is not None and getattr(device, "type", "cpu") != "cpu"
+        on_device = None
+        if device_indices and device is not None:
+            import torch
+
+            on_device = torch.as_tensor(np.asarray(top_left, dtype=np.float64), device=device)
+        return cls(backend, data, top_left, mean_energy, frame, on_device)
 
     def to_frame(self, probe: Array) -> Array:
         """The probe modes (K, N, N) as the solvers iterate on them."""
@@ -83,9 +100,21 @@ class Problem:
     def N(self) -> int:  # noqa: N802 - the physics symbol
         return int(self.data.shape[-1])
 
-    def batch(self, idx: np.ndarray) -> tuple[Array, np.ndarray]:
-        """The measured amplitudes and window corners of positions ``idx``."""
+    def epoch_order(self, order: np.ndarray) -> Array:
+        """An epoch's position order as batches index with it (a device tensor when the
+        corners live on the device: one copy per epoch instead of one per batch)."""
+        if self.device_top_left is None:
+            return order
+        import torch
+
+        return torch.as_tensor(order, device=self.device_top_left.device)
+
+    def batch(self, idx: Array) -> tuple[Array, Array]:
+        """The measured amplitudes and window corners of positions ``idx`` (host indices,
+        or a slice of :meth:`epoch_order` on the device)."""
         data = self.data
+        if self.device_top_left is not None and not isinstance(idx, np.ndarray):
+            return data[idx], self.device_top_left[idx]
         if not isinstance(data, np.ndarray):
             import torch
 

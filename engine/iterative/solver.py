@@ -186,7 +186,7 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
         order = (state.rng.permutation(n) if options.batch_order == "random"
                  else np.arange(n))
         update_probe = options.update_probe and epoch >= options.probe_update_start
-        batches = _batches(order, batch_size)
+        batches = _batches(problem.epoch_order(order), batch_size)
         be.synchronize()
         t0 = time.perf_counter()
         err = 0.0  # a backend scalar while the epoch runs: no synchronisation per batch

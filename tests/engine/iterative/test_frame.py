@@ -63,3 +63,29 @@ def test_odd_pattern_size_reconstructs_without_the_frame():
     assert ref.errors[-1] < ref.errors[0] / 3
     np.testing.assert_allclose(got.errors, ref.errors, rtol=1e-3)
     np.testing.assert_allclose(got.probe, ref.probe, atol=1e-4 * np.abs(ref.probe).max())
+
+
+@pytest.mark.parametrize("step, options", STEPS, ids=lambda s: getattr(s, "method", ""))
+def test_device_indices_give_the_host_index_result(small32, step, options):
+    """Batches picked by device indices (the GPU path, forced here on the CPU) update exactly
+    as batches picked by host indices, over several batches of one epoch."""
+    be = get_backend("torch", TORCH_DEVICE)
+    ds = small32
+    geometry = CanvasGeometry.from_positions(ds.positions, ds.N)
+    X = be.asarray(ds.diffraction / intensity_scale(ds.diffraction))
+    tl = ds.positions - ds.N / 2 - np.asarray(geometry.origin, float)
+    host = Problem.create(be, X, tl, 1.0, device_indices=False)
+    dev = Problem.create(be, X, tl, 1.0, device_indices=True)
+    assert host.device_top_left is None and dev.device_top_left is not None
+    order = np.random.default_rng(4).permutation(ds.n)
+    obj0 = be.asarray(np.ones(geometry.shape), complex=True)
+    probe0 = host.to_frame(be.asarray(normalise_probe(ds.probe)[0][None], complex=True))
+    results = []
+    for problem in (host, dev):
+        obj, probe = obj0, probe0
+        ordered = problem.epoch_order(order)
+        for i in range(0, ds.n, 8):
+            obj, probe, _ = step(problem, obj, probe, ordered[i:i + 8], options, True)
+        results.append((be.to_numpy(obj), be.to_numpy(probe)))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=0, atol=1e-5)
