@@ -12,6 +12,7 @@ baseline and each lever added one at a time.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from typing import Any
 
@@ -21,7 +22,6 @@ import torch
 from ..backends.torch_backend import TorchBackend, resolve_device
 from ..events import Callback, Progress
 from ..models import (
-    NetworkConfig,
     PhysicsModel,
     PtychoNet,
     flops_per_pattern,
@@ -29,6 +29,7 @@ from ..models import (
 )
 from ..scaling import normalise_probe
 from ..stitching import CanvasGeometry, Stitcher
+from ..training.config import TrainConfig
 from ..training.losses import poisson_nll
 from .common import environment, peak_rss_mib
 
@@ -58,7 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quality-gridsizes", default="1,2")
     p.add_argument("--quality-epochs", type=int, default=10)
     p.add_argument("--quality-batch", default="16,64", help="batch per gridsize")
-    p.add_argument("--quality-lr", type=float, default=3e-3)
+    p.add_argument("--quality-steps", type=int, default=None,
+                   help="optimiser-step budget per case (overrides --quality-epochs)")
+    p.add_argument("--quality-lr", type=float, default=None,
+                   help="peak learning rate (default: the training default)")
 
 
 def _inputs(N: int, gridsize: int, batch: int, device: torch.device, seed: int = 0):
@@ -72,11 +76,19 @@ def _inputs(N: int, gridsize: int, batch: int, device: torch.device, seed: int =
     return x, torch.as_tensor(local, dtype=torch.float64, device=device)
 
 
+def _network(N: int, C: int, base_channels: int) -> PtychoNet:
+    """The network ``ptycho train`` builds by default (timings describe what users train)."""
+    from ..training.trainer import network_config
+
+    cfg = TrainConfig(gridsize=math.isqrt(C), base_channels=base_channels)
+    return PtychoNet(network_config(N, cfg))
+
+
 def _model(N: int, C: int, args, device: torch.device) -> PhysicsModel:
     c = np.arange(N) - N / 2
     probe, _ = normalise_probe(np.exp(-(c[:, None] ** 2 + c[None, :] ** 2) / (2 * (N / 6) ** 2))
                                .astype(np.complex64))
-    net = PtychoNet(NetworkConfig(N=N, C=C, base_channels=args.base_channels))
+    net = _network(N, C, args.base_channels)
     model = PhysicsModel(net, probe, object_big=C > 1).to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -213,7 +225,7 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
             emit(Progress(task="bench pinn", done=done, total=total))
     results.append(stitch_time(args, device))
     emit(Progress(task="bench pinn", done=total, total=total))
-    net = PtychoNet(NetworkConfig(N=args.N, C=1, base_channels=args.base_channels))
+    net = _network(args.N, 1, args.base_channels)
     out: dict[str, Any] = {
         "suite": "pinn", "environment": environment(str(device)),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "suite_module")},
@@ -231,7 +243,8 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         batches = [int(b) for b in args.quality_batch.split(",")]
         out["quality"] = [quality_run(args.N, args.quality_n, g, args.quality_epochs,
                                       batches[min(i, len(batches) - 1)], args.base_channels,
-                                      args.quality_lr, str(device), emit)
+                                      args.quality_lr, str(device), emit,
+                                      steps=args.quality_steps)
                           for i, g in enumerate(grids)]
         out["summary"].update({
             f"quality g{q['config']['gridsize']} {k}": round(v, 4)

@@ -39,12 +39,24 @@ def _masked(canvas: Canvas, keep: np.ndarray) -> Canvas:
 
 
 def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size: int,
-                base_channels: int, lr: float, device: str, emit: Callback,
-                seed: int = 0) -> dict[str, Any]:
+                base_channels: int, lr: float | None, device: str, emit: Callback,
+                seed: int = 0, steps: int | None = None, **train_options: Any) -> dict[str, Any]:
+    """Train, infer and evaluate one case.
+
+    ``steps`` (optimiser steps) overrides ``epochs`` with the number of whole epochs closest
+    to that budget, so that gridsizes and batch sizes compare at equal step counts;
+    ``lr=None`` and absent ``train_options`` take :class:`TrainConfig`'s defaults.
+    """
     ds = simulate(SimulationConfig(object="lines", N=N, n_positions=n_positions, seed=seed))
-    cfg = TrainConfig(gridsize=gridsize, batch_size=batch_size, epochs=epochs, lr=lr,
+    options = dict(train_options, **({} if lr is None else {"lr": lr}))
+    cfg = TrainConfig(gridsize=gridsize, batch_size=batch_size, epochs=epochs,
                       base_channels=base_channels, seed=seed,
-                      accelerator="cpu" if device == "cpu" else "auto")
+                      accelerator="cpu" if device == "cpu" else "auto", **options)
+    if steps is not None:
+        n_train = region_split(ds.positions, cfg.val_fraction)[0].size
+        per_epoch = -(-n_train // batch_size)
+        cfg = TrainConfig.from_dict({**cfg.to_dict(),
+                                     "epochs": max(1, round(steps / per_epoch))})
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = train(ds, cfg, Path(tmp), emit=lambda e: emit(Progress(

@@ -40,11 +40,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-groups", type=_int, default=None)
     p.add_argument("--batch-size", type=_int, default=16)
     p.add_argument("--epochs", type=_int, default=20)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    p.add_argument("--lr-schedule", default=None, help="constant or cosine (warm-up, decay)")
+    p.add_argument("--warmup-fraction", type=float, default=None,
+                   help="share of the steps spent warming up (cosine)")
     p.add_argument("--loss", default="poisson", help="poisson, mae or supervised")
     p.add_argument("--object-big", action=argparse.BooleanOptionalAction, default=None,
                    help="merge/re-extract within a group (default: on for gridsize > 1)")
-    p.add_argument("--base-channels", type=_int, default=32)
+    p.add_argument("--base-channels", type=_int, default=None)
+    p.add_argument("--upsample", default=None,
+                   help="decoder upsampling: shuffle (learned sub-pixels) or nearest")
+    p.add_argument("--downsample", default=None,
+                   help="encoder downsampling: strided (learned) or avg")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of the scan (highest-x stripe) held out")
     p.add_argument("--seed", type=_int, default=0)
@@ -66,14 +73,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:
+    # options left unset take TrainConfig's defaults, so the two cannot drift apart
+    optional = {k: getattr(args, k) for k in ("lr", "lr_schedule", "warmup_fraction",
+                                              "base_channels", "upsample", "downsample")
+                if getattr(args, k) is not None}
     return TrainConfig(
         gridsize=args.gridsize, neighbor_count=args.neighbor_count, n_groups=args.n_groups,
-        batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, loss=args.loss,
-        object_big=args.object_big, base_channels=args.base_channels,
-        val_fraction=args.val_fraction, seed=args.seed, deterministic=args.deterministic,
-        accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
-        precision=args.precision, channels_last=args.channels_last, compile=args.compile,
-        log_patch_stats=args.log_patch_stats, patch_stats_limit=args.patch_stats_limit)
+        batch_size=args.batch_size, epochs=args.epochs, loss=args.loss,
+        object_big=args.object_big, val_fraction=args.val_fraction, seed=args.seed,
+        deterministic=args.deterministic, accelerator=args.accelerator, devices=args.devices,
+        strategy=args.strategy, precision=args.precision, channels_last=args.channels_last,
+        compile=args.compile, log_patch_stats=args.log_patch_stats,
+        patch_stats_limit=args.patch_stats_limit, **optional)
 
 
 def dry_run(ds, cfg: TrainConfig) -> dict:

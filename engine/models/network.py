@@ -22,6 +22,8 @@ BOTTLENECK = 8
 # a fixed first layer: far-field amplitudes span orders of magnitude (the zero-order peak
 # against the speckle), which a compressive map hands to the convolutions evenly
 INPUT_TRANSFORMS = ("none", "sqrt", "log1p")
+UPSAMPLES = ("nearest", "shuffle")
+DOWNSAMPLES = ("avg", "strided")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,13 @@ class NetworkConfig:
     input_transform : fixed map applied to X first: ``sqrt``, ``log1p`` or ``none``.
     norm : GroupNorm after every convolution (per sample, so training and inference agree;
         it speeds up the short trainings CPUs afford several-fold).
+    upsample : ``nearest`` (copy each cell into a 2×2 block) or ``shuffle`` (a learned 1×1
+        convolution to 4× the feature maps, rearranged into the 2×2 block: each of the four
+        sub-pixels gets its own weights, so the decoder can place detail inside a block; with
+        no skip connections that detail has nowhere else to come from).
+    downsample : ``avg`` (2×2 average pooling) or ``strided`` (a learned 2×2 convolution of
+        stride 2): the speckle that encodes fine object detail varies pixel to pixel, and an
+        average over a 2×2 block discards it before the narrow first levels could encode it.
     """
 
     N: int = 64
@@ -46,11 +55,17 @@ class NetworkConfig:
     max_channels: int = 256
     input_transform: str = "none"
     norm: bool = True
+    upsample: str = "nearest"
+    downsample: str = "avg"
 
     def __post_init__(self) -> None:
         if self.input_transform not in INPUT_TRANSFORMS:
             raise InputError("input_transform", f"one of {INPUT_TRANSFORMS}",
                              repr(self.input_transform))
+        if self.upsample not in UPSAMPLES:
+            raise InputError("upsample", f"one of {UPSAMPLES}", repr(self.upsample))
+        if self.downsample not in DOWNSAMPLES:
+            raise InputError("downsample", f"one of {DOWNSAMPLES}", repr(self.downsample))
         if self.N < 16 or self.N & (self.N - 1):
             raise InputError("N", "a power of two >= 16 (32, 64, 128, 256)", str(self.N))
         if self.C < 1:
@@ -78,6 +93,18 @@ def _block(cin: int, cout: int, norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _downsample(channels: int, kind: str) -> nn.Module:
+    if kind == "avg":
+        return nn.AvgPool2d(2)
+    return nn.Conv2d(channels, channels, 2, stride=2)
+
+
+def _upsample(channels: int, kind: str) -> nn.Module:
+    if kind == "nearest":
+        return nn.Upsample(scale_factor=2, mode="nearest")
+    return nn.Sequential(nn.Conv2d(channels, 4 * channels, 1), nn.PixelShuffle(2))
+
+
 class PtychoNet(nn.Module):
     """The encoder–decoder; :meth:`forward` returns ``(amplitude, phase)`` (B, C, N, N)."""
 
@@ -88,13 +115,13 @@ class PtychoNet(nn.Module):
                   for i in range(config.depth + 1)]
         enc, cin = [], config.C
         for w in widths[:-1]:
-            enc += [_block(cin, w, config.norm), nn.AvgPool2d(2)]
+            enc += [_block(cin, w, config.norm), _downsample(w, config.downsample)]
             cin = w
         self.encoder = nn.Sequential(*enc)
         self.bottleneck = _block(cin, widths[-1], config.norm)
         dec, cin = [], widths[-1]
         for w in reversed(widths[:-1]):
-            dec += [nn.Upsample(scale_factor=2, mode="nearest"), _block(cin, w, config.norm)]
+            dec += [_upsample(cin, config.upsample), _block(cin, w, config.norm)]
             cin = w
         self.decoder = nn.Sequential(*dec)
         self.amplitude_head = nn.Conv2d(cin, config.C, 3, padding=1)

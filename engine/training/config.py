@@ -7,10 +7,12 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..errors import InputError
+from ..models.network import DOWNSAMPLES, UPSAMPLES
 from .losses import LOSSES
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16-true", "16-mixed")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -23,12 +25,19 @@ class TrainConfig:
         the training region (``None``: one per position).
     batch_size : groups per optimiser step.
     epochs : passes over the training groups.
-    lr : Adam learning rate.
+    lr : Adam learning rate (the peak of the schedule).
+    lr_schedule : ``constant`` or ``cosine`` (linear warm-up over ``warmup_fraction`` of the
+        steps, then a cosine decay to ``lr / 100`` at the last step). The rate is a function
+        of the step alone, so a resumed run follows the same schedule.
+    warmup_fraction : share of the steps spent warming up (cosine schedule).
     loss : ``poisson``, ``mae`` or ``supervised`` (needs ``Y`` in the data).
     object_big : merge/re-extract within a group (``None``: on for gridsize > 1).
     base_channels : width of the first network level.
     input_transform : fixed map of X before the first convolution (sqrt, log1p, none).
     norm : GroupNorm after each convolution.
+    upsample, downsample : how the decoder and encoder change resolution (see
+        ``NetworkConfig``); the learned ``shuffle`` and ``strided`` are the defaults because
+        the fixed ``nearest`` and ``avg`` cap the detail the network can reconstruct.
     val_fraction : share of the scan (the highest-x stripe) held out for validation.
     seed : grouping, initialisation and batch order.
     deterministic : deterministic algorithms (bit-identical CPU losses across runs).
@@ -43,11 +52,15 @@ class TrainConfig:
     batch_size: int = 16
     epochs: int = 20
     lr: float = 1e-3
+    lr_schedule: str = "constant"
+    warmup_fraction: float = 0.05
     loss: str = "poisson"
     object_big: bool | None = None
     base_channels: int = 32
     input_transform: str = "none"
     norm: bool = True
+    upsample: str = "shuffle"
+    downsample: str = "strided"
     val_fraction: float = 0.2
     seed: int = 0
     deterministic: bool = False
@@ -71,6 +84,11 @@ class TrainConfig:
         need(self.batch_size >= 1, "batch_size", "an integer >= 1")
         need(self.epochs >= 1, "epochs", "an integer >= 1")
         need(math.isfinite(self.lr) and self.lr > 0, "lr", "a finite learning rate > 0")
+        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
+             f"one of {', '.join(LR_SCHEDULES)}")
+        need(0 <= self.warmup_fraction < 1, "warmup_fraction", "a fraction in [0, 1)")
+        need(self.upsample in UPSAMPLES, "upsample", f"one of {', '.join(UPSAMPLES)}")
+        need(self.downsample in DOWNSAMPLES, "downsample", f"one of {', '.join(DOWNSAMPLES)}")
         need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
         need(self.base_channels >= 1, "base_channels", "an integer >= 1")
         need(self.input_transform in ("none", "sqrt", "log1p"), "input_transform",
@@ -104,5 +122,16 @@ class TrainConfig:
         return cls(**d)
 
     # fields whose change makes a checkpoint unusable for --resume
-    RESUME_KEYS = ("gridsize", "neighbor_count", "n_groups", "batch_size", "lr", "loss",
-                   "object_big", "base_channels", "input_transform", "norm", "val_fraction", "seed")
+    RESUME_KEYS = ("gridsize", "neighbor_count", "n_groups", "batch_size", "lr", "lr_schedule",
+                   "warmup_fraction", "loss", "object_big", "base_channels", "input_transform",
+                   "norm", "upsample", "downsample", "val_fraction", "seed")
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """Learning rate of optimiser step ``step`` (0-based) of ``total_steps``."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        warm = int(round(self.warmup_fraction * total_steps))
+        if step < warm:
+            return self.lr * (step + 1) / warm
+        t = (step - warm) / max(1, total_steps - 1 - warm)
+        return self.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))

@@ -69,7 +69,8 @@ def make_fabric(cfg: TrainConfig):
 
 def network_config(N: int, cfg: TrainConfig) -> NetworkConfig:
     return NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels,
-                         input_transform=cfg.input_transform, norm=cfg.norm)
+                         input_transform=cfg.input_transform, norm=cfg.norm, upsample=cfg.upsample,
+                         downsample=cfg.downsample)
 
 
 def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:
@@ -167,6 +168,8 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                 loss = compute_loss(cfg.loss, obj, pred, xb, tb)
                 opt.zero_grad(set_to_none=True)
                 fabric.backward(loss)
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr_at(step, total_steps)
                 opt.step()
                 step += 1
                 value = float(loss.detach())

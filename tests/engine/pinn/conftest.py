@@ -46,8 +46,8 @@ def tiny_config(**kw) -> TrainConfig:
 
 
 QUALITY = {
-    1: dict(gridsize=1, batch_size=8, epochs=10, base_channels=8, lr=3e-3),
-    2: dict(gridsize=2, batch_size=4, epochs=10, base_channels=8, lr=3e-3, n_groups=115),
+    1: dict(gridsize=1, batch_size=8, epochs=10, base_channels=8, lr=1e-3),
+    2: dict(gridsize=2, batch_size=4, epochs=10, base_channels=8, lr=1e-3, n_groups=115),
 }
 
 

@@ -30,6 +30,8 @@ def test_dry_run_prints_model_size(tiny_npz, tmp_path, capsys):
     (["--gridsize", "0"], "--gridsize"),
     (["--precision", "fp8"], "--precision"),
     (["--resume"], "--resume"),
+    (["--lr-schedule", "step"], "--lr-schedule"),
+    (["--upsample", "bicubic"], "--upsample"),
 ])
 def test_bad_train_arguments_give_one_line(tiny_npz, tmp_path, capsys, argv, match):
     with pytest.raises(SystemExit) as exc:

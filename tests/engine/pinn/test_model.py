@@ -97,3 +97,46 @@ def test_physics_diffraction_matches_the_backend_forward_model():
     nb = get_backend("numpy")
     want = nb.amplitude(nb.propagate(nb.illuminate(probe, patch)))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("g", [1, 2])
+def test_ground_truth_patches_explain_the_data(pinn_ds, g):
+    """The truth, brought into X units, fed through the trainer's own forward model and loss
+    fits the measured patterns to the Poisson noise floor, far better than a flat object.
+
+    Any slip of units (probe factor, intensity scale, Y→X factor), of the fftshift or of the
+    extraction convention between simulation and training shows up here as a misfit.
+    """
+    from engine.training.data import prepare
+    from engine.training.losses import poisson_nll
+
+    prep = prepare(pinn_ds, g, None, 64, 0.0, 0, True)
+    model = PhysicsModel(PtychoNet(NetworkConfig(N=pinn_ds.N, C=g * g, base_channels=4)),
+                         prep.probe, g > 1)
+    idx = torch.as_tensor(prep.train.indices)
+    x, truth = torch.from_numpy(prep.x)[idx], torch.from_numpy(prep.target)[idx]
+    off = torch.as_tensor(prep.train.local_offsets)
+    with torch.no_grad():
+        merged = merge_reextract(model.backend(), truth, off)
+        fit = float(poisson_nll(model.diffraction(merged), x))
+        flat = float(poisson_nll(model.diffraction(torch.ones_like(truth)), x))
+        # the noise floor: the deviance of the noise-free amplitudes against the counts
+        ideal = float(poisson_nll(model.diffraction(truth), x))
+    assert fit < 1.05 * ideal + 1e-9
+    assert fit < 0.1 * flat, (fit, flat)
+
+
+
+def test_upsample_modes_and_older_bundles():
+    """``shuffle`` gives each sub-pixel of a 2×2 block its own weights; a network description
+    without the key (bundles written before the option) still means ``nearest``."""
+    torch.manual_seed(0)
+    cfg = NetworkConfig(N=32, C=4, base_channels=4, upsample="shuffle")
+    net = PtychoNet(cfg)
+    amp, phase = net(torch.rand(2, 4, 32, 32))
+    assert amp.shape == phase.shape == (2, 4, 32, 32)
+    assert any(isinstance(m, torch.nn.PixelShuffle) for m in net.modules())
+    old = {k: v for k, v in cfg.to_dict().items() if k != "upsample"}
+    assert NetworkConfig(**old).upsample == "nearest"
+    with pytest.raises(InputError, match="upsample"):
+        NetworkConfig(upsample="bicubic")

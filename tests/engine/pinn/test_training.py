@@ -115,7 +115,9 @@ def test_config_round_trips_and_validates():
     assert cfg.use_object_big and not TrainConfig(gridsize=1).use_object_big
     for bad, match in ((dict(loss="l2"), "--loss"), (dict(epochs=0), "--epochs"),
                        (dict(gridsize=2, neighbor_count=1), "--neighbor-count"),
-                       (dict(precision="fp8"), "--precision"), (dict(lr=-1.0), "--lr")):
+                       (dict(precision="fp8"), "--precision"), (dict(lr=-1.0), "--lr"),
+                       (dict(lr_schedule="step"), "--lr-schedule"),
+                       (dict(warmup_fraction=1.0), "--warmup-fraction")):
         with pytest.raises(InputError, match=match):
             TrainConfig(**bad)
     with pytest.raises(InputError, match="keys"):
@@ -159,3 +161,30 @@ def test_object_big_off_trains_and_infers_at_gridsize_2(tiny_ds, tmp_path):
     canvas = infer_canvas(result.bundle, tiny_ds)
     assert canvas.coverage.any()
     assert bool((abs(canvas.canvas[canvas.coverage]) > 0).all())
+
+
+def test_cosine_schedule_warms_up_peaks_and_decays():
+    cfg = TrainConfig(lr=1e-2, lr_schedule="cosine", warmup_fraction=0.1)
+    lrs = [cfg.lr_at(k, 100) for k in range(100)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[9] == pytest.approx(1e-2)
+    assert max(lrs) == pytest.approx(1e-2) and lrs[-1] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(lrs[9:-1], lrs[10:], strict=True))
+    assert TrainConfig(lr=1e-2).lr_at(99, 100) == 1e-2
+
+
+def test_resume_continues_exactly_on_the_cosine_schedule(tiny_ds, tmp_path):
+    """The rate is a function of the step, so a run stopped in epoch 2 and resumed follows
+    the uninterrupted run bit for bit."""
+    cfg = tiny_config(epochs=3, lr_schedule="cosine", warmup_fraction=0.2)
+    full = train(tiny_ds, cfg, tmp_path / "full")
+    control = RunControl()
+
+    def emit(event):
+        if isinstance(event, Step) and event.metrics["epoch"] == 2:
+            control.stop()
+
+    train(tiny_ds, cfg, tmp_path / "part", emit=emit, control=control)
+    resumed = train(tiny_ds, cfg, tmp_path / "part", resume=True)
+    assert _losses(resumed) == _losses(full)
+    assert (tmp_path / "part/bundle/weights.safetensors").read_bytes() == \
+        (tmp_path / "full/bundle/weights.safetensors").read_bytes()
