@@ -18,7 +18,7 @@ if compgen -G ".whl/*.whl" > /dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
-ptycho() { python3 -c 'import sys; from engine.cli import main; sys.exit(main(sys.argv[1:]))' "$@"; }
+ptycho() { python3 -m engine.cli "$@"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 date -u +%FT%TZ | tee -a "$out/gpu.txt"
 case "$stage" in

@@ -134,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = train(ds, cfg, args.out, emit=on_event, resume=args.resume)
     bar.close()
+    if result.rank != 0:  # rank 0 writes the bundle and reports it
+        return 0
     if args.zip:
         from ..atomic import atomic_open
         from ..bundles import bundle_bytes

@@ -54,6 +54,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
+    rank: int = 0  # the process's rank in multi-process training; 0 writes and reports
 
 
 def make_fabric(cfg: TrainConfig):
@@ -150,13 +151,24 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     G = prep.train.n_groups
     metrics: dict[str, Any] = {}
     stopped = False
-    per_epoch = -(-len(range(fabric.global_rank, G, fabric.world_size)) // cfg.batch_size)
+    rank, world = fabric.global_rank, fabric.world_size
+    if rank != 0:
+        # only rank 0 reports: the events of the other ranks would repeat its own
+        emit = _silent
+    # every rank takes the same number of groups (the last G mod world of an epoch's
+    # permutation sit out): ranks with different step counts would desynchronise the
+    # gradient all-reduce
+    per_rank = G // world
+    if per_rank == 0:
+        raise InputError("--devices", f"at most {G} processes for {G} training groups",
+                         str(world))
+    per_epoch = -(-per_rank // cfg.batch_size)
     total_steps = per_epoch * cfg.epochs
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
             perm = np.random.default_rng([cfg.seed, epoch]).permutation(G)
-            perm = perm[fabric.global_rank::fabric.world_size]
+            perm = perm[:per_rank * world][rank::world]
             total, count, t0 = 0.0, 0, time.perf_counter()
             for sl in batch_slices(perm.size, cfg.batch_size):
                 control.checkpoint()
@@ -176,6 +188,10 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                 total, count = total + value * len(idx), count + len(idx)
                 emit(Step(step=step, metrics={"loss": value, "epoch": epoch + 1,
                                                 "total_steps": total_steps}))
+            if world > 1:  # the epoch's loss and pattern count over all ranks
+                total, count = fabric.all_reduce(
+                    torch.tensor([total, count], dtype=torch.float64, device=dev),
+                    reduce_op="sum").tolist()
             elapsed = time.perf_counter() - t0
             record = {"epoch": epoch + 1, "loss": total / max(count, 1),
                       "patterns_per_s": count * cfg.C / elapsed if elapsed > 0 else float("nan")}
@@ -206,7 +222,11 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
         save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
                     bundle_meta(prep, N, cfg, metrics))
     emit(Finished(summary={"stopped": stopped, "history": history, **metrics}))
-    return TrainResult(out, bundle_dir, history, metrics, stopped)
+    return TrainResult(out, bundle_dir, history, metrics, stopped, rank)
+
+
+def _silent(event: Event) -> None:
+    """The event sink of ranks other than 0."""
 
 
 @torch.no_grad()
