@@ -3,8 +3,10 @@
 Input: ``X = D / s`` of a group, (B, C, N, N) with C = gridsize² (SPEC §4). Output:
 amplitude (softplus, positive, in X units) and phase (π·tanh) of C patches (B, C, N, N).
 The diffraction and object domains are not aligned pixel by pixel, so there are no skip
-connections: the encoder pools down to an 8×8 bottleneck whatever N (depth follows N) and the
-decoder grows back to N.
+connections: the encoder halves the resolution down to an 8×8 bottleneck whatever N (depth
+follows N) and the decoder grows back to N. Everything the decoder draws must therefore pass
+through its own resampling, which is why learned resampling (``upsample="shuffle"``,
+``downsample="strided"``) reconstructs finer detail than fixed nearest/average resampling.
 """
 
 from __future__ import annotations
