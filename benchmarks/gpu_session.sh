@@ -4,7 +4,8 @@
 #   stage "timings" (about 4 min on an H100): CUDA correctness tests, then the physics,
 #       iterative (beside pty-chi when .whl/ carries it) and pinn throughput suites,
 #       the pinn GPU levers one at a time;
-#   stage "quality" (about 6 min): the pinn quality run of issue 3 on 4,096 positions.
+#   stage "quality" (at most 9 min): the pinn quality runs of issue 3 (1,024 positions at
+#       the upstream step budget, then 4,096 positions with a held-out stripe).
 #
 # Runs from the repository root with the image's python3 (torch, lightning, safetensors,
 # numpy, scipy, matplotlib are there); the engine is used in place through PYTHONPATH.
@@ -32,8 +33,13 @@ timings)
     timeout 200 ptycho bench pinn --device cuda --sweep-levers --out "$out/pinn-cuda.json"
     ;;
 quality)
-    timeout 560 ptycho bench pinn --device cuda --skip-throughput --quality --quality-n 4096 \
-        --out "$out/pinn-quality-cuda.json"
+    # the equal-budget comparison with upstream (4,000 steps, 1,024 positions, gridsize 1
+    # batch 16 and gridsize 2 batch 64), then the 4,096-position held-out goal
+    timeout 240 ptycho bench pinn --device cuda --skip-throughput --quality --quality-n 1024 \
+        --quality-steps 4000 --out "$out/pinn-quality-1024-cuda.json"
+    timeout 300 ptycho bench pinn --device cuda --skip-throughput --quality --quality-n 4096 \
+        --quality-gridsizes 2 --quality-batch 64 --quality-epochs 30 \
+        --out "$out/pinn-quality-4096-cuda.json"
     ;;
 *) echo "stage: expected timings or quality, got $stage" >&2; exit 2 ;;
 esac
