@@ -36,6 +36,11 @@ def _non_negative_int(name: str, value: Any) -> None:
         raise InputError(name, "an integer >= 0", repr(value))
 
 
+def _one_of(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(name, f"one of {choices}", repr(value))
+
+
 def _in_range(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
@@ -84,8 +89,7 @@ class SolverOptions:
     def __post_init__(self) -> None:
         _positive_int("iterations", self.iterations)
         _positive_int("batch_size", self.batch_size)
-        if self.batch_order not in BATCH_ORDERS:
-            raise InputError("batch_order", f"one of {BATCH_ORDERS}", repr(self.batch_order))
+        _one_of("batch_order", self.batch_order, BATCH_ORDERS)
         _non_negative_int("seed", self.seed)
         _positive_int("probe_modes", self.probe_modes)
         if self.probe_modes > MAX_PROBE_MODES:
@@ -138,9 +142,7 @@ class EPIEOptions(SolverOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.batch_normalisation not in BATCH_NORMALISATIONS:
-            raise InputError("batch_normalisation", f"one of {BATCH_NORMALISATIONS}",
-                             repr(self.batch_normalisation))
+        _one_of("batch_normalisation", self.batch_normalisation, BATCH_NORMALISATIONS)
         _in_range("alpha", self.alpha, 0.0, 2.0, lo_open=True)
         _in_range("beta", self.beta, 0.0, 2.0, lo_open=True)
 
@@ -195,15 +197,12 @@ class LSQMLOptions(SolverOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.noise not in NOISE_MODELS:
-            raise InputError("noise", f"one of {NOISE_MODELS}", repr(self.noise))
+        _one_of("noise", self.noise, NOISE_MODELS)
         _in_range("object_regularisation", self.object_regularisation, 0.0, 10.0, lo_open=True)
         _in_range("probe_regularisation", self.probe_regularisation, 0.0, 10.0, lo_open=True)
         _in_range("step_relaxation", self.step_relaxation, 0.0, 2.0, lo_open=True)
         _in_range("max_step", self.max_step, 0.0, 100.0, lo_open=True)
-        if self.step_directions not in STEP_DIRECTIONS:
-            raise InputError("step_directions", f"one of {STEP_DIRECTIONS}",
-                             repr(self.step_directions))
+        _one_of("step_directions", self.step_directions, STEP_DIRECTIONS)
 
 
 METHODS: dict[str, type[SolverOptions]] = {
