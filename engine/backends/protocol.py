@@ -20,6 +20,13 @@ import numpy as np
 Array = Any
 
 
+def checkerboard(N: int) -> np.ndarray:  # noqa: N803 - the physics symbol
+    """(-1)^(r+c) on an N×N grid: for even N, ``fft2(x * checkerboard(N))`` is the centred
+    far field ``propagate(x)`` (see :meth:`Backend.fft2`)."""
+    r = np.arange(N)
+    return 1.0 - 2.0 * ((r[:, None] + r[None, :]) % 2)
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Array operations of the forward model, stitching and statistics."""

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .protocol import Array
+from .protocol import Array, checkerboard
 
 
 def resolve_device(device: str) -> torch.device:
@@ -231,9 +231,7 @@ class TorchBackend:
         """(-1)^(r+c) on an N×N grid (real, cached per size)."""
         cb = self._checkerboards.get(N)
         if cb is None:
-            r = torch.arange(N, device=self.torch_device)
-            cb = 1.0 - 2.0 * ((r[:, None] + r[None, :]) % 2).to(self.real_dtype)
-            self._checkerboards[N] = cb
+            cb = self._checkerboards[N] = self.asarray(checkerboard(N))
         return cb
 
     def forward(self, obj: torch.Tensor, probe: torch.Tensor, positions: Any) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend
+from ..backends.protocol import checkerboard
 from . import xp
 
 Array = Any
@@ -60,13 +61,10 @@ class Problem:
         corners on the device and batches by device indices.
         """
         N = int(data.shape[-1])
-        frame = None
-        if N % 2 == 0:
-            r = np.arange(N)
-            frame = backend.asarray(1.0 - 2.0 * ((r[:, None] + r[None, :]) % 2))
-        device = getattr(data, "device", None)
+        frame = backend.asarray(checkerboard(N)) if N % 2 == 0 else None
+        device = getattr(backend, "torch_device", None)  # None: a host-only backend
         if device_indices is None:
-            device_indices = device is not None and getattr(device, "type", "cpu") != "cpu"
+            device_indices = device is not None and device.type != "cpu"
         on_device = None
         if device_indices and device is not None:
             import torch
