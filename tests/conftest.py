@@ -15,6 +15,20 @@ from engine.simulate import SimulationConfig, simulate
 TORCH_DEVICE = os.environ.get("PTYCHO_TEST_DEVICE", "cpu")
 
 
+def single_torch_thread():
+    """Generator body of the suites' autouse fixtures: one torch thread while they run.
+
+    On a busy 2-core runner two OpenMP threads spin against each other (5-10x slower); one
+    thread keeps the suites fast and the losses bit-reproducible.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def small_ds():
     """An asymmetric object, 64 jittered raster positions, N = 32."""

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from engine.data import Dataset
 from engine.simulate import SimulationConfig, simulate
+from tests.conftest import single_torch_thread
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # two OpenMP threads on a busy 2-core runner spin against each other; one is steadier
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+_one_torch_thread = pytest.fixture(scope="module", autouse=True)(single_torch_thread)
 
 
 @pytest.fixture(scope="session")

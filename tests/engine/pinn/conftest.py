@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from engine.inference import InferConfig, infer
 from engine.scaling import normalise_probe
 from engine.simulate import SimulationConfig, simulate
 from engine.training.config import TrainConfig
 from engine.training.trainer import train
+from tests.conftest import single_torch_thread
 
-
-@pytest.fixture(scope="session", autouse=True)
-def _one_thread():
-    # on a busy 2-core runner two OpenMP threads spin against each other (5-10x slower);
-    # one thread keeps the suite fast and the losses bit-reproducible
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+_one_thread = pytest.fixture(scope="session", autouse=True)(single_torch_thread)
 
 
 @pytest.fixture(scope="session")
