@@ -7,6 +7,7 @@ the truth (SPEC §9) on the whole covered region and on the held-out (validation
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -55,8 +56,7 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
     if steps is not None:
         n_train = region_split(ds.positions, cfg.val_fraction)[0].size
         per_epoch = -(-n_train // batch_size)
-        cfg = TrainConfig.from_dict({**cfg.to_dict(),
-                                     "epochs": max(1, round(steps / per_epoch))})
+        cfg = dataclasses.replace(cfg, epochs=max(1, round(steps / per_epoch)))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = train(ds, cfg, Path(tmp), emit=lambda e: emit(Progress(

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..errors import InputError
-from ..models.network import DOWNSAMPLES, UPSAMPLES
+from ..models.network import DOWNSAMPLES, INPUT_TRANSFORMS, UPSAMPLES
 from .losses import LOSSES
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
@@ -91,8 +91,8 @@ class TrainConfig:
         need(self.downsample in DOWNSAMPLES, "downsample", f"one of {', '.join(DOWNSAMPLES)}")
         need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
         need(self.base_channels >= 1, "base_channels", "an integer >= 1")
-        need(self.input_transform in ("none", "sqrt", "log1p"), "input_transform",
-             "one of none, sqrt, log1p")
+        need(self.input_transform in INPUT_TRANSFORMS, "input_transform",
+             f"one of {', '.join(INPUT_TRANSFORMS)}")
         need(0 <= self.val_fraction < 1, "val_fraction", "a fraction in [0, 1)")
         need(self.accelerator in ACCELERATORS, "accelerator", f"one of {', '.join(ACCELERATORS)}")
         need(self.devices >= 1, "devices", "an integer >= 1")
