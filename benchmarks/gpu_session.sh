@@ -1,46 +1,65 @@
 #!/usr/bin/env bash
 # The prepared device check of a lent GPU session (see benchmarks/README.md, "GPU runs").
 #
-#   stage "timings" (about 4 min on an H100): CUDA correctness tests, then the physics,
-#       iterative (beside pty-chi when .whl/ carries it) and pinn throughput suites,
-#       the pinn GPU levers one at a time;
-#   stage "quality" (at most 9 min): the pinn quality runs of issue 3 (1,024 positions at
-#       the upstream step budget, then 4,096 positions with a held-out stripe).
+# One pass, most important first, each step capped so that the whole fits one device call
+# (BUDGET seconds, default 570): the CUDA correctness tests, the iterative solvers beside
+# pty-chi (issue 4's H100 goal), the network throughput levers, the network quality runs
+# (equal step budget with upstream at 1,024 positions; a time-limited run at 4,096
+# positions with a held-out stripe), then the physics suite with whatever time is left.
+# Every suite rewrites its JSON as it goes, so a capped step keeps what it measured.
 #
 # Runs from the repository root with the image's python3 (torch, lightning, safetensors,
 # numpy, scipy, matplotlib are there); the engine is used in place through PYTHONPATH.
-# Results go to $OUT (the device tool's folder) or benchmarks/results/gpu/.
+# Results go to $OUT (the device tool's folder, at most 8 files) or benchmarks/results/gpu/.
 set -uo pipefail
-stage=${1:-timings}
 out=${OUT:-benchmarks/results/gpu}
+budget=${BUDGET:-570}
 mkdir -p "$out"
+exec > >(tee -a "$out/log.txt") 2>&1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 if compgen -G ".whl/*.whl" > /dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
-ptycho() { python3 -m engine.cli "$@"; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-date -u +%FT%TZ | tee -a "$out/gpu.txt"
-case "$stage" in
-timings)
-    # the CUDA paths of the backends and solvers: parity with the float64 reference
-    PTYCHO_TEST_DEVICE=cuda timeout 120 python3 -m pytest -q -x -p no:cacheprovider \
-        tests/engine/test_parity.py tests/engine/iterative/test_frame.py 2>&1 | tail -3
-    timeout 90 ptycho bench physics --device cuda --skip-numpy --out "$out/physics-cuda.json"
-    timeout 150 ptycho bench iterative --device cuda --n 4096 --backends torch --epochs 10 \
-        --batch-lsqml 256 --batch-pie 64 --out "$out/iterative-cuda.json"
-    timeout 200 ptycho bench pinn --device cuda --sweep-levers --out "$out/pinn-cuda.json"
-    ;;
-quality)
-    # the equal-budget comparison with upstream (4,000 steps, 1,024 positions, gridsize 1
-    # batch 16 and gridsize 2 batch 64), then the 4,096-position held-out goal
-    timeout 240 ptycho bench pinn --device cuda --skip-throughput --quality --quality-n 1024 \
-        --quality-steps 4000 --out "$out/pinn-quality-1024-cuda.json"
-    timeout 300 ptycho bench pinn --device cuda --skip-throughput --quality --quality-n 4096 \
-        --quality-gridsizes 2 --quality-batch 64 --quality-epochs 30 \
-        --out "$out/pinn-quality-4096-cuda.json"
-    ;;
-*) echo "stage: expected timings or quality, got $stage" >&2; exit 2 ;;
-esac
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+date -u +%FT%TZ
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
+
+# cap SECONDS: the smaller of SECONDS and what is left of the budget (at least 1)
+cap() { local left=$((budget - SECONDS)); ((left < 1)) && left=1; echo $(($1 < left ? $1 : left)); }
+step() {  # step NAME SECONDS COMMAND...
+    local name=$1 secs=$2
+    shift 2
+    echo "== $name (cap $secs s, at $SECONDS s)"
+    timeout "$secs" "$@"
+    echo "== $name rc $? at $SECONDS s"
+}
+ptycho=(python3 -m engine.cli)
+
+# the CUDA paths of the backends and solvers: parity with the float64 NumPy reference
+step tests "$(cap 60)" env PTYCHO_TEST_DEVICE=cuda python3 -m pytest -q -x \
+    -p no:cacheprovider tests/engine/test_parity.py tests/engine/iterative/test_frame.py
+# issue 4: ours against pty-chi on one problem, 4,096 positions (pty-chi's own figures are
+# LSQML batch 256 and ePIE batch 64 on an H100)
+step iterative "$(cap 100)" "${ptycho[@]}" bench iterative --device cuda \
+    --n 4096 --backends torch --epochs 10 --repeat 2 --batch-lsqml 256 --batch-pie 64 \
+    --out "$out/iterative-cuda.json"
+# issue 3: throughput of each lever alone and all together, plus stitching 4,096 patches
+step pinn "$(cap 110)" "${ptycho[@]}" bench pinn --device cuda --sweep-levers \
+    --steps 50 --warmup 5 --infer-batch 256 --infer-batches 8 --out "$out/pinn-cuda.json"
+# issue 3: upstream's equal budget (4,000 steps, 1,024 positions; g2 batch 64, g1 batch 16),
+# each case also capped at 60 s of training
+step quality-1024 "$(cap 170)" "${ptycho[@]}" bench pinn --device cuda \
+    --skip-throughput --quality --quality-n 1024 --quality-gridsizes 2,1 \
+    --quality-batch 64,16 --quality-steps 4000 --quality-seconds 60 \
+    --out "$out/pinn-quality-1024-cuda.json"
+# issue 3: 4,096 positions with the held-out stripe, bf16 and channels-last, time-limited
+left=$((budget - SECONDS - 40))
+step quality-4096 "$(cap $((left > 30 ? left : 30)))" \
+    "${ptycho[@]}" bench pinn --device cuda --skip-throughput --quality --quality-n 4096 \
+    --quality-gridsizes 2 --quality-batch 64 --quality-epochs 400 \
+    --quality-seconds $((left > 50 ? left - 25 : 25)) --precision bf16-mixed --channels-last \
+    --out "$out/pinn-quality-4096-cuda.json"
+step physics "$(cap 40)" "${ptycho[@]}" bench physics --device cuda --skip-numpy \
+    --out "$out/physics-cuda.json"
 ls -l "$out"

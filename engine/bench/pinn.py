@@ -3,10 +3,17 @@
 Cases follow the issue: N = 64, gridsize 1 batch 16, gridsize 2 batch 16 and 64 (training),
 and inference at a large batch; plus stitching of 4,096 patches. GPU levers are flags so
 each can be measured alone: ``--precision bf16-mixed`` (autocast, physics stays fp32),
-``--channels-last`` (NHWC convolutions, tensor cores), ``--compile`` (``torch.compile``,
-fused kernels) and ``--cuda-graphs`` (``torch.compile(mode="reduce-overhead")``: the step
-replayed as one CUDA graph, no per-kernel launch cost). ``--sweep-levers`` runs the
-baseline and each lever added one at a time.
+``--channels-last`` (NHWC convolutions, tensor cores), ``--cuda-graphs`` (the whole step,
+forward, backward and the fused Adam update, captured once and replayed as one CUDA graph:
+no per-kernel launch cost, no Python in the loop) and ``--compile`` (``torch.compile``,
+fused kernels). ``--sweep-levers`` runs the baseline, each of the first three alone and all
+three together (``--compile`` adds the compiled baseline and all-plus-compile: compiling
+each case's shapes takes minutes, so it is not in the sweep by default).
+
+Every step is free of host synchronisation (the group canvas is measured on the host with
+:func:`~engine.models.group_extent`), which is what makes the graph capture possible. A
+case that fails records its error and the suite goes on; the JSON is rewritten after every
+case, so an interrupted run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -19,12 +26,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import write_json
 from ..backends.torch_backend import TorchBackend, resolve_device
+from ..errors import InputError
 from ..events import Callback, Progress
 from ..models import (
     PhysicsModel,
     PtychoNet,
     flops_per_pattern,
+    group_extent,
     parameter_count,
 )
 from ..scaling import normalise_probe
@@ -32,8 +42,6 @@ from ..stitching import CanvasGeometry, Stitcher
 from ..training.config import TrainConfig
 from ..training.losses import poisson_nll
 from .common import environment, peak_rss_mib
-
-TRAIN_CASES = ((1, 16), (2, 16), (2, 64))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,7 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--cuda-graphs", action="store_true")
     p.add_argument("--sweep-levers", action="store_true",
-                   help="baseline, then each lever alone (GPU)")
+                   help="baseline, each lever alone, then all together (GPU)")
+    p.add_argument("--cases", default="g1b16,g2b16,g2b64",
+                   help="training cases, comma-separated g<gridsize>b<batch>")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--quality", action="store_true",
@@ -61,6 +71,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quality-batch", default="16,64", help="batch per gridsize")
     p.add_argument("--quality-steps", type=int, default=None,
                    help="optimiser-step budget per case (overrides --quality-epochs)")
+    p.add_argument("--quality-seconds", type=float, default=None,
+                   help="training time budget per case (ptycho train --time-limit); "
+                        "--precision and --channels-last apply to the quality runs too")
     p.add_argument("--quality-lr", type=float, default=None,
                    help="peak learning rate (default: the training default)")
 
@@ -92,9 +105,8 @@ def _model(N: int, C: int, args, device: torch.device) -> PhysicsModel:
     model = PhysicsModel(net, probe, object_big=C > 1).to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if args.compile or args.cuda_graphs:
-        model.net.forward = torch.compile(
-            model.net.forward, mode="reduce-overhead" if args.cuda_graphs else None)
+    if args.compile:
+        model.net.forward = torch.compile(model.net.forward)
     return model
 
 
@@ -122,29 +134,63 @@ def _peak(device: torch.device) -> dict[str, float]:
 
 
 def _autocast(args, device: torch.device):
+    # a captured graph replays the casts it recorded: autocast's weight cache must be off
     return torch.autocast(device.type, dtype=torch.bfloat16,
-                          enabled=args.precision == "bf16-mixed")
+                          enabled=args.precision == "bf16-mixed",
+                          cache_enabled=not args.cuda_graphs)
 
 
-def train_rate(args, gridsize: int, batch: int, device: torch.device) -> dict[str, Any]:
+def _graphed(fn, device: torch.device, warmup: int = 3):
+    """``fn`` captured as a CUDA graph; the returned callable replays it.
+
+    The warm-up runs on a side stream (as CUDA graph capture requires) and fills every
+    lazy cache first: cuDNN algorithm choice, FFT plans, the backend's checkerboard.
+    """
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            fn()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def _case(args, gridsize: int, batch: int, device: torch.device):
     C = gridsize**2
     model = _model(args.N, C, args, device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x, off = _inputs(args.N, gridsize, batch, device)
     if args.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
+    extent = group_extent(off.cpu().numpy(), args.N) if C > 1 else None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    return model, x, off, extent
+
+
+def train_rate(args, gridsize: int, batch: int, device: torch.device) -> dict[str, Any]:
+    model, x, off, extent = _case(args, gridsize, batch, device)
+    graphs = bool(args.cuda_graphs)
+    # the trainer's optimiser: fused Adam on CUDA (capturable for graph replay)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4,
+                           fused=True if device.type == "cuda" else None, capturable=graphs)
 
     def step() -> None:
         with _autocast(args, device):
-            _, pred = model(x, off)
+            _, pred = model(x, off, extent)
         loss = poisson_nll(pred, x)
-        opt.zero_grad(set_to_none=True)
+        if not graphs:  # a captured backward writes fresh gradients on every replay
+            opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
+    if graphs:
+        opt.zero_grad(set_to_none=True)
+        step = _graphed(step, device)
     dt = _timed(step, args.warmup, args.steps, device)
+    C = gridsize**2
     return {"phase": "train", "gridsize": gridsize, "batch_groups": batch, "C": C,
             "patterns_per_s": args.steps * batch * C / dt, "step_ms": 1e3 * dt / args.steps,
             **_peak(device)}
@@ -152,17 +198,17 @@ def train_rate(args, gridsize: int, batch: int, device: torch.device) -> dict[st
 
 @torch.no_grad()
 def infer_rate(args, gridsize: int, device: torch.device) -> dict[str, Any]:
-    C = gridsize**2
-    model = _model(args.N, C, args, device).eval()
-    x, off = _inputs(args.N, gridsize, args.infer_batch, device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    model, x, off, extent = _case(args, gridsize, args.infer_batch, device)
+    model.eval()
 
-    def run() -> None:
+    def forward() -> None:
         with _autocast(args, device):
-            model.patches(x, off)
+            model.patches(x, off, extent)
 
-    dt = _timed(run, 1, args.infer_batches, device)
+    if args.cuda_graphs:
+        forward = _graphed(forward, device)
+    dt = _timed(forward, 1, args.infer_batches, device)
+    C = gridsize**2
     return {"phase": "inference", "gridsize": gridsize, "batch_groups": args.infer_batch,
             "C": C, "patterns_per_s": args.infer_batches * args.infer_batch * C / dt,
             **_peak(device)}
@@ -189,14 +235,44 @@ def stitch_time(args, device: torch.device) -> dict[str, Any]:
     return {"phase": "stitch", "patches": n, "ms": 1e3 * (time.perf_counter() - t0)}
 
 
-def _levers(args) -> list[tuple[str, dict[str, Any]]]:
+def _levers(args, device: torch.device) -> list[tuple[str, dict[str, Any]]]:
     if not args.sweep_levers:
         return [("as_given", {})]
     base = {"precision": "32", "channels_last": False, "compile": False, "cuda_graphs": False}
-    return [("baseline", base), ("bf16", {**base, "precision": "bf16-mixed"}),
-            ("channels_last", {**base, "channels_last": True}),
-            ("compile", {**base, "compile": True}),
-            ("cuda_graphs", {**base, "cuda_graphs": True})]
+    every = {"precision": "bf16-mixed", "channels_last": True, "cuda_graphs": True}
+    levers = [("baseline", base), ("bf16", {**base, "precision": "bf16-mixed"}),
+              ("channels_last", {**base, "channels_last": True}),
+              ("cuda_graphs", {**base, "cuda_graphs": True}),
+              ("all", {**base, **every})]
+    if args.compile:
+        levers += [("compile", {**base, "compile": True}),
+                   ("all_compile", {**base, **every, "cuda_graphs": False, "compile": True})]
+    if device.type != "cuda":
+        levers = [(n, o) for n, o in levers if not o["cuda_graphs"]]
+    return levers
+
+
+def _cases(text: str) -> list[tuple[int, int]]:
+    try:
+        cases = [tuple(int(v) for v in c.strip().removeprefix("g").split("b"))
+                 for c in text.split(",")]
+        if any(len(c) != 2 or min(c) < 1 for c in cases):
+            raise ValueError
+    except ValueError:
+        raise InputError("--cases", "g<gridsize>b<batch>[,...] (e.g. g1b16,g2b64)",
+                         repr(text)) from None
+    return cases  # type: ignore[return-value]
+
+
+def _attempt(fn, *a) -> dict[str, Any]:
+    """One case; a failure (out of memory, a capture the driver refuses) is recorded."""
+    try:
+        return fn(*a)
+    except Exception as exc:  # noqa: BLE001 - the suite reports it and goes on
+        return {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:500]}
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def _label(r: dict[str, Any]) -> str:
@@ -205,26 +281,24 @@ def _label(r: dict[str, Any]) -> str:
     return f"{r['phase']} g{r['gridsize']} b{r['batch_groups']} {r['lever']} (patterns/s)"
 
 
+def _value(r: dict[str, Any]) -> float | str:
+    if "error" in r:
+        return r["error"]
+    return round(r.get("patterns_per_s", r.get("ms", 0.0)), 1)
+
+
 def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    levers = [] if args.skip_throughput else _levers(args)
-    total = len(levers) * (len(TRAIN_CASES) + 2) + 1
-    done = 0
-    results = []
-    for name, overrides in levers:
-        a = argparse.Namespace(**{**vars(args), **overrides})
-        for g, b in TRAIN_CASES:
-            results.append({"lever": name, **train_rate(a, g, b, device)})
-            done += 1
-            emit(Progress(task="bench pinn", done=done, total=total))
-        for g in (1, 2):
-            results.append({"lever": name, **infer_rate(a, g, device)})
-            done += 1
-            emit(Progress(task="bench pinn", done=done, total=total))
-    results.append(stitch_time(args, device))
-    emit(Progress(task="bench pinn", done=total, total=total))
+    if args.cuda_graphs and device.type != "cuda":
+        raise InputError("--cuda-graphs", "a CUDA device (--device cuda)", str(device))
+    if device.type == "cuda":
+        # fixed shapes: let cuDNN time its algorithms once per case (as the trainer does)
+        torch.backends.cudnn.benchmark = True
+    cases = _cases(args.cases)
+    levers = [] if args.skip_throughput else _levers(args, device)
+    total = len(levers) * (len(cases) + 2) + (not args.skip_throughput)
     net = _network(args.N, 1, args.base_channels)
     out: dict[str, Any] = {
         "suite": "pinn", "environment": environment(str(device)),
@@ -232,21 +306,42 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         "model": {"N": args.N, "base_channels": args.base_channels,
                   "parameters_gridsize1": parameter_count(net),
                   "flops_per_pattern_gridsize1": flops_per_pattern(net)},
-        "results": results,
-        "summary": {_label(r): round(r.get("patterns_per_s", r.get("ms", 0.0)), 1)
-                    for r in results},
+        "results": [], "summary": {},
     }
+
+    def record(r: dict[str, Any]) -> None:
+        out["results"].append(r)
+        out["summary"][_label(r)] = _value(r)
+        emit(Progress(task="bench pinn", done=len(out["results"]), total=total))
+        write_json(args.out, out)  # an interrupted run keeps every case so far
+
+    for name, overrides in levers:
+        a = argparse.Namespace(**{**vars(args), **overrides})
+        for g, b in cases:
+            record({"lever": name, "phase": "train", "gridsize": g, "batch_groups": b,
+                    **_attempt(train_rate, a, g, b, device)})
+        for g in (1, 2):
+            record({"lever": name, "phase": "inference", "gridsize": g,
+                    "batch_groups": args.infer_batch, **_attempt(infer_rate, a, g, device)})
+    if not args.skip_throughput:
+        record({"phase": "stitch", "patches": args.stitch_patches,
+                **_attempt(stitch_time, args, device)})
     if args.quality:
         from .pinn_quality import quality_run
 
         grids = [int(g) for g in args.quality_gridsizes.split(",")]
         batches = [int(b) for b in args.quality_batch.split(",")]
-        out["quality"] = [quality_run(args.N, args.quality_n, g, args.quality_epochs,
-                                      batches[min(i, len(batches) - 1)], args.base_channels,
-                                      args.quality_lr, str(device), emit,
-                                      steps=args.quality_steps)
-                          for i, g in enumerate(grids)]
-        out["summary"].update({
-            f"quality g{q['config']['gridsize']} {k}": round(v, 4)
-            for q in out["quality"] for k, v in q["whole"].items()})
+        out["quality"] = []
+        for i, g in enumerate(grids):
+            q = quality_run(args.N, args.quality_n, g, args.quality_epochs,
+                            batches[min(i, len(batches) - 1)], args.base_channels,
+                            args.quality_lr, str(device), emit, steps=args.quality_steps,
+                            seconds=args.quality_seconds, precision=args.precision,
+                            channels_last=args.channels_last)
+            out["quality"].append(q)
+            for where in ("whole", "held_out"):
+                prefix = f"quality g{g}" + (" held-out" if where == "held_out" else "")
+                out["summary"].update({f"{prefix} {k}": round(v, 4)
+                                       for k, v in (q[where] or {}).items()})
+            write_json(args.out, out)
     return out

@@ -41,15 +41,19 @@ def _masked(canvas: Canvas, keep: np.ndarray) -> Canvas:
 
 def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size: int,
                 base_channels: int, lr: float | None, device: str, emit: Callback,
-                seed: int = 0, steps: int | None = None, **train_options: Any) -> dict[str, Any]:
+                seed: int = 0, steps: int | None = None, seconds: float | None = None,
+                **train_options: Any) -> dict[str, Any]:
     """Train, infer and evaluate one case.
 
     ``steps`` (optimiser steps) overrides ``epochs`` with the number of whole epochs closest
     to that budget, so that gridsizes and batch sizes compare at equal step counts;
-    ``lr=None`` and absent ``train_options`` take :class:`TrainConfig`'s defaults.
+    ``seconds`` limits the training's wall time (``TrainConfig.time_limit``; ``epochs`` or
+    ``steps`` stay the upper bound); ``lr=None`` and absent ``train_options`` take
+    :class:`TrainConfig`'s defaults.
     """
     ds = simulate(SimulationConfig(object="lines", N=N, n_positions=n_positions, seed=seed))
-    options = dict(train_options, **({} if lr is None else {"lr": lr}))
+    options = dict(train_options, **({} if lr is None else {"lr": lr}),
+                   **({} if seconds is None else {"time_limit": seconds}))
     cfg = TrainConfig(gridsize=gridsize, batch_size=batch_size, epochs=epochs,
                       base_channels=base_channels, seed=seed,
                       accelerator="cpu" if device == "cpu" else "auto", **options)

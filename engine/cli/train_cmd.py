@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-groups", type=_int, default=None)
     p.add_argument("--batch-size", type=_int, default=16)
     p.add_argument("--epochs", type=_int, default=20)
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="wall-clock budget: end after the last epoch that fits (epochs "
+                        "stays the upper bound; the learning-rate schedule is re-planned)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate")
     p.add_argument("--lr-schedule", default=None, help="constant or cosine (warm-up, decay)")
     p.add_argument("--warmup-fraction", type=float, default=None,
@@ -77,6 +80,8 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
     optional = {k: getattr(args, k) for k in ("lr", "lr_schedule", "warmup_fraction",
                                               "base_channels", "upsample", "downsample")
                 if getattr(args, k) is not None}
+    if args.time_limit is not None:
+        optional["time_limit"] = args.time_limit
     return TrainConfig(
         gridsize=args.gridsize, neighbor_count=args.neighbor_count, n_groups=args.n_groups,
         batch_size=args.batch_size, epochs=args.epochs, loss=args.loss,

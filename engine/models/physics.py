@@ -15,14 +15,44 @@ from ..backends.torch_backend import TorchBackend
 from .network import PtychoNet
 
 
+def _local_corners(off, N: int, xp):
+    """Top-left corners of a group's members on its local canvas (torch or NumPy, float64).
+
+    A common translation of a group's frame changes nothing physically; choosing it so
+    channel 0 sits on whole pixels makes raster groups land exactly (no bilinear blur).
+    """
+    off = off - (off[:, :1] - xp.floor(off[:, :1]))
+    tl = off - N / 2
+    lowest = tl.min(axis=1, keepdims=True) if xp is np else tl.amin(dim=1, keepdim=True)
+    return tl - xp.floor(lowest)
+
+
+def group_extent(local_offsets: np.ndarray, N: int) -> tuple[int, int]:  # noqa: N803
+    """Local canvas (rows, columns) that holds every group of ``local_offsets`` (host side).
+
+    Passing it to :func:`merge_reextract` (or the model's ``forward``) spares the device a
+    synchronisation per batch, which also keeps the step capturable as a CUDA graph; any
+    extent at least this large gives the same result.
+    """
+    off = np.asarray(local_offsets, dtype=np.float64)
+    if off.ndim != 3 or off.shape[-1] != 2 or off.shape[0] == 0:
+        raise ValueError(f"local_offsets: expected (groups, C, 2) with groups >= 1, "
+                         f"got shape {off.shape}")
+    span = np.ceil(_local_corners(off, N, np).max(axis=(0, 1))).astype(np.int64) + N + 2
+    return int(span[0]), int(span[1])
+
+
 def merge_reextract(backend: TorchBackend, patches: torch.Tensor,
-                    local_offsets: torch.Tensor) -> torch.Tensor:
+                    local_offsets: torch.Tensor,
+                    extent: tuple[int, int] | None = None) -> torch.Tensor:
     """Average the C patches of each group on a local canvas and extract them back.
 
     Parameters
     ----------
     patches : (B, C, N, N) complex.
     local_offsets : (B, C, 2) float64, member position minus group offset (y, x).
+    extent : the local canvas (rows, columns), from :func:`group_extent` of these groups
+        (or of a superset); ``None`` measures it on the device, one synchronisation.
 
     Returns
     -------
@@ -31,15 +61,12 @@ def merge_reextract(backend: TorchBackend, patches: torch.Tensor,
     B, C, N = patches.shape[0], patches.shape[1], patches.shape[-1]
     if C == 1:
         return patches
-    off = local_offsets.to(torch.float64)
-    # a common translation of a group's frame changes nothing physically; choosing it so
-    # channel 0 sits on whole pixels makes raster groups land exactly (no bilinear blur)
-    off = off - (off[:, :1] - torch.floor(off[:, :1]))
-    tl = off - N / 2
-    lo = torch.floor(tl.amin(dim=1, keepdim=True))
-    tl = tl - lo
-    span = torch.ceil(tl.amax(dim=(0, 1))).to(torch.int64) + N + 2
-    h, w = int(span[0]), int(span[1])
+    tl = _local_corners(local_offsets.to(torch.float64), N, torch)
+    if extent is None:
+        span = torch.ceil(tl.amax(dim=(0, 1))).to(torch.int64) + N + 2
+        h, w = int(span[0]), int(span[1])
+    else:
+        h, w = extent
     # groups stacked down the rows of one canvas, so one scatter and one gather serve all
     shift = torch.zeros((B, 1, 2), dtype=torch.float64, device=tl.device)
     shift[:, 0, 0] = torch.arange(B, device=tl.device, dtype=torch.float64) * h
@@ -77,14 +104,19 @@ class PhysicsModel(nn.Module):
             self._backend = TorchBackend(dev)
         return self._backend
 
-    def patches(self, x: torch.Tensor, local_offsets: torch.Tensor | None) -> torch.Tensor:
-        """Complex object patches (B, C, N, N) as the forward model sees them."""
+    def patches(self, x: torch.Tensor, local_offsets: torch.Tensor | None,
+                extent: tuple[int, int] | None = None) -> torch.Tensor:
+        """Complex object patches (B, C, N, N) as the forward model sees them.
+
+        ``extent``: the groups' local canvas from :func:`group_extent` (no device
+        synchronisation), or ``None`` to measure it per batch.
+        """
         amplitude, phase = self.net(x)
         amplitude, phase = amplitude.float(), phase.float()  # physics runs in fp32
         with torch.autocast(device_type=x.device.type, enabled=False):
             obj = torch.polar(amplitude, phase)
             if self.object_big and obj.shape[1] > 1 and local_offsets is not None:
-                obj = merge_reextract(self.backend(), obj, local_offsets)
+                obj = merge_reextract(self.backend(), obj, local_offsets, extent)
         return obj
 
     def diffraction(self, obj: torch.Tensor) -> torch.Tensor:
@@ -98,7 +130,7 @@ class PhysicsModel(nn.Module):
             return torch.fft.fftshift(torch.fft.fft2(probe * obj, norm="ortho"),
                                       dim=(-2, -1)).abs()
 
-    def forward(self, x: torch.Tensor, local_offsets: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        obj = self.patches(x, local_offsets)
+    def forward(self, x: torch.Tensor, local_offsets: torch.Tensor | None = None,
+                extent: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        obj = self.patches(x, local_offsets, extent)
         return obj, self.diffraction(obj)

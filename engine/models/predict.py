@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..grouping import Groups
-from .physics import PhysicsModel
+from .physics import PhysicsModel, group_extent
 
 
 def group_batch(x: torch.Tensor, groups: Groups, sl: slice,
@@ -34,9 +34,10 @@ def predict(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_size: in
     same definition training statistics use, so training and inference figures compare.
     """
     model.eval()
+    extent = group_extent(groups.local_offsets, x.shape[-1]) if groups.n_groups else None
     for sl in batch_slices(groups.n_groups, batch_size):
         xb, off, _ = group_batch(x, groups, sl)
-        obj, pred = model(xb, off)
+        obj, pred = model(xb, off, extent)
         yield sl, obj, pred, xb
 
 

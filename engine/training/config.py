@@ -25,6 +25,10 @@ class TrainConfig:
         the training region (``None``: one per position).
     batch_size : groups per optimiser step.
     epochs : passes over the training groups.
+    time_limit : wall-clock budget of the training loop, in seconds (``None``: none). The
+        run ends after the last epoch that fits, and the learning-rate schedule is re-planned
+        after each epoch to end there; a time-limited run is therefore not reproducible
+        step for step.
     lr : Adam learning rate (the peak of the schedule).
     lr_schedule : ``constant`` or ``cosine`` (linear warm-up over ``warmup_fraction`` of the
         steps, then a cosine decay to ``lr / 100`` at the last step). The rate is a function
@@ -51,6 +55,7 @@ class TrainConfig:
     n_groups: int | None = None
     batch_size: int = 16
     epochs: int = 20
+    time_limit: float | None = None
     lr: float = 1e-3
     lr_schedule: str = "constant"
     warmup_fraction: float = 0.05
@@ -83,6 +88,9 @@ class TrainConfig:
         need(self.n_groups is None or self.n_groups >= 1, "n_groups", "an integer >= 1")
         need(self.batch_size >= 1, "batch_size", "an integer >= 1")
         need(self.epochs >= 1, "epochs", "an integer >= 1")
+        need(self.time_limit is None
+             or (math.isfinite(self.time_limit) and self.time_limit > 0),
+             "time_limit", "a number of seconds > 0")
         need(math.isfinite(self.lr) and self.lr > 0, "lr", "a finite learning rate > 0")
         need(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
              f"one of {', '.join(LR_SCHEDULES)}")

@@ -34,7 +34,7 @@ from ..events import (
     StopRequested,
     Validation,
 )
-from ..models import NetworkConfig, PhysicsModel, PtychoNet
+from ..models import NetworkConfig, PhysicsModel, PtychoNet, group_extent
 from ..models.predict import batch_slices, group_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -58,7 +58,10 @@ class TrainResult:
 
 
 def make_fabric(cfg: TrainConfig):
-    from lightning_fabric import Fabric
+    try:
+        from lightning_fabric import Fabric
+    except ImportError:  # the full ``lightning`` distribution carries it as lightning.fabric
+        from lightning.fabric import Fabric
 
     precision = "32-true" if cfg.precision == "32" else cfg.precision
     fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
@@ -121,11 +124,16 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     prep = prepare(ds, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
                    cfg.seed, cfg.loss == "supervised")
     fabric = make_fabric(cfg)
+    if fabric.device.type == "cuda" and not cfg.deterministic:
+        # batches share one shape: cuDNN's timed algorithm choice pays for itself at once
+        torch.backends.cudnn.benchmark = True
     N = ds.N
     model = build_model(N, cfg, prep.probe)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # the fused kernel: one launch for all parameters instead of a handful per tensor
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr,
+                           fused=True if fabric.device.type == "cuda" else None)
     start_epoch, step, history = 0, 0, []
     ckpt_dir, bundle_dir = out / "checkpoint", out / "bundle"
     if resume:
@@ -164,19 +172,23 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                          str(world))
     per_epoch = -(-per_rank // cfg.batch_size)
     total_steps = per_epoch * cfg.epochs
+    # the groups' local canvas, measured once on the host: no device sync per batch
+    extent = _extent(prep, N) if cfg.use_object_big and cfg.C > 1 else None
+    clock = _Budget(cfg.time_limit, per_epoch, total_steps)
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
             perm = np.random.default_rng([cfg.seed, epoch]).permutation(G)
             perm = perm[:per_rank * world][rank::world]
             total, count, t0 = 0.0, 0, time.perf_counter()
+            pending = None
             for sl in batch_slices(perm.size, cfg.batch_size):
                 control.checkpoint()
                 idx = perm[sl]
                 xb, off, tb = group_batch(x, prep.train, idx, target)
                 if cfg.channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
-                obj, pred = model(xb, off)
+                obj, pred = model(xb, off, extent)
                 loss = compute_loss(cfg.loss, obj, pred, xb, tb)
                 opt.zero_grad(set_to_none=True)
                 fabric.backward(loss)
@@ -184,10 +196,13 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                     group["lr"] = cfg.lr_at(step, total_steps)
                 opt.step()
                 step += 1
-                value = float(loss.detach())
-                total, count = total + value * len(idx), count + len(idx)
-                emit(Step(step=step, metrics={"loss": value, "epoch": epoch + 1,
-                                                "total_steps": total_steps}))
+                # the previous step's loss is read once this step is queued, so reading
+                # it never leaves the GPU idle
+                if pending is not None:
+                    total, count = total + _report(emit, *pending), count + pending[2]
+                pending = (loss.detach(), step, len(idx), epoch + 1, total_steps)
+            if pending is not None:
+                total, count = total + _report(emit, *pending), count + pending[2]
             if world > 1:  # the epoch's loss and pattern count over all ranks
                 total, count = fabric.all_reduce(
                     torch.tensor([total, count], dtype=torch.float64, device=dev),
@@ -212,6 +227,13 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                     "config": cfg.to_dict(), "data_digest": prep.digest})
                 save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
                             bundle_meta(prep, N, cfg, metrics))
+            if cfg.time_limit is not None:
+                used = clock.elapsed()
+                if world > 1:  # rank 0's clock decides for all: the ranks must stop together
+                    used = fabric.broadcast(used, 0)
+                total_steps = clock.replan(step, used)
+                if step >= total_steps:
+                    break
     except StopRequested:
         stopped = True
     if not stopped and fabric.global_rank == 0:
@@ -225,6 +247,44 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     return TrainResult(out, bundle_dir, history, metrics, stopped, rank)
 
 
+def _report(emit: Callable[[Event], None], loss: torch.Tensor, step: int, groups: int,
+            epoch: int, total_steps: int) -> float:
+    """Emit one step's loss; return its sum over the step's groups."""
+    value = float(loss)
+    emit(Step(step=step, metrics={"loss": value, "epoch": epoch, "total_steps": total_steps}))
+    return value * groups
+
+
+def _extent(prep: PreparedData, N: int) -> tuple[int, int]:  # noqa: N803
+    """The local canvas that holds every training and validation group."""
+    sets = [g.local_offsets for g in (prep.train, prep.val) if g is not None and g.n_groups]
+    return group_extent(np.concatenate(sets), N)
+
+
+class _Budget:
+    """The step plan of a time-limited run (``time_limit``), re-made after each epoch.
+
+    The mean wall time of the epochs so far (validation and saving included) predicts how
+    many more whole epochs fit; the plan ends there, never beyond the configured epochs.
+    The first epoch's warm-up makes the early plans cautious; later ones correct them.
+    """
+
+    def __init__(self, limit: float | None, per_epoch: int, total: int) -> None:
+        self.limit, self.per_epoch, self.cap = limit, per_epoch, total
+        self.t0, self.epochs = time.perf_counter(), 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def replan(self, step: int, used: float) -> int:
+        """The total step count after ``step`` steps and ``used`` seconds."""
+        if self.limit is None:
+            return self.cap
+        self.epochs += 1
+        epochs_left = int(max(0.0, self.limit - used) // (used / self.epochs))
+        return min(self.cap, step + epochs_left * self.per_epoch)
+
+
 def _silent(event: Event) -> None:
     """The event sink of ranks other than 0."""
 
@@ -235,10 +295,11 @@ def _validate(model: PhysicsModel, x: torch.Tensor, target: torch.Tensor | None,
     """Validation loss, stitched canvas and a statistics record of the held-out region."""
     model.eval()
     val = prep.val
+    extent = group_extent(val.local_offsets, x.shape[-1]) if val.C > 1 else None
     total, count = 0.0, 0
     for sl in batch_slices(val.n_groups, max(cfg.batch_size, 64)):
         xb, off, tb = group_batch(x, val, np.arange(sl.start, sl.stop), target)
-        obj, pred = model(xb, off)
+        obj, pred = model(xb, off, extent)
         total += float(compute_loss(cfg.loss, obj, pred, xb, tb)) * xb.shape[0]
         count += xb.shape[0]
     canvas, stats = stitch_groups(model, x, val, max(cfg.batch_size, 64))

@@ -22,3 +22,41 @@ def test_bench_pinn_reports_every_case(tmp_path, capsys):
     assert {r["gridsize"] for r in result["results"] if r["phase"] == "inference"} == {1, 2}
     assert result["model"]["flops_per_pattern_gridsize1"] > 0
     assert result["environment"]["device"] == "cpu"
+    assert set(result["summary"]) == {
+        *(f"train g{g} b{b} as_given (patterns/s)" for g, b in ((1, 16), (2, 16), (2, 64))),
+        *(f"inference g{g} b4 as_given (patterns/s)" for g in (1, 2)),
+        "stitch 64 patches (ms)"}
+
+
+@pytest.mark.parametrize("argv, flag", [(["--cases", "g2x16"], "--cases"),
+                                        (["--cases", "g0b16"], "--cases"),
+                                        (["--cuda-graphs"], "--cuda-graphs")])
+def test_bench_pinn_refuses_bad_options(tmp_path, capsys, argv, flag):
+    out = tmp_path / "pinn.json"
+    assert main(["bench", "pinn", "--device", "cpu", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert flag in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bench_pinn_records_a_failing_case_and_goes_on(tmp_path, monkeypatch):
+    """One case's failure is written down and the suite finishes the others."""
+    import argparse
+
+    from engine.bench import pinn
+
+    def boom(*a):
+        raise RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB")
+
+    monkeypatch.setattr(pinn, "infer_rate", boom)
+    out = tmp_path / "pinn.json"
+    args = argparse.Namespace(
+        device="cpu", N=32, base_channels=4, steps=1, warmup=0, infer_batch=2,
+        infer_batches=1, stitch_patches=16, precision="32", channels_last=False,
+        compile=False, cuda_graphs=False, sweep_levers=False, cases="g1b2", threads=None,
+        skip_throughput=False, quality=False, out=str(out))
+    result = pinn.run(args, lambda e: None)
+    assert result["summary"]["inference g1 b2 as_given (patterns/s)"] == \
+        "RuntimeError: CUDA out of memory."
+    assert result["summary"]["train g1 b2 as_given (patterns/s)"] > 0
+    assert json.loads(out.read_text())["summary"] == result["summary"]

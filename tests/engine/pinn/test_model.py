@@ -15,6 +15,7 @@ from engine.models import (
     PhysicsModel,
     PtychoNet,
     flops_per_pattern,
+    group_extent,
     merge_reextract,
     parameter_count,
 )
@@ -85,6 +86,29 @@ def test_object_big_averages_conflicting_patches_and_passes_gradients():
     assert spread < patches.real.std(dim=1).mean()
     merged.real.sum().backward()
     assert values.grad is not None and float(values.grad.abs().min()) > 0
+
+
+def test_host_extent_gives_the_device_measured_merge():
+    """The host-computed local canvas (no device sync) changes nothing, nor does a larger one
+    or a batch of fewer groups; it is the largest of the groups' own canvases."""
+    rng = np.random.default_rng(3)
+    N = 16
+    local = rng.uniform(-9, 9, (5, 4, 2))
+    patches = torch.as_tensor((rng.uniform(0.2, 1, (5, 4, N, N))
+                               * np.exp(1j * rng.uniform(-1, 1, (5, 4, N, N))))
+                              .astype(np.complex64))
+    be, off = get_backend("torch", "cpu"), torch.as_tensor(local)
+    want = merge_reextract(be, patches, off)
+    h, w = group_extent(local, N)
+    each = np.array([group_extent(local[i:i + 1], N) for i in range(len(local))])
+    assert (h, w) == tuple(each.max(axis=0)) and (h, w) != tuple(each.min(axis=0))
+    for extent in ((h, w), (h + 7, w + 3)):
+        got = merge_reextract(be, patches, off, extent)
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(merge_reextract(be, patches[1:3], off[1:3], (h, w)), want[1:3],
+                               rtol=0, atol=0)
+    with pytest.raises(ValueError, match="local_offsets"):
+        group_extent(np.zeros((0, 4, 2)), N)
 
 
 def test_physics_diffraction_matches_the_backend_forward_model():

@@ -20,7 +20,7 @@ from engine.events import (
 )
 from engine.training.config import TrainConfig
 from engine.training.data import region_split
-from engine.training.trainer import train
+from engine.training.trainer import _Budget, train
 
 from .conftest import tiny_config
 
@@ -188,3 +188,24 @@ def test_resume_continues_exactly_on_the_cosine_schedule(tiny_ds, tmp_path):
     assert _losses(resumed) == _losses(full)
     assert (tmp_path / "part/bundle/weights.safetensors").read_bytes() == \
         (tmp_path / "full/bundle/weights.safetensors").read_bytes()
+
+
+def test_time_budget_plans_whole_epochs_that_fit():
+    clock = _Budget(10.0, per_epoch=5, total=100)
+    assert clock.replan(5, used=2.0) == 25     # 2 s an epoch: 4 more fit in the 8 s left
+    assert clock.replan(10, used=4.5) == 20    # the mean grew to 2.25 s: 2 more fit
+    assert clock.replan(15, used=4.8) == 30    # faster again: the plan grows back
+    assert clock.replan(30, used=11.0) == 30   # over the limit: stop here
+    assert _Budget(None, 5, 100).replan(5, used=1e9) == 100
+    assert _Budget(1e9, 5, 100).replan(5, used=1.0) == 100  # never beyond the epochs
+
+
+def test_time_limited_training_stops_after_the_epoch_that_spends_it(tiny_ds, tmp_path):
+    events = []
+    result = train(tiny_ds, tiny_config(epochs=50, time_limit=1e-3), tmp_path,
+                   emit=events.append)
+    assert [h["epoch"] for h in result.history] == [1]
+    assert not result.stopped and load_bundle(tmp_path / "bundle").meta["metrics"]["epochs"] == 1
+    assert isinstance(events[-1], Finished)
+    with pytest.raises(InputError, match="--time-limit"):
+        TrainConfig(time_limit=0.0)
