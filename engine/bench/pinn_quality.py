@@ -61,6 +61,8 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
         n_train = region_split(ds.positions, cfg.val_fraction)[0].size
         per_epoch = -(-n_train // batch_size)
         cfg = dataclasses.replace(cfg, epochs=max(1, round(steps / per_epoch)))
+    # only the final bundle is used: per-epoch writes would dominate short GPU epochs
+    cfg = dataclasses.replace(cfg, checkpoint_every=cfg.epochs)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = train(ds, cfg, Path(tmp), emit=lambda e: emit(Progress(

@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-groups", type=_int, default=None)
     p.add_argument("--batch-size", type=_int, default=16)
     p.add_argument("--epochs", type=_int, default=20)
+    p.add_argument("--checkpoint-every", type=_int, default=1, metavar="EPOCHS",
+                   help="epochs between checkpoint/bundle writes (the last is always written)")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="wall-clock budget: end after the last epoch that fits (epochs "
                         "stays the upper bound; the learning-rate schedule is re-planned)")
@@ -89,6 +91,7 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
         deterministic=args.deterministic, accelerator=args.accelerator, devices=args.devices,
         strategy=args.strategy, precision=args.precision, channels_last=args.channels_last,
         compile=args.compile, log_patch_stats=args.log_patch_stats,
+        checkpoint_every=args.checkpoint_every,
         patch_stats_limit=args.patch_stats_limit, **optional)
 
 

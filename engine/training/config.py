@@ -25,6 +25,10 @@ class TrainConfig:
         the training region (``None``: one per position).
     batch_size : groups per optimiser step.
     epochs : passes over the training groups.
+    checkpoint_every : epochs between checkpoint and bundle writes (the last epoch is always
+        written). Writing costs a device-to-host copy, two files and their digests; with
+        epochs of a few GPU steps that is most of the run, so short epochs want a larger
+        value. A stop or a crash falls back to the last written epoch.
     time_limit : wall-clock budget of the training loop, in seconds (``None``: none). The
         run ends after the last epoch that fits, and the learning-rate schedule is re-planned
         after each epoch to end there; a time-limited run is therefore not reproducible
@@ -55,6 +59,7 @@ class TrainConfig:
     n_groups: int | None = None
     batch_size: int = 16
     epochs: int = 20
+    checkpoint_every: int = 1
     time_limit: float | None = None
     lr: float = 1e-3
     lr_schedule: str = "constant"
@@ -88,6 +93,8 @@ class TrainConfig:
         need(self.n_groups is None or self.n_groups >= 1, "n_groups", "an integer >= 1")
         need(self.batch_size >= 1, "batch_size", "an integer >= 1")
         need(self.epochs >= 1, "epochs", "an integer >= 1")
+        need(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 1,
+             "checkpoint_every", "an integer >= 1")
         need(self.time_limit is None
              or (math.isfinite(self.time_limit) and self.time_limit > 0),
              "time_limit", "a number of seconds > 0")

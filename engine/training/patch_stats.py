@@ -95,18 +95,22 @@ def collect_stats(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_si
 
 def stitch_groups(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_size: int,
                   geometry: CanvasGeometry | None = None, config: StitchConfig | None = None,
-                  on_batch=None) -> tuple[Canvas, dict[str, Any]]:
+                  on_batch=None, on_prediction=None) -> tuple[Canvas, dict[str, Any]]:
     """Predict every group and stitch the patches at their positions (SPEC §6).
 
     Returns the canvas and ``{"record": stats of the first batch, "samples": its patches}``.
-    ``on_batch(slice, amplitudes)`` sees every batch (statistics, debug dumps).
+    ``on_batch(slice, patches)`` sees every batch (statistics, debug dumps);
+    ``on_prediction(slice, patches, predicted amplitudes, inputs)`` too, with what a loss
+    needs (validation takes its loss from the same pass).
     """
     N = x.shape[-1]
     be = TorchBackend(str(x.device))
     geometry = geometry or CanvasGeometry.from_positions(groups.positions.reshape(-1, 2), N)
     st = Stitcher(geometry, N, be, config)
     first: dict[str, Any] = {}
-    for sl, obj, _, _ in predict(model, x, groups, batch_size):
+    for sl, obj, pred, xb in predict(model, x, groups, batch_size):
+        if on_prediction is not None:
+            on_prediction(sl, obj, pred, xb)
         st.add(obj.reshape(-1, N, N), positions_of(groups, sl))
         if not first:
             amp = obj.abs()

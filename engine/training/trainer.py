@@ -221,19 +221,20 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
             history.append(record)
             metrics = {"train_loss": record["loss"], "val_loss": record.get("val_loss"),
                        "epochs": epoch + 1, "steps": step}
-            if fabric.global_rank == 0:
-                save_checkpoint(ckpt_dir, raw_model, raw_opt, {
-                    "epoch": epoch + 1, "step": step, "history": history,
-                    "config": cfg.to_dict(), "data_digest": prep.digest})
-                save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
-                            bundle_meta(prep, N, cfg, metrics))
             if cfg.time_limit is not None:
                 used = clock.elapsed()
                 if world > 1:  # rank 0's clock decides for all: the ranks must stop together
                     used = fabric.broadcast(used, 0)
                 total_steps = clock.replan(step, used)
-                if step >= total_steps:
-                    break
+            last = epoch + 1 == cfg.epochs or step >= total_steps
+            if fabric.global_rank == 0 and (last or (epoch + 1) % cfg.checkpoint_every == 0):
+                save_checkpoint(ckpt_dir, raw_model, raw_opt, {
+                    "epoch": epoch + 1, "step": step, "history": history,
+                    "config": cfg.to_dict(), "data_digest": prep.digest})
+                save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
+                            bundle_meta(prep, N, cfg, metrics))
+            if last:
+                break
     except StopRequested:
         stopped = True
     if not stopped and fabric.global_rank == 0:
@@ -292,16 +293,20 @@ def _silent(event: Event) -> None:
 @torch.no_grad()
 def _validate(model: PhysicsModel, x: torch.Tensor, target: torch.Tensor | None,
               prep: PreparedData, cfg: TrainConfig):
-    """Validation loss, stitched canvas and a statistics record of the held-out region."""
-    model.eval()
+    """Validation loss, stitched canvas and a statistics record of the held-out region.
+
+    One prediction pass gives all three; the loss stays on the device until the end.
+    """
     val = prep.val
-    extent = group_extent(val.local_offsets, x.shape[-1]) if val.C > 1 else None
-    total, count = 0.0, 0
-    for sl in batch_slices(val.n_groups, max(cfg.batch_size, 64)):
-        xb, off, tb = group_batch(x, val, np.arange(sl.start, sl.stop), target)
-        obj, pred = model(xb, off, extent)
-        total += float(compute_loss(cfg.loss, obj, pred, xb, tb)) * xb.shape[0]
-        count += xb.shape[0]
-    canvas, stats = stitch_groups(model, x, val, max(cfg.batch_size, 64))
+    sums: list[torch.Tensor] = []
+
+    def add_loss(sl: slice, obj: torch.Tensor, pred: torch.Tensor, xb: torch.Tensor) -> None:
+        tb = None if target is None else target[torch.as_tensor(val.indices[sl],
+                                                                device=x.device)]
+        sums.append(compute_loss(cfg.loss, obj, pred, xb, tb) * xb.shape[0])
+
+    canvas, stats = stitch_groups(model, x, val, max(cfg.batch_size, 64),
+                                  on_prediction=add_loss)
     model.train()
-    return total / max(count, 1), canvas, stats
+    loss = float(torch.stack(sums).sum()) / max(val.n_groups, 1) if sums else float("nan")
+    return loss, canvas, stats

@@ -26,3 +26,18 @@ def test_iterative_suite_records_rates_and_phase_error():
     assert result["ptychi"] == {"requested": False}
     assert set(result["summary"]) == {"epie", "lsqml"}
     assert result["problem"]["n"] == 16 and events
+
+
+def test_ptychi_leaves_torch_defaults_as_it_found_them():
+    """pty-chi sets torch's process-wide default device (a function mode that doubles the
+    dispatch cost of every later torch call) and dtype; the benchmark undoes both, so the
+    solvers that run after it are not slowed down."""
+    import torch
+
+    from engine.bench.iterative import _torch_defaults_kept
+
+    with _torch_defaults_kept():
+        torch.set_default_device("cpu")
+        torch.set_default_dtype(torch.float64)
+    assert torch.get_default_dtype() == torch.float32
+    assert getattr(torch._GLOBAL_DEVICE_CONTEXT, "device_context", None) is None

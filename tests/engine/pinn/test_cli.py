@@ -32,6 +32,9 @@ def test_dry_run_prints_model_size(tiny_npz, tmp_path, capsys):
     (["--resume"], "--resume"),
     (["--lr-schedule", "step"], "--lr-schedule"),
     (["--upsample", "bicubic"], "--upsample"),
+    (["--checkpoint-every", "0"], "--checkpoint-every"),
+    (["--time-limit", "-5"], "--time-limit"),
+    (["--time-limit", "inf"], "--time-limit"),
 ])
 def test_bad_train_arguments_give_one_line(tiny_npz, tmp_path, capsys, argv, match):
     with pytest.raises(SystemExit) as exc:

@@ -209,3 +209,45 @@ def test_time_limited_training_stops_after_the_epoch_that_spends_it(tiny_ds, tmp
     assert isinstance(events[-1], Finished)
     with pytest.raises(InputError, match="--time-limit"):
         TrainConfig(time_limit=0.0)
+
+
+def test_checkpoint_every_writes_every_kth_and_the_last_epoch(tiny_ds, tmp_path, monkeypatch):
+    import engine.training.trainer as trainer
+
+    written = []
+    real = trainer.save_checkpoint
+    monkeypatch.setattr(trainer, "save_checkpoint",
+                        lambda d, m, o, state: (written.append(state["epoch"]),
+                                                real(d, m, o, state)))
+    train(tiny_ds, tiny_config(epochs=5, checkpoint_every=2), tmp_path)
+    assert written == [2, 4, 5]
+    assert load_bundle(tmp_path / "bundle").meta["metrics"]["epochs"] == 5
+    with pytest.raises(InputError, match="--checkpoint-every"):
+        TrainConfig(checkpoint_every=0)
+
+
+@pytest.mark.parametrize("g", [1, 2])
+def test_validation_loss_is_the_mean_over_held_out_groups(tiny_ds, g):
+    """The one-pass validation (loss, canvas and statistics together) gives the loss of a
+    plain loop over the validation groups."""
+    import numpy as np
+    import torch
+
+    from engine.models.predict import batch_slices, group_batch
+    from engine.training.data import prepare
+    from engine.training.losses import compute_loss
+    from engine.training.trainer import _validate, build_model
+
+    cfg = tiny_config(gridsize=g, neighbor_count=4 if g > 1 else None, batch_size=3)
+    prep = prepare(tiny_ds, g, cfg.neighbor_count, None, cfg.val_fraction, 0, False)
+    model = build_model(tiny_ds.N, cfg, prep.probe)
+    x = torch.from_numpy(prep.x)
+    loss, canvas, stats = _validate(model, x, None, prep, cfg)
+    total = 0.0
+    with torch.no_grad():
+        for sl in batch_slices(prep.val.n_groups, 2):
+            xb, off, _ = group_batch(x, prep.val, np.arange(sl.start, sl.stop))
+            obj, pred = model(xb, off)
+            total += float(compute_loss("poisson", obj, pred, xb)) * xb.shape[0]
+    assert loss == pytest.approx(total / prep.val.n_groups, rel=1e-5)
+    assert np.isfinite(canvas.canvas[canvas.coverage]).all() and stats["record"]
