@@ -40,6 +40,7 @@ from ..models import (
 from ..scaling import normalise_probe
 from ..stitching import CanvasGeometry, Stitcher
 from ..training.config import TrainConfig
+from ..training.graphs import capture
 from ..training.losses import poisson_nll
 from .common import environment, peak_rss_mib
 
@@ -140,24 +141,6 @@ def _autocast(args, device: torch.device):
                           cache_enabled=not args.cuda_graphs)
 
 
-def _graphed(fn, device: torch.device, warmup: int = 3):
-    """``fn`` captured as a CUDA graph; the returned callable replays it.
-
-    The warm-up runs on a side stream (as CUDA graph capture requires) and fills every
-    lazy cache first: cuDNN algorithm choice, FFT plans, the backend's checkerboard.
-    """
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        for _ in range(warmup):
-            fn()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    return graph.replay
-
-
 def _case(args, gridsize: int, batch: int, device: torch.device):
     C = gridsize**2
     model = _model(args.N, C, args, device)
@@ -178,17 +161,16 @@ def train_rate(args, gridsize: int, batch: int, device: torch.device) -> dict[st
                            fused=True if device.type == "cuda" else None, capturable=graphs)
 
     def step() -> None:
+        # in place under a graph: replays write into the gradients it was captured with
+        opt.zero_grad(set_to_none=not graphs)
         with _autocast(args, device):
             _, pred = model(x, off, extent)
         loss = poisson_nll(pred, x)
-        if not graphs:  # a captured backward writes fresh gradients on every replay
-            opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     if graphs:
-        opt.zero_grad(set_to_none=True)
-        step = _graphed(step, device)
+        step = capture(step, device)
     dt = _timed(step, args.warmup, args.steps, device)
     C = gridsize**2
     return {"phase": "train", "gridsize": gridsize, "batch_groups": batch, "C": C,
@@ -206,7 +188,7 @@ def infer_rate(args, gridsize: int, device: torch.device) -> dict[str, Any]:
             model.patches(x, off, extent)
 
     if args.cuda_graphs:
-        forward = _graphed(forward, device)
+        forward = capture(forward, device)
     dt = _timed(forward, 1, args.infer_batches, device)
     C = gridsize**2
     return {"phase": "inference", "gridsize": gridsize, "batch_groups": args.infer_batch,

@@ -67,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="32", help="32 or bf16-mixed")
     p.add_argument("--channels-last", action="store_true", help="GPU lever: NHWC convolutions")
     p.add_argument("--compile", action="store_true", help="GPU lever: torch.compile the network")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="GPU lever: replay each step as one captured CUDA graph (fp32, 1 GPU)")
     p.add_argument("--log-patch-stats", action="store_true")
     p.add_argument("--patch-stats-limit", type=_int, default=2)
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
@@ -91,7 +93,7 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
         deterministic=args.deterministic, accelerator=args.accelerator, devices=args.devices,
         strategy=args.strategy, precision=args.precision, channels_last=args.channels_last,
         compile=args.compile, log_patch_stats=args.log_patch_stats,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, cuda_graphs=args.cuda_graphs,
         patch_stats_limit=args.patch_stats_limit, **optional)
 
 

@@ -20,6 +20,7 @@ from ..atomic import atomic_directory
 from ..errors import InputError
 
 STATE = "state.json"
+IMPLEMENTATION_KEYS = ("fused", "capturable", "foreach", "differentiable")
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -30,7 +31,10 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
         for key, value in st.items():
             t = value if isinstance(value, torch.Tensor) else torch.tensor(value)
             tensors[f"{pid}.{key}"] = t.detach().cpu().contiguous()
-    return tensors, {"param_groups": sd["param_groups"]}
+    # a captured step keeps its learning rate in a device tensor (engine.training.graphs)
+    groups = [{k: float(v) if isinstance(v, torch.Tensor) else v for k, v in g.items()}
+              for g in sd["param_groups"]]
+    return tensors, {"param_groups": groups}
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
@@ -39,7 +43,11 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tenso
     for name, t in tensors.items():
         pid, key = name.split(".", 1)
         state.setdefault(int(pid), {})[key] = t
-    opt.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
+    # how the update runs (fused, capturable, ...) belongs to this run, not the saved one:
+    # a checkpoint written on a GPU resumes on a CPU and the other way round
+    groups = [{**saved, **{k: current[k] for k in IMPLEMENTATION_KEYS if k in current}}
+              for saved, current in zip(rest["param_groups"], opt.param_groups, strict=True)]
+    opt.load_state_dict({"state": state, "param_groups": groups})
 
 
 def save_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,

@@ -51,6 +51,9 @@ class TrainConfig:
     deterministic : deterministic algorithms (bit-identical CPU losses across runs).
     accelerator, devices, strategy, precision : passed to Lightning Fabric.
     channels_last, compile : GPU levers (memory format, ``torch.compile``).
+    cuda_graphs : GPU lever: each full batch's step (forward, loss, backward, Adam) replayed
+        as one captured CUDA graph (:mod:`engine.training.graphs`); one CUDA device, fp32,
+        without ``compile``. A partial last batch runs eagerly.
     log_patch_stats, patch_stats_limit : SPEC §7 statistics of the first K batches.
     """
 
@@ -80,6 +83,7 @@ class TrainConfig:
     precision: str = "32"
     channels_last: bool = False
     compile: bool = False
+    cuda_graphs: bool = False
     log_patch_stats: bool = False
     patch_stats_limit: int = 2
 
@@ -112,6 +116,11 @@ class TrainConfig:
         need(self.accelerator in ACCELERATORS, "accelerator", f"one of {', '.join(ACCELERATORS)}")
         need(self.devices >= 1, "devices", "an integer >= 1")
         need(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
+        need(not self.cuda_graphs or self.precision in ("32", "32-true"), "cuda_graphs",
+             "--precision 32 (a captured step does not replay autocast's casts)")
+        need(not (self.cuda_graphs and self.compile), "cuda_graphs",
+             "either --cuda-graphs or --compile, not both")
+        need(not self.cuda_graphs or self.devices == 1, "cuda_graphs", "--devices 1")
         need(self.patch_stats_limit >= 1, "patch_stats_limit", "an integer >= 1")
         C = self.gridsize**2
         need(self.neighbor_count is None or self.neighbor_count >= C - 1, "neighbor_count",

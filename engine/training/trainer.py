@@ -39,6 +39,7 @@ from ..models.predict import batch_slices, group_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import PreparedData, prepare
+from .graphs import StepGraph, set_lr
 from .losses import compute_loss
 from .patch_stats import collect_stats, stitch_groups
 
@@ -131,9 +132,11 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     model = build_model(N, cfg, prep.probe)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    # the fused kernel: one launch for all parameters instead of a handful per tensor
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr,
-                           fused=True if fabric.device.type == "cuda" else None)
+    cuda = fabric.device.type == "cuda"
+    # the fused kernel: one launch for all parameters instead of a handful per tensor;
+    # capturable keeps its step count on the device, which a captured graph needs
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True if cuda else None,
+                           capturable=cfg.cuda_graphs and cuda)
     start_epoch, step, history = 0, 0, []
     ckpt_dir, bundle_dir = out / "checkpoint", out / "bundle"
     if resume:
@@ -175,6 +178,7 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     # the groups' local canvas, measured once on the host: no device sync per batch
     extent = _extent(prep, N) if cfg.use_object_big and cfg.C > 1 else None
     clock = _Budget(cfg.time_limit, per_epoch, total_steps)
+    graph = _step_graph(cfg, dev, raw_model, raw_opt, extent)
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
@@ -188,13 +192,17 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                 xb, off, tb = group_batch(x, prep.train, idx, target)
                 if cfg.channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
-                obj, pred = model(xb, off, extent)
-                loss = compute_loss(cfg.loss, obj, pred, xb, tb)
-                opt.zero_grad(set_to_none=True)
-                fabric.backward(loss)
-                for group in opt.param_groups:
-                    group["lr"] = cfg.lr_at(step, total_steps)
-                opt.step()
+                lr = cfg.lr_at(step, total_steps)
+                if graph is not None and graph.fits(xb):
+                    loss = graph.step(xb, off, tb, lr)
+                else:
+                    obj, pred = model(xb, off, extent)
+                    loss = compute_loss(cfg.loss, obj, pred, xb, tb)
+                    # beside a graph, gradients are zeroed in place: it writes into them
+                    opt.zero_grad(set_to_none=graph is None)
+                    fabric.backward(loss)
+                    set_lr(opt, lr)
+                    opt.step()
                 step += 1
                 # the previous step's loss is read once this step is queued, so reading
                 # it never leaves the GPU idle
@@ -246,6 +254,17 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                     bundle_meta(prep, N, cfg, metrics))
     emit(Finished(summary={"stopped": stopped, "history": history, **metrics}))
     return TrainResult(out, bundle_dir, history, metrics, stopped, rank)
+
+
+def _step_graph(cfg: TrainConfig, device: torch.device, model: PhysicsModel,
+                opt: torch.optim.Optimizer, extent: tuple[int, int] | None,
+                graph_factory: Callable[[], Any] | None = None) -> StepGraph | None:
+    """The captured step of ``--cuda-graphs`` (``graph_factory``: a stand-in for tests)."""
+    if not cfg.cuda_graphs:
+        return None
+    if device.type != "cuda" and graph_factory is None:
+        raise InputError("--cuda-graphs", "a CUDA device (--accelerator cuda)", str(device))
+    return StepGraph(model, opt, cfg.loss, extent, graph_factory)
 
 
 def _report(emit: Callable[[Event], None], loss: torch.Tensor, step: int, groups: int,
