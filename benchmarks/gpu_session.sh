@@ -32,13 +32,20 @@ step() {  # step NAME SECONDS COMMAND...
     shift 2
     echo "== $name (cap $secs s, at $SECONDS s)"
     timeout "$secs" "$@"
-    echo "== $name rc $? at $SECONDS s"
+    local rc=$?
+    echo "== $name rc $rc at $SECONDS s"
+    return $rc
 }
 ptycho=(python3 -m engine.cli)
 
 # the CUDA paths of the backends and solvers: parity with the float64 NumPy reference
-step tests "$(cap 60)" env PTYCHO_TEST_DEVICE=cuda python3 -m pytest -q -x \
-    -p no:cacheprovider tests/engine/test_parity.py tests/engine/iterative/test_frame.py
+step tests "$(cap 60)" env PTYCHO_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider \
+    tests/engine/test_parity.py tests/engine/iterative/test_frame.py
+# ptycho train --cuda-graphs against eager training; the quality runs use it if it passes
+graphs=()
+step graphs "$(cap 60)" env PTYCHO_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider \
+    tests/engine/pinn/test_graphs.py && graphs=(--cuda-graphs)
+echo "quality runs with: ${graphs[*]:-eager steps}"
 # issue 4: ours against pty-chi on one problem, 4,096 positions (pty-chi's own figures are
 # LSQML batch 256 and ePIE batch 64 on an H100)
 step iterative "$(cap 100)" "${ptycho[@]}" bench iterative --device cuda \
@@ -51,7 +58,7 @@ step pinn "$(cap 110)" "${ptycho[@]}" bench pinn --device cuda --sweep-levers \
 # each case also capped at 60 s of training
 step quality-1024 "$(cap 170)" "${ptycho[@]}" bench pinn --device cuda \
     --skip-throughput --quality --quality-n 1024 --quality-gridsizes 2,1 \
-    --quality-batch 64,16 --quality-steps 4000 --quality-seconds 60 \
+    --quality-batch 64,16 --quality-steps 4000 --quality-seconds 60 "${graphs[@]}" \
     --out "$out/pinn-quality-1024-cuda.json"
 step physics "$(cap 40)" "${ptycho[@]}" bench physics --device cuda --skip-numpy \
     --out "$out/physics-cuda.json"
@@ -61,6 +68,6 @@ left=$((budget - SECONDS))
 step quality-4096 "$(cap $((left > 30 ? left : 30)))" \
     "${ptycho[@]}" bench pinn --device cuda --skip-throughput --quality --quality-n 4096 \
     --quality-gridsizes 2 --quality-batch 64 --quality-epochs 400 \
-    --quality-seconds $((left > 80 ? left - 55 : 25)) \
+    --quality-seconds $((left > 80 ? left - 55 : 25)) "${graphs[@]}" \
     --out "$out/pinn-quality-4096-cuda.json"
 ls -l "$out"

@@ -74,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="optimiser-step budget per case (overrides --quality-epochs)")
     p.add_argument("--quality-seconds", type=float, default=None,
                    help="training time budget per case (ptycho train --time-limit); "
-                        "--precision and --channels-last apply to the quality runs too")
+                        "--precision, --channels-last and --cuda-graphs apply to the "
+                        "quality runs too")
     p.add_argument("--quality-lr", type=float, default=None,
                    help="peak learning rate (default: the training default)")
 
@@ -319,7 +320,7 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
                             batches[min(i, len(batches) - 1)], args.base_channels,
                             args.quality_lr, str(device), emit, steps=args.quality_steps,
                             seconds=args.quality_seconds, precision=args.precision,
-                            channels_last=args.channels_last)
+                            channels_last=args.channels_last, cuda_graphs=args.cuda_graphs)
             out["quality"].append(q)
             for where in ("whole", "held_out"):
                 prefix = f"quality g{g}" + (" held-out" if where == "held_out" else "")
