@@ -53,7 +53,8 @@ step iterative "$(cap 100)" "${ptycho[@]}" bench iterative --device cuda \
     --out "$out/iterative-cuda.json"
 # issue 3: throughput of each lever alone and all together, plus stitching 4,096 patches
 step pinn "$(cap 110)" "${ptycho[@]}" bench pinn --device cuda --sweep-levers \
-    --steps 50 --warmup 5 --infer-batch 256 --infer-batches 8 --out "$out/pinn-cuda.json"
+    --steps 50 --warmup 5 --infer-batch 256 --infer-batches 8 --profile g2b64 \
+    --out "$out/pinn-cuda.json"
 # issue 3: upstream's equal budget (4,000 steps, 1,024 positions; g2 batch 64, g1 batch 16),
 # each case also capped at 60 s of training
 step quality-1024 "$(cap 170)" "${ptycho[@]}" bench pinn --device cuda \

@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="baseline, each lever alone, then all together (GPU)")
     p.add_argument("--cases", default="g1b16,g2b16,g2b64",
                    help="training cases, comma-separated g<gridsize>b<batch>")
+    p.add_argument("--profile", default=None, metavar="CASE",
+                   help="also profile one training case (e.g. g2b64) with the levers as "
+                        "given: the operators that take the step's time")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--quality", action="store_true",
@@ -154,7 +157,8 @@ def _case(args, gridsize: int, batch: int, device: torch.device):
     return model, x, off, extent
 
 
-def train_rate(args, gridsize: int, batch: int, device: torch.device) -> dict[str, Any]:
+def _train_step(args, gridsize: int, batch: int, device: torch.device):
+    """The trainer's step on fixed inputs (captured when ``args.cuda_graphs``)."""
     model, x, off, extent = _case(args, gridsize, batch, device)
     graphs = bool(args.cuda_graphs)
     # the trainer's optimiser: fused Adam on CUDA (capturable for graph replay)
@@ -170,13 +174,46 @@ def train_rate(args, gridsize: int, batch: int, device: torch.device) -> dict[st
         loss.backward()
         opt.step()
 
-    if graphs:
-        step = capture(step, device)
+    return capture(step, device) if graphs else step
+
+
+def train_rate(args, gridsize: int, batch: int, device: torch.device) -> dict[str, Any]:
+    step = _train_step(args, gridsize, batch, device)
     dt = _timed(step, args.warmup, args.steps, device)
     C = gridsize**2
     return {"phase": "train", "gridsize": gridsize, "batch_groups": batch, "C": C,
             "patterns_per_s": args.steps * batch * C / dt, "step_ms": 1e3 * dt / args.steps,
             **_peak(device)}
+
+
+def profile_step(args, gridsize: int, batch: int, device: torch.device,
+                 steps: int = 10, top: int = 25) -> dict[str, Any]:
+    """Where a training step's time goes: the ``top`` operators by self device time (self
+    CPU time on a CPU) over ``steps`` steps, from ``torch.profiler``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step = _train_step(args, gridsize, batch, device)
+    for _ in range(args.warmup):
+        step()
+    _sync(device)
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        _sync(device)
+
+    def own(e) -> float:  # µs; the attribute was renamed from self_cuda_time_total
+        if not cuda:
+            return e.self_cpu_time_total
+        return getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0.0))
+
+    events = sorted(prof.key_averages(), key=own, reverse=True)
+    total = sum(own(e) for e in events) or 1.0
+    rows = [{"op": e.key, "calls_per_step": e.count / steps, "ms_per_step": own(e) / 1e3 / steps,
+             "share": own(e) / total} for e in events[:top] if own(e) > 0]
+    return {"case": f"g{gridsize}b{batch}", "clock": "device" if cuda else "cpu",
+            "total_ms_per_step": total / 1e3 / steps, "top": rows}
 
 
 @torch.no_grad()
@@ -235,14 +272,14 @@ def _levers(args, device: torch.device) -> list[tuple[str, dict[str, Any]]]:
     return levers
 
 
-def _cases(text: str) -> list[tuple[int, int]]:
+def _cases(text: str, option: str = "--cases") -> list[tuple[int, int]]:
     try:
         cases = [tuple(int(v) for v in c.strip().removeprefix("g").split("b"))
                  for c in text.split(",")]
         if any(len(c) != 2 or min(c) < 1 for c in cases):
             raise ValueError
     except ValueError:
-        raise InputError("--cases", "g<gridsize>b<batch>[,...] (e.g. g1b16,g2b64)",
+        raise InputError(option, "g<gridsize>b<batch>[,...] (e.g. g1b16,g2b64)",
                          repr(text)) from None
     return cases  # type: ignore[return-value]
 
@@ -280,6 +317,9 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         # fixed shapes: let cuDNN time its algorithms once per case (as the trainer does)
         torch.backends.cudnn.benchmark = True
     cases = _cases(args.cases)
+    profiled = _cases(args.profile, "--profile") if args.profile else []
+    if len(profiled) > 1:
+        raise InputError("--profile", "one case (e.g. g2b64)", repr(args.profile))
     levers = [] if args.skip_throughput else _levers(args, device)
     total = len(levers) * (len(cases) + 2) + (not args.skip_throughput)
     net = _network(args.N, 1, args.base_channels)
@@ -288,11 +328,19 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "suite_module")},
         "model": {"N": args.N, "base_channels": args.base_channels,
                   "parameters_gridsize1": parameter_count(net),
-                  "flops_per_pattern_gridsize1": flops_per_pattern(net)},
+                  "flops_per_pattern_gridsize1": flops_per_pattern(net),
+                  "flops_per_pattern_gridsize2": flops_per_pattern(
+                      _network(args.N, 4, args.base_channels))},
         "results": [], "summary": {},
     }
 
+    sizes = {1, 4} | {g * g for g, _ in cases + profiled}
+    flops = {C: flops_per_pattern(_network(args.N, C, args.base_channels)) for C in sizes}
+
     def record(r: dict[str, Any]) -> None:
+        if "patterns_per_s" in r:  # the arithmetic rate: how far from the FLOP bound
+            passes = 3 if r["phase"] == "train" else 1  # forward + two backward products
+            r["tflop_per_s"] = passes * flops[r["C"]] * r["patterns_per_s"] / 1e12
         out["results"].append(r)
         out["summary"][_label(r)] = _value(r)
         emit(Progress(task="bench pinn", done=len(out["results"]), total=total))
@@ -309,6 +357,9 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
     if not args.skip_throughput:
         record({"phase": "stitch", "patches": args.stitch_patches,
                 **_attempt(stitch_time, args, device)})
+    for g, b in profiled:
+        out["profile"] = _attempt(profile_step, args, g, b, device)
+        write_json(args.out, out)
     if args.quality:
         from .pinn_quality import quality_run
 

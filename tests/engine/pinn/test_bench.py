@@ -30,6 +30,8 @@ def test_bench_pinn_reports_every_case(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, flag", [(["--cases", "g2x16"], "--cases"),
                                         (["--cases", "g0b16"], "--cases"),
+                                        (["--profile", "g1b2,g2b2"], "--profile"),
+                                        (["--profile", "b16"], "--profile"),
                                         (["--cuda-graphs"], "--cuda-graphs")])
 def test_bench_pinn_refuses_bad_options(tmp_path, capsys, argv, flag):
     out = tmp_path / "pinn.json"
@@ -54,9 +56,27 @@ def test_bench_pinn_records_a_failing_case_and_goes_on(tmp_path, monkeypatch):
         device="cpu", N=32, base_channels=4, steps=1, warmup=0, infer_batch=2,
         infer_batches=1, stitch_patches=16, precision="32", channels_last=False,
         compile=False, cuda_graphs=False, sweep_levers=False, cases="g1b2", threads=None,
-        skip_throughput=False, quality=False, out=str(out))
+        skip_throughput=False, quality=False, profile=None, out=str(out))
     result = pinn.run(args, lambda e: None)
     assert result["summary"]["inference g1 b2 as_given (patterns/s)"] == \
         "RuntimeError: CUDA out of memory."
     assert result["summary"]["train g1 b2 as_given (patterns/s)"] > 0
     assert json.loads(out.read_text())["summary"] == result["summary"]
+
+
+def test_bench_pinn_profiles_a_step_and_reports_arithmetic_rates(tmp_path):
+    out = tmp_path / "pinn.json"
+    assert main(["bench", "pinn", "--device", "cpu", "--N", "32", "--base-channels", "4",
+                 "--steps", "1", "--warmup", "1", "--infer-batch", "2", "--infer-batches", "1",
+                 "--stitch-patches", "16", "--cases", "g2b2", "--profile", "g2b2",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    prof = result["profile"]
+    assert prof["case"] == "g2b2" and prof["clock"] == "cpu" and prof["total_ms_per_step"] > 0
+    names = [row["op"] for row in prof["top"]]
+    assert any("conv" in n for n in names), names  # the network's convolutions are there
+    assert sum(row["share"] for row in prof["top"]) <= 1.0 + 1e-9
+    train = next(r for r in result["results"] if r["phase"] == "train")
+    model = result["model"]
+    assert train["tflop_per_s"] == pytest.approx(
+        3 * model["flops_per_pattern_gridsize2"] * train["patterns_per_s"] / 1e12)
