@@ -46,6 +46,16 @@ def _batches(rng, n, batch, N):  # noqa: N803
     return [(x[i:i + batch], off[i:i + batch]) for i in range(0, n, batch)], off
 
 
+def _eager_step(model, opt, xb, off, extent, lr, set_to_none):
+    obj, pred = model(xb, off, extent)
+    loss = compute_loss("poisson", obj, pred, xb)
+    opt.zero_grad(set_to_none=set_to_none)
+    loss.backward()
+    set_lr(opt, lr)
+    opt.step()
+    return loss
+
+
 def test_graphed_steps_follow_the_eager_steps(tiny_ds):
     rng = np.random.default_rng(0)
     cfg = TrainConfig(gridsize=2, base_channels=4)
@@ -58,21 +68,11 @@ def test_graphed_steps_follow_the_eager_steps(tiny_ds):
     graph = StepGraph(graphed, opt_g, "poisson", extent, graph_factory=FakeGraph)
     for k, (xb, off) in enumerate(batches * 2):
         lr = 1e-3 * (k + 1) / 6  # a schedule: every replay must see its own rate
-        obj, pred = eager(xb, off, extent)
-        loss_e = compute_loss("poisson", obj, pred, xb)
-        opt_e.zero_grad(set_to_none=True)
-        loss_e.backward()
-        set_lr(opt_e, lr)
-        opt_e.step()
+        loss_e = _eager_step(eager, opt_e, xb, off, extent, lr, set_to_none=True)
         if graph.fits(xb):
             loss_g = graph.step(xb, off, None, lr)
-        else:  # the trainer's eager path beside a graph
-            obj, pred = graphed(xb, off, extent)
-            loss_g = compute_loss("poisson", obj, pred, xb)
-            opt_g.zero_grad(set_to_none=False)
-            loss_g.backward()
-            set_lr(opt_g, lr)
-            opt_g.step()
+        else:  # the trainer's eager path beside a graph zeroes gradients in place
+            loss_g = _eager_step(graphed, opt_g, xb, off, extent, lr, set_to_none=False)
         assert float(loss_g.detach()) == pytest.approx(float(loss_e.detach()), rel=1e-5)
     assert graph.captured and isinstance(opt_g.param_groups[0]["lr"], torch.Tensor)
     for a, b in zip(eager.parameters(), graphed.parameters(), strict=True):
