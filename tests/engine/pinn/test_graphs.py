@@ -58,6 +58,7 @@ def _eager_step(model, opt, xb, off, extent, lr, set_to_none):
 
 def test_graphed_steps_follow_the_eager_steps(tiny_ds):
     rng = np.random.default_rng(0)
+    torch.manual_seed(0)
     cfg = TrainConfig(gridsize=2, base_channels=4)
     eager = build_model(32, cfg, tiny_ds.probe)
     graphed = copy.deepcopy(eager)
@@ -73,10 +74,12 @@ def test_graphed_steps_follow_the_eager_steps(tiny_ds):
             loss_g = graph.step(xb, off, None, lr)
         else:  # the trainer's eager path beside a graph zeroes gradients in place
             loss_g = _eager_step(graphed, opt_g, xb, off, extent, lr, set_to_none=False)
-        assert float(loss_g.detach()) == pytest.approx(float(loss_e.detach()), rel=1e-5)
+        # the graph's learning rate is a float32 tensor, the eager one a Python float: the
+        # runs part by rounding only (a lost warm-up undo or a stale rate is ~1e-2)
+        assert float(loss_g.detach()) == pytest.approx(float(loss_e.detach()), rel=1e-4)
     assert graph.captured and isinstance(opt_g.param_groups[0]["lr"], torch.Tensor)
     for a, b in zip(eager.parameters(), graphed.parameters(), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=2e-5)
 
 
 def test_train_with_graphs_matches_eager_and_resumes_eagerly(tiny_ds, tmp_path, monkeypatch):
