@@ -251,3 +251,26 @@ def test_validation_loss_is_the_mean_over_held_out_groups(tiny_ds, g):
             total += float(compute_loss("poisson", obj, pred, xb)) * xb.shape[0]
     assert loss == pytest.approx(total / prep.val.n_groups, rel=1e-5)
     assert np.isfinite(canvas.canvas[canvas.coverage]).all() and stats["record"]
+
+
+def test_cpu_inference_model_is_channels_last_and_predicts_the_same(tiny_ds, tmp_path):
+    import numpy as np
+    import torch
+
+    from engine.inference import load_model
+    from engine.models import NetworkConfig, PhysicsModel, PtychoNet
+
+    train(tiny_ds, tiny_config(epochs=1, gridsize=2, neighbor_count=4), tmp_path)
+    bundle = load_bundle(tmp_path / "bundle")
+    model = load_model(bundle, torch.device("cpu"))
+    conv = model.net.amplitude_head.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    net = PtychoNet(NetworkConfig(**bundle.meta["network"]))
+    net.load_state_dict(bundle.weights)
+    plain = PhysicsModel(net, bundle.probe, True).eval()
+    rng = np.random.default_rng(1)
+    x = torch.as_tensor(rng.gamma(1.0, 1.0, (3, 4, 32, 32)).astype(np.float32))
+    off = torch.as_tensor(rng.uniform(-3, 3, (3, 4, 2)))
+    with torch.no_grad():
+        torch.testing.assert_close(model.patches(x, off), plain.patches(x, off),
+                                   rtol=1e-5, atol=1e-5)
