@@ -322,20 +322,18 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         raise InputError("--profile", "one case (e.g. g2b64)", repr(args.profile))
     levers = [] if args.skip_throughput else _levers(args, device)
     total = len(levers) * (len(cases) + 2) + (not args.skip_throughput)
-    net = _network(args.N, 1, args.base_channels)
+    sizes = {1, 4} | {g * g for g, _ in cases + profiled}
+    flops = {C: flops_per_pattern(_network(args.N, C, args.base_channels)) for C in sizes}
     out: dict[str, Any] = {
         "suite": "pinn", "environment": environment(str(device)),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "suite_module")},
         "model": {"N": args.N, "base_channels": args.base_channels,
-                  "parameters_gridsize1": parameter_count(net),
-                  "flops_per_pattern_gridsize1": flops_per_pattern(net),
-                  "flops_per_pattern_gridsize2": flops_per_pattern(
-                      _network(args.N, 4, args.base_channels))},
+                  "parameters_gridsize1": parameter_count(_network(args.N, 1,
+                                                                   args.base_channels)),
+                  "flops_per_pattern_gridsize1": flops[1],
+                  "flops_per_pattern_gridsize2": flops[4]},
         "results": [], "summary": {},
     }
-
-    sizes = {1, 4} | {g * g for g, _ in cases + profiled}
-    flops = {C: flops_per_pattern(_network(args.N, C, args.base_channels)) for C in sizes}
 
     def record(r: dict[str, Any]) -> None:
         if "patterns_per_s" in r:  # the arithmetic rate: how far from the FLOP bound

@@ -82,10 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def config_from(args: argparse.Namespace) -> TrainConfig:
     # options left unset take TrainConfig's defaults, so the two cannot drift apart
     optional = {k: getattr(args, k) for k in ("lr", "lr_schedule", "warmup_fraction",
-                                              "base_channels", "upsample", "downsample")
+                                              "base_channels", "upsample", "downsample",
+                                              "time_limit")
                 if getattr(args, k) is not None}
-    if args.time_limit is not None:
-        optional["time_limit"] = args.time_limit
     return TrainConfig(
         gridsize=args.gridsize, neighbor_count=args.neighbor_count, n_groups=args.n_groups,
         batch_size=args.batch_size, epochs=args.epochs, loss=args.loss,

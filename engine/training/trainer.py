@@ -125,14 +125,14 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     prep = prepare(ds, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
                    cfg.seed, cfg.loss == "supervised")
     fabric = make_fabric(cfg)
-    if fabric.device.type == "cuda" and not cfg.deterministic:
+    cuda = fabric.device.type == "cuda"
+    if cuda and not cfg.deterministic:
         # batches share one shape: cuDNN's timed algorithm choice pays for itself at once
         torch.backends.cudnn.benchmark = True
     N = ds.N
     model = build_model(N, cfg, prep.probe)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    cuda = fabric.device.type == "cuda"
     # the fused kernel: one launch for all parameters instead of a handful per tensor;
     # capturable keeps its step count on the device, which a captured graph needs
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True if cuda else None,
