@@ -11,4 +11,5 @@ SUITES = {
     "physics": "engine.bench.physics",
     "iterative": "engine.bench.iterative",
     "pinn": "engine.bench.pinn",
+    "pinn-sweep": "engine.bench.pinn_sweep",
 }

@@ -49,6 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--N", type=int, default=64)
     p.add_argument("--base-channels", type=int, default=32)
+    p.add_argument("--bottleneck", type=int, default=None,
+                   help="side of the network's coarsest level (default: the training default)")
     p.add_argument("--steps", type=int, default=20, help="timed training steps per case")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--infer-batch", type=int, default=256, help="groups per inference batch")
@@ -94,19 +96,22 @@ def _inputs(N: int, gridsize: int, batch: int, device: torch.device, seed: int =
     return x, torch.as_tensor(local, dtype=torch.float64, device=device)
 
 
-def _network(N: int, C: int, base_channels: int) -> PtychoNet:
-    """The network ``ptycho train`` builds by default (timings describe what users train)."""
+def _network(N: int, C: int, args) -> PtychoNet:
+    """The network ``ptycho train`` builds (its defaults unless ``--base-channels`` or
+    ``--bottleneck`` say otherwise): the timings describe what users train."""
     from ..training.trainer import network_config
 
-    cfg = TrainConfig(gridsize=math.isqrt(C), base_channels=base_channels)
-    return PtychoNet(network_config(N, cfg))
+    shape = {"base_channels": args.base_channels}
+    if getattr(args, "bottleneck", None) is not None:
+        shape["bottleneck"] = args.bottleneck
+    return PtychoNet(network_config(N, TrainConfig(gridsize=math.isqrt(C), **shape)))
 
 
 def _model(N: int, C: int, args, device: torch.device) -> PhysicsModel:
     c = np.arange(N) - N / 2
     probe, _ = normalise_probe(np.exp(-(c[:, None] ** 2 + c[None, :] ** 2) / (2 * (N / 6) ** 2))
                                .astype(np.complex64))
-    net = _network(N, C, args.base_channels)
+    net = _network(N, C, args)
     model = PhysicsModel(net, probe, object_big=C > 1).to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -323,13 +328,13 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
     levers = [] if args.skip_throughput else _levers(args, device)
     total = len(levers) * (len(cases) + 2) + (not args.skip_throughput)
     sizes = {1, 4} | {g * g for g, _ in cases + profiled}
-    flops = {C: flops_per_pattern(_network(args.N, C, args.base_channels)) for C in sizes}
+    flops = {C: flops_per_pattern(_network(args.N, C, args)) for C in sizes}
     out: dict[str, Any] = {
         "suite": "pinn", "environment": environment(str(device)),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "suite_module")},
         "model": {"N": args.N, "base_channels": args.base_channels,
-                  "parameters_gridsize1": parameter_count(_network(args.N, 1,
-                                                                   args.base_channels)),
+                  "bottleneck": _network(args.N, 1, args).config.bottleneck,
+                  "parameters_gridsize1": parameter_count(_network(args.N, 1, args)),
                   "flops_per_pattern_gridsize1": flops[1],
                   "flops_per_pattern_gridsize2": flops[4]},
         "results": [], "summary": {},
@@ -369,7 +374,9 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
                             batches[min(i, len(batches) - 1)], args.base_channels,
                             args.quality_lr, str(device), emit, steps=args.quality_steps,
                             seconds=args.quality_seconds, precision=args.precision,
-                            channels_last=args.channels_last, cuda_graphs=args.cuda_graphs)
+                            channels_last=args.channels_last, cuda_graphs=args.cuda_graphs,
+                            **({} if args.bottleneck is None
+                               else {"bottleneck": args.bottleneck}))
             out["quality"].append(q)
             for where in ("whole", "held_out"):
                 prefix = f"quality g{g}" + (" held-out" if where == "held_out" else "")

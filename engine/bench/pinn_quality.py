@@ -75,7 +75,8 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
     tr, va = region_split(ds.positions, cfg.val_fraction)
     x_cut = ds.positions[tr, 1].max() + N / 4
     cols = canvas.origin[1] + np.arange(canvas.canvas.shape[1])
-    held = np.broadcast_to(cols[None, :] > x_cut, canvas.canvas.shape)
+    # nothing is held out without a validation region (the canvas's edge is not a stripe)
+    held = np.broadcast_to((cols[None, :] > x_cut) & bool(va.size), canvas.canvas.shape)
     flat = Canvas(np.where(canvas.coverage, 1 + 0j, np.nan).astype(np.complex64),
                   canvas.coverage, canvas.origin, canvas.weight)
     return {

@@ -3,8 +3,8 @@
 Input: ``X = D / s`` of a group, (B, C, N, N) with C = gridsize² (SPEC §4). Output:
 amplitude (softplus, positive, in X units) and phase (π·tanh) of C patches (B, C, N, N).
 The diffraction and object domains are not aligned pixel by pixel, so there are no skip
-connections: the encoder halves the resolution down to an 8×8 bottleneck whatever N (depth
-follows N) and the decoder grows back to N. Everything the decoder draws must therefore pass
+connections: the encoder halves the resolution down to the bottleneck (8×8 by default, so
+depth follows N) and the decoder grows back to N. Everything the decoder draws must therefore pass
 through its own resampling, which is why learned resampling (``upsample="shuffle"``,
 ``downsample="strided"``) reconstructs finer detail than fixed nearest/average resampling.
 """
@@ -20,7 +20,14 @@ from torch import nn
 from ..errors import InputError
 
 SUPPORTED_N = (32, 64, 128, 256)
-BOTTLENECK = 8
+BOTTLENECK = 8  # the bottleneck of every bundle written before the option existed
+
+
+def default_bottleneck(N: int) -> int:  # noqa: N803
+    """The bottleneck ``ptycho train`` uses unless told: two levels above it up to N = 64
+    (8×8 at N = 32, 16×16 at N = 64: at N = 64 that learns fine detail faster than 8×8 or
+    32×32, ``benchmarks/RESULTS.md``), and 16×16 beyond, where nothing has been measured."""
+    return max(8, min(16, N // 4))
 # a fixed first layer: far-field amplitudes span orders of magnitude (the zero-order peak
 # against the speckle), which a compressive map hands to the convolutions evenly
 INPUT_TRANSFORMS = ("none", "sqrt", "log1p")
@@ -49,6 +56,9 @@ class NetworkConfig:
     downsample : ``avg`` (2×2 average pooling) or ``strided`` (a learned 2×2 convolution of
         stride 2): the speckle that encodes fine object detail varies pixel to pixel, and an
         average over a 2×2 block discards it before the narrow first levels could encode it.
+    bottleneck : side of the coarsest level, a power of two from 4 to N/2; the depth is
+        log2(N / bottleneck). A larger bottleneck is shallower and cheaper; at N = 64 a 16×16
+        bottleneck learns fine detail faster than 8×8 (``benchmarks/RESULTS.md``).
     """
 
     N: int = 64
@@ -59,6 +69,7 @@ class NetworkConfig:
     norm: bool = True
     upsample: str = "nearest"
     downsample: str = "avg"
+    bottleneck: int = BOTTLENECK
 
     def __post_init__(self) -> None:
         if self.input_transform not in INPUT_TRANSFORMS:
@@ -70,6 +81,10 @@ class NetworkConfig:
             raise InputError("downsample", f"one of {DOWNSAMPLES}", repr(self.downsample))
         if self.N < 16 or self.N & (self.N - 1):
             raise InputError("N", "a power of two >= 16 (32, 64, 128, 256)", str(self.N))
+        b = self.bottleneck
+        if not (isinstance(b, int) and 4 <= b <= self.N // 2 and not b & (b - 1)):
+            raise InputError("bottleneck", f"a power of two from 4 to N/2 = {self.N // 2}",
+                             str(b))
         if self.C < 1:
             raise InputError("C", "an integer >= 1", str(self.C))
         if self.base_channels < 1 or self.max_channels < self.base_channels:
@@ -78,8 +93,8 @@ class NetworkConfig:
 
     @property
     def depth(self) -> int:
-        """Number of 2× poolings: N / 2**depth = 8."""
-        return int(math.log2(self.N // BOTTLENECK))
+        """Number of 2× poolings: N / 2**depth = bottleneck."""
+        return int(math.log2(self.N // self.bottleneck))
 
     def to_dict(self) -> dict:
         return asdict(self)

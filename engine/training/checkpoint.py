@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,13 @@ def save_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
 
 
 def load_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
-                    opt: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore ``model`` and ``opt`` in place; return the saved state (epoch, history...)."""
+                    opt: torch.optim.Optimizer,
+                    check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Restore ``model`` and ``opt`` in place; return the saved state (epoch, history...).
+
+    ``check`` sees the saved state before any weight is loaded: a checkpoint of another
+    configuration is refused with its reason, not with a mismatch of tensor shapes.
+    """
     d = Path(directory)
     if not (d / STATE).is_file():
         raise InputError("--resume", f"a checkpoint in {d}", "none found")
@@ -75,6 +81,8 @@ def load_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
         raise InputError(f"checkpoint {d}", "readable safetensors and JSON files",
                          type(exc).__name__) from None
+    if check is not None:
+        check(state)
     device = next(model.parameters()).device
     model.load_state_dict({k: v.to(device) for k, v in weights.items()})
     restore_optimizer(opt, {k: v.to(device) if k.endswith(("exp_avg", "exp_avg_sq")) else v

@@ -46,6 +46,9 @@ class TrainConfig:
     upsample, downsample : how the decoder and encoder change resolution (see
         ``NetworkConfig``); the learned ``shuffle`` and ``strided`` are the defaults because
         the fixed ``nearest`` and ``avg`` cap the detail the network can reconstruct.
+    bottleneck : side of the network's coarsest level (a power of two, 4 to N/2); sets the
+        depth, log2(N / bottleneck). ``None``: :func:`~engine.models.network.default_bottleneck`
+        of the data's N.
     val_fraction : share of the scan (the highest-x stripe) held out for validation.
     seed : grouping, initialisation and batch order.
     deterministic : deterministic algorithms (bit-identical CPU losses across runs).
@@ -74,6 +77,7 @@ class TrainConfig:
     norm: bool = True
     upsample: str = "shuffle"
     downsample: str = "strided"
+    bottleneck: int | None = None
     val_fraction: float = 0.2
     seed: int = 0
     deterministic: bool = False
@@ -108,6 +112,9 @@ class TrainConfig:
         need(0 <= self.warmup_fraction < 1, "warmup_fraction", "a fraction in [0, 1)")
         need(self.upsample in UPSAMPLES, "upsample", f"one of {', '.join(UPSAMPLES)}")
         need(self.downsample in DOWNSAMPLES, "downsample", f"one of {', '.join(DOWNSAMPLES)}")
+        b = self.bottleneck
+        need(b is None or (isinstance(b, int) and b >= 4 and not b & (b - 1)), "bottleneck",
+             "a power of two >= 4 (and at most N/2)")
         need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
         need(self.base_channels >= 1, "base_channels", "an integer >= 1")
         need(self.input_transform in INPUT_TRANSFORMS, "input_transform",
@@ -145,10 +152,13 @@ class TrainConfig:
             raise InputError("training config", f"keys among {sorted(known)}", str(unknown))
         return cls(**d)
 
+    # fields added after checkpoints were first written, with the value the code used before
+    KEYS_ADDED = {"bottleneck": 8}
+
     # fields whose change makes a checkpoint unusable for --resume
     RESUME_KEYS = ("gridsize", "neighbor_count", "n_groups", "batch_size", "lr", "lr_schedule",
                    "warmup_fraction", "loss", "object_big", "base_channels", "input_transform",
-                   "norm", "upsample", "downsample", "val_fraction", "seed")
+                   "norm", "upsample", "downsample", "bottleneck", "val_fraction", "seed")
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """Learning rate of optimiser step ``step`` (0-based) of ``total_steps``."""

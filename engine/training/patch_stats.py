@@ -106,7 +106,9 @@ def stitch_groups(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_si
     N = x.shape[-1]
     be = TorchBackend(str(x.device))
     geometry = geometry or CanvasGeometry.from_positions(groups.positions.reshape(-1, 2), N)
-    st = Stitcher(geometry, N, be, config)
+    # the probe window weighs each patch by the illumination the network was trained under
+    probe = torch.complex(model.probe_real, model.probe_imag).cpu().numpy()
+    st = Stitcher(geometry, N, be, config, probe=probe)
     first: dict[str, Any] = {}
     for sl, obj, pred, xb in predict(model, x, groups, batch_size):
         if on_prediction is not None:

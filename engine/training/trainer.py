@@ -35,6 +35,7 @@ from ..events import (
     Validation,
 )
 from ..models import NetworkConfig, PhysicsModel, PtychoNet, group_extent
+from ..models.network import default_bottleneck
 from ..models.predict import batch_slices, group_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -75,7 +76,8 @@ def make_fabric(cfg: TrainConfig):
 def network_config(N: int, cfg: TrainConfig) -> NetworkConfig:
     return NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels,
                          input_transform=cfg.input_transform, norm=cfg.norm, upsample=cfg.upsample,
-                         downsample=cfg.downsample)
+                         downsample=cfg.downsample,
+                         bottleneck=cfg.bottleneck or default_bottleneck(N))
 
 
 def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:
@@ -140,15 +142,8 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     start_epoch, step, history = 0, 0, []
     ckpt_dir, bundle_dir = out / "checkpoint", out / "bundle"
     if resume:
-        state = load_checkpoint(ckpt_dir, model, opt)
-        saved = state["config"]
-        for key in TrainConfig.RESUME_KEYS:
-            if saved.get(key) != getattr(cfg, key):
-                raise InputError(f"--resume ({key})", f"the checkpoint's {saved.get(key)!r}",
-                                 repr(getattr(cfg, key)))
-        if state["data_digest"] != prep.digest:
-            raise InputError("--resume", "the data the checkpoint was trained on",
-                             "different data (digest mismatch)")
+        state = load_checkpoint(ckpt_dir, model, opt,
+                                check=lambda saved: _resumable(saved, cfg, prep.digest, N))
         start_epoch, step, history = state["epoch"], state["step"], state["history"]
     raw_model, raw_opt = model, opt
     if cfg.compile:
@@ -265,6 +260,22 @@ def _step_graph(cfg: TrainConfig, device: torch.device, model: PhysicsModel,
     if device.type != "cuda" and graph_factory is None:
         raise InputError("--cuda-graphs", "a CUDA device (--accelerator cuda)", str(device))
     return StepGraph(model, opt, cfg.loss, extent, graph_factory)
+
+
+def _resumable(state: dict[str, Any], cfg: TrainConfig, digest: str, N: int) -> None:  # noqa: N803
+    """Refuse a checkpoint of another configuration or other data (one-line error)."""
+    saved = state["config"]
+    for key in TrainConfig.RESUME_KEYS:
+        # a key the checkpoint predates had the value the code used before it existed
+        was, now = saved.get(key, TrainConfig.KEYS_ADDED.get(key)), getattr(cfg, key)
+        if key == "bottleneck":  # "the default" and the value it stands for are one network
+            was, now = was or default_bottleneck(N), now or default_bottleneck(N)
+        if was != now:
+            raise InputError(f"--resume ({key})", f"the checkpoint's {was!r}",
+                             repr(now))
+    if state["data_digest"] != digest:
+        raise InputError("--resume", "the data the checkpoint was trained on",
+                         "different data (digest mismatch)")
 
 
 def _report(emit: Callable[[Event], None], loss: torch.Tensor, step: int, groups: int,

@@ -80,3 +80,17 @@ def test_bench_pinn_profiles_a_step_and_reports_arithmetic_rates(tmp_path):
     model = result["model"]
     assert train["tflop_per_s"] == pytest.approx(
         3 * model["flops_per_pattern_gridsize2"] * train["patterns_per_s"] / 1e12)
+
+
+def test_bench_pinn_times_the_network_shape_asked_for(tmp_path):
+    figures = {}
+    for bottleneck in ("8", "16"):
+        out = tmp_path / f"pinn{bottleneck}.json"
+        assert main(["bench", "pinn", "--device", "cpu", "--N", "32", "--base-channels", "4",
+                     "--bottleneck", bottleneck, "--cases", "g1b2", "--steps", "1",
+                     "--warmup", "0", "--infer-batch", "2", "--infer-batches", "1",
+                     "--stitch-patches", "16", "--out", str(out)]) == 0
+        figures[bottleneck] = json.loads(out.read_text())["model"]
+    assert [figures[b]["bottleneck"] for b in ("8", "16")] == [8, 16]
+    assert figures["16"]["flops_per_pattern_gridsize1"] < \
+        figures["8"]["flops_per_pattern_gridsize1"]

@@ -47,6 +47,34 @@ def test_size_figures_grow_with_n():
     assert flops_per_pattern(big) > 3 * flops_per_pattern(small) > 0
 
 
+@pytest.mark.parametrize("N, bottleneck, depth", [(64, 16, 2), (64, 32, 1), (32, 4, 3),
+                                                (128, 16, 3)])
+def test_bottleneck_sets_the_depth(N, bottleneck, depth):
+    net = PtychoNet(NetworkConfig(N=N, C=4, base_channels=4, bottleneck=bottleneck))
+    assert net.config.depth == depth
+    strided = [m for m in net.encoder.modules()
+               if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == 0  # the default downsampling of NetworkConfig is pooling
+    with torch.no_grad():
+        h = net.encoder(torch.rand(1, 4, N, N))
+        amp, _ = net(torch.rand(1, 4, N, N))
+    assert h.shape[-2:] == (bottleneck, bottleneck)
+    assert amp.shape == (1, 4, N, N)
+
+
+@pytest.mark.parametrize("bottleneck", [2, 12, 64])
+def test_bad_bottleneck_is_refused(bottleneck):
+    with pytest.raises(InputError, match="bottleneck"):
+        NetworkConfig(N=64, bottleneck=bottleneck)
+
+
+def test_a_shallower_network_is_cheaper():
+    deep = PtychoNet(NetworkConfig(N=64, C=1, base_channels=8))
+    shallow = PtychoNet(NetworkConfig(N=64, C=1, base_channels=8, bottleneck=16))
+    assert flops_per_pattern(shallow) < flops_per_pattern(deep)
+    assert parameter_count(shallow) < parameter_count(deep)
+
+
 @pytest.mark.parametrize("N", [12, 48, 0])
 def test_bad_n_is_refused(N):
     with pytest.raises(InputError, match="N"):

@@ -23,3 +23,20 @@ def test_reconstruction_beats_a_flat_object(trained, g):
     assert got["amplitude"]["ssim"] > base["amplitude"]["ssim"], (got, base)
     if g == 1:
         assert got["amplitude"]["pearson_r"] > 0.3
+
+
+def test_inference_stitches_with_the_probe_window(trained):
+    """``--window probe`` weighs each patch by the bundle's |P|² (it once had no probe)."""
+    from engine.inference import InferConfig, infer
+    from engine.stitching import StitchConfig
+
+    run = trained(2)
+    uniform = run.inference.canvas
+    probe = infer(run.result.bundle, run.ds, InferConfig(
+        device="cpu", stitch=StitchConfig(window="probe"))).canvas
+    assert np.array_equal(probe.coverage, uniform.coverage)
+    assert not np.allclose(probe.canvas[probe.coverage], uniform.canvas[uniform.coverage])
+    # the same patches, differently weighed: the canvases agree to within their detail
+    r = np.corrcoef(np.abs(probe.canvas[probe.coverage]),
+                    np.abs(uniform.canvas[uniform.coverage]))[0, 1]
+    assert r > 0.9

@@ -54,6 +54,19 @@ def test_resume_refuses_a_changed_config(tiny_ds, tmp_path):
         train(tiny_ds, tiny_config(epochs=2, lr=1e-2), tmp_path, resume=True)
 
 
+def test_resume_reads_a_checkpoint_that_predates_an_option(tiny_ds, tmp_path):
+    """A checkpoint written before ``bottleneck`` existed was trained at 8×8."""
+    train(tiny_ds, tiny_config(epochs=1), tmp_path)
+    state_file = tmp_path / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["config"]["bottleneck"]
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(InputError, match="bottleneck"):
+        train(tiny_ds, tiny_config(epochs=2, bottleneck=4), tmp_path, resume=True)
+    resumed = train(tiny_ds, tiny_config(epochs=2), tmp_path, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+
+
 def test_stop_leaves_the_last_good_bundle(tiny_ds, tmp_path):
     control = RunControl()
     seen = []
@@ -117,7 +130,8 @@ def test_config_round_trips_and_validates():
                        (dict(gridsize=2, neighbor_count=1), "--neighbor-count"),
                        (dict(precision="fp8"), "--precision"), (dict(lr=-1.0), "--lr"),
                        (dict(lr_schedule="step"), "--lr-schedule"),
-                       (dict(warmup_fraction=1.0), "--warmup-fraction")):
+                       (dict(warmup_fraction=1.0), "--warmup-fraction"),
+                       (dict(bottleneck=12), "--bottleneck"), (dict(bottleneck=2), "--bottleneck")):
         with pytest.raises(InputError, match=match):
             TrainConfig(**bad)
     with pytest.raises(InputError, match="keys"):

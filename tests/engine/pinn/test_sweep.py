@@ -1,0 +1,91 @@
+"""``ptycho bench pinn-sweep``: a grid of trainings scored against the truth."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from engine.bench import pinn_sweep
+from engine.cli import main
+from engine.errors import InputError
+
+
+def _grid(tmp_path, cases, base=None):
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"base": base or {}, "cases": cases}))
+    return path
+
+
+TINY = {"N": 32, "n_positions": 36, "gridsize": 1, "batch_size": 8, "base_channels": 4,
+        "steps": 8, "deterministic": True}
+
+
+@pytest.mark.slow
+def test_sweep_scores_every_case_and_records_a_failure(tmp_path):
+    grid = _grid(tmp_path, [{"name": "deep"},
+                            {"name": "shallow", "bottleneck": 16, "val_fraction": 0.0},
+                            {"name": "bad", "upsample": "bicubic"}], TINY)
+    out = tmp_path / "sweep.json"
+    assert main(["bench", "pinn-sweep", "--grid", str(grid), "--device", "cpu",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    summary = result["summary"]
+    assert list(summary) == ["deep", "shallow", "bad"]
+    for name in ("deep", "shallow"):
+        assert summary[name]["steps"] in (8, 10)  # whole epochs of 4 (5 without a split)
+        assert -1 <= summary[name]["whole amplitude_pearson_r"] <= 1
+    assert summary["deep"]["held_out amplitude_ssim"] <= 1
+    # trained on every position: there is no held-out stripe to score
+    assert "held_out amplitude_ssim" not in summary["shallow"]
+    assert result["cases"][1]["held_out"] is None
+    assert "--upsample" in summary["bad"]["error"]
+    shallow = result["cases"][1]
+    assert shallow["config"]["bottleneck"] == 16 and shallow["case"]["name"] == "shallow"
+    # the two networks differ, so their reconstructions do too
+    assert summary["deep"]["whole amplitude_pearson_r"] != \
+        summary["shallow"]["whole amplitude_pearson_r"]
+
+
+def test_sweep_restores_tf32_and_passes_options(monkeypatch):
+    seen = {}
+
+    def fake_quality_run(N, n, g, epochs, batch, width, lr, device, emit, **kw):
+        seen.update(N=N, n=n, g=g, batch=batch, width=width, lr=lr, kw=kw,
+                    tf32=torch.backends.cudnn.allow_tf32)
+        return {"steps": 1, "train_seconds": 0.0, "whole": {"r": 1.0}, "held_out": None}
+
+    monkeypatch.setattr(pinn_sweep, "quality_run", fake_quality_run)
+    before = torch.backends.cudnn.allow_tf32
+    case = {"name": "x", "N": 64, "n_positions": 100, "gridsize": 2, "batch_size": 64,
+            "base_channels": 8, "lr": 3e-3, "tf32": not before, "steps": 40,
+            "val_fraction": 0.0, "bottleneck": 16}
+    pinn_sweep.run_case(case, torch.device("cpu"), lambda e: None)
+    assert seen["tf32"] is (not before) and torch.backends.cudnn.allow_tf32 is before
+    assert (seen["N"], seen["n"], seen["g"], seen["batch"], seen["width"], seen["lr"]) == \
+        (64, 100, 2, 64, 8, 3e-3)
+    assert seen["kw"] == {"seed": 0, "steps": 40, "seconds": None, "val_fraction": 0.0,
+                          "bottleneck": 16}
+
+
+@pytest.mark.parametrize("grid, why", [({"cases": []}, "cases"),
+                                       ({"cases": [{"lr": 1e-3}]}, "name"),
+                                       ({"cases": [{"name": "a"}, {"name": "a"}]}, "name")])
+def test_bad_grids_are_refused(tmp_path, grid, why):
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(grid))
+    with pytest.raises(InputError, match=why):
+        pinn_sweep.load_grid(path)
+
+
+def test_unreadable_grid_and_unknown_case_give_one_line_errors(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert main(["bench", "pinn-sweep", "--grid", str(tmp_path / "none.json"),
+                 "--out", str(out)]) == 2
+    grid = _grid(tmp_path, [{"name": "a"}], TINY)
+    assert main(["bench", "pinn-sweep", "--grid", str(grid), "--only", "b",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--grid" in err[0] and "--only" in err[1]
+    assert not out.exists()
