@@ -33,7 +33,9 @@ class TrainConfig:
         run ends after the last epoch that fits, and the learning-rate schedule is re-planned
         after each epoch to end there; a time-limited run is therefore not reproducible
         step for step.
-    lr : Adam learning rate (the peak of the schedule).
+    lr : Adam learning rate (the peak of the schedule). 5e-4: at N = 64 with the default
+        network, 1e-3 made gridsize 1 reach r 0.79 instead of 0.89-0.91 at 4,000 steps, and
+        a long gridsize-2 run at 1e-3 diverged for a while (``benchmarks/RESULTS.md``).
     lr_schedule : ``constant`` or ``cosine`` (linear warm-up over ``warmup_fraction`` of the
         steps, then a cosine decay to ``lr / 100`` at the last step). The rate is a function
         of the step alone, so a resumed run follows the same schedule.
@@ -67,7 +69,7 @@ class TrainConfig:
     epochs: int = 20
     checkpoint_every: int = 1
     time_limit: float | None = None
-    lr: float = 1e-3
+    lr: float = 5e-4
     lr_schedule: str = "constant"
     warmup_fraction: float = 0.05
     loss: str = "poisson"
