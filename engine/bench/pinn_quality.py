@@ -42,6 +42,7 @@ def _masked(canvas: Canvas, keep: np.ndarray) -> Canvas:
 def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size: int,
                 base_channels: int, lr: float | None, device: str, emit: Callback,
                 seed: int = 0, steps: int | None = None, seconds: float | None = None,
+                simulation: dict[str, Any] | None = None,
                 **train_options: Any) -> dict[str, Any]:
     """Train, infer and evaluate one case.
 
@@ -49,9 +50,12 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
     to that budget, so that gridsizes and batch sizes compare at equal step counts;
     ``seconds`` limits the training's wall time (``TrainConfig.time_limit``; ``epochs`` or
     ``steps`` stay the upper bound); ``lr=None`` and absent ``train_options`` take
-    :class:`TrainConfig`'s defaults.
+    :class:`TrainConfig`'s defaults; ``simulation`` overrides other
+    :class:`~engine.simulate.SimulationConfig` fields (``step``, ``nphotons``, ``object``...).
     """
-    ds = simulate(SimulationConfig(object="lines", N=N, n_positions=n_positions, seed=seed))
+    sim = SimulationConfig(**{"object": "lines", **(simulation or {}), "N": N,
+                              "n_positions": n_positions, "seed": seed})
+    ds = simulate(sim)
     options = dict(train_options, **({} if lr is None else {"lr": lr}),
                    **({} if seconds is None else {"time_limit": seconds}))
     cfg = TrainConfig(gridsize=gridsize, batch_size=batch_size, epochs=epochs,
@@ -80,7 +84,7 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
     flat = Canvas(np.where(canvas.coverage, 1 + 0j, np.nan).astype(np.complex64),
                   canvas.coverage, canvas.origin, canvas.weight)
     return {
-        "data": {"object": "lines", "N": N, "n_positions": n_positions, "seed": seed},
+        "data": sim.to_dict(),
         "config": cfg.to_dict(), "train_seconds": train_s,
         "steps": result.metrics.get("steps"), "history": result.history,
         "whole": _figures(canvas, ds.object),

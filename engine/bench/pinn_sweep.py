@@ -13,7 +13,8 @@ The grid file::
                {"name": "w8-lr3e-3", "base_channels": 8, "lr": 0.003}]}
 
 Each case is ``base`` updated by the case. Keys: ``name``; the problem (``N``,
-``n_positions``, ``seed``); the budget (``steps``, ``seconds``, ``epochs``); ``tf32``
+``n_positions``, ``seed``, and ``simulation``: other ``SimulationConfig`` fields such as
+``{"step": 4}``); the budget (``steps``, ``seconds``, ``epochs``); ``tf32``
 (cuDNN and matmul TF32 on or off for this case, CUDA); every other key is a
 :class:`~engine.training.config.TrainConfig` field. Cases run in order and the JSON is
 rewritten after each, so a capped run keeps what it measured; a failing case records its
@@ -37,7 +38,8 @@ from ..events import Callback
 from .common import environment
 from .pinn_quality import quality_run
 
-PROBLEM_KEYS = ("N", "n_positions", "seed", "steps", "seconds", "epochs", "tf32", "name")
+PROBLEM_KEYS = ("N", "n_positions", "seed", "steps", "seconds", "epochs", "tf32", "name",
+                "simulation")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,7 +81,7 @@ def run_case(case: dict[str, Any], device: torch.device, emit: Callback) -> dict
                            int(case.get("batch_size", 16)), int(case.get("base_channels", 32)),
                            case.get("lr"), str(device), emit, seed=int(case.get("seed", 0)),
                            steps=case.get("steps"), seconds=case.get("seconds"),
-                           **train_options)
+                           simulation=case.get("simulation"), **train_options)
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 

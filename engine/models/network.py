@@ -3,10 +3,11 @@
 Input: ``X = D / s`` of a group, (B, C, N, N) with C = gridsize² (SPEC §4). Output:
 amplitude (softplus, positive, in X units) and phase (π·tanh) of C patches (B, C, N, N).
 The diffraction and object domains are not aligned pixel by pixel, so there are no skip
-connections: the encoder halves the resolution down to the bottleneck (8×8 by default, so
-depth follows N) and the decoder grows back to N. Everything the decoder draws must therefore pass
-through its own resampling, which is why learned resampling (``upsample="shuffle"``,
-``downsample="strided"``) reconstructs finer detail than fixed nearest/average resampling.
+connections: the encoder halves the resolution down to the bottleneck (``bottleneck``; what
+``ptycho train`` picks for each N is :func:`default_bottleneck`) and the decoder grows back
+to N. Everything the decoder draws must therefore pass through its own resampling, which is
+why learned resampling (``upsample="shuffle"``, ``downsample="strided"``) reconstructs finer
+detail than fixed nearest/average resampling.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def default_bottleneck(N: int) -> int:  # noqa: N803
     (8×8 at N = 32, 16×16 at N = 64: at N = 64 that learns fine detail faster than 8×8 or
     32×32, ``benchmarks/RESULTS.md``), and 16×16 beyond, where nothing has been measured."""
     return max(8, min(16, N // 4))
+
+
 # a fixed first layer: far-field amplitudes span orders of magnitude (the zero-order peak
 # against the speckle), which a compressive map hands to the convolutions evenly
 INPUT_TRANSFORMS = ("none", "sqrt", "log1p")

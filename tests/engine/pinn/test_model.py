@@ -188,7 +188,9 @@ def test_upsample_modes_and_older_bundles():
     amp, phase = net(torch.rand(2, 4, 32, 32))
     assert amp.shape == phase.shape == (2, 4, 32, 32)
     assert any(isinstance(m, torch.nn.PixelShuffle) for m in net.modules())
-    old = {k: v for k, v in cfg.to_dict().items() if k != "upsample"}
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("upsample", "bottleneck")}
     assert NetworkConfig(**old).upsample == "nearest"
+    # bundles written before the bottleneck option were 8×8 whatever N
+    assert NetworkConfig(**{**old, "N": 64}).bottleneck == 8
     with pytest.raises(InputError, match="upsample"):
         NetworkConfig(upsample="bicubic")

@@ -24,7 +24,7 @@ TINY = {"N": 32, "n_positions": 36, "gridsize": 1, "batch_size": 8, "base_channe
 
 @pytest.mark.slow
 def test_sweep_scores_every_case_and_records_a_failure(tmp_path):
-    grid = _grid(tmp_path, [{"name": "deep"},
+    grid = _grid(tmp_path, [{"name": "deep", "simulation": {"step": 4, "nphotons": 1e5}},
                             {"name": "shallow", "bottleneck": 16, "val_fraction": 0.0},
                             {"name": "bad", "upsample": "bicubic"}], TINY)
     out = tmp_path / "sweep.json"
@@ -41,6 +41,8 @@ def test_sweep_scores_every_case_and_records_a_failure(tmp_path):
     assert "held_out amplitude_ssim" not in summary["shallow"]
     assert result["cases"][1]["held_out"] is None
     assert "--upsample" in summary["bad"]["error"]
+    assert result["cases"][0]["data"]["step"] == 4 and result["cases"][1]["data"]["step"] == 8
+    assert result["cases"][0]["data"]["nphotons"] == 1e5
     shallow = result["cases"][1]
     assert shallow["config"]["bottleneck"] == 16 and shallow["case"]["name"] == "shallow"
     # the two networks differ, so their reconstructions do too
@@ -65,8 +67,8 @@ def test_sweep_restores_tf32_and_passes_options(monkeypatch):
     assert seen["tf32"] is (not before) and torch.backends.cudnn.allow_tf32 is before
     assert (seen["N"], seen["n"], seen["g"], seen["batch"], seen["width"], seen["lr"]) == \
         (64, 100, 2, 64, 8, 3e-3)
-    assert seen["kw"] == {"seed": 0, "steps": 40, "seconds": None, "val_fraction": 0.0,
-                          "bottleneck": 16}
+    assert seen["kw"] == {"seed": 0, "steps": 40, "seconds": None, "simulation": None,
+                          "val_fraction": 0.0, "bottleneck": 16}
 
 
 @pytest.mark.parametrize("grid, why", [({"cases": []}, "cases"),
