@@ -94,3 +94,21 @@ def test_bench_pinn_times_the_network_shape_asked_for(tmp_path):
     assert [figures[b]["bottleneck"] for b in ("8", "16")] == [8, 16]
     assert figures["16"]["flops_per_pattern_gridsize1"] < \
         figures["8"]["flops_per_pattern_gridsize1"]
+
+
+def test_lever_sweep_measures_each_lever_and_the_channels_last_graph_pair():
+    import argparse
+
+    import torch
+
+    from engine.bench.pinn import _levers
+
+    args = argparse.Namespace(sweep_levers=True, compile=False)
+    gpu = dict(_levers(args, torch.device("cuda")))
+    assert list(gpu) == ["baseline", "bf16", "channels_last", "cuda_graphs",
+                         "channels_last_graphs", "all"]
+    assert gpu["channels_last_graphs"] == {"precision": "32", "channels_last": True,
+                                           "compile": False, "cuda_graphs": True}
+    # a CPU cannot capture CUDA graphs: those levers are left out there
+    assert list(dict(_levers(args, torch.device("cpu")))) == ["baseline", "bf16",
+                                                               "channels_last"]
