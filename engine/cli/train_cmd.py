@@ -115,7 +115,8 @@ def dry_run(ds, cfg: TrainConfig) -> dict:
         "train_groups": prep.train.n_groups,
         "val_groups": 0 if prep.val is None else prep.val.n_groups,
         "steps_per_epoch": -(-prep.train.n_groups // cfg.batch_size),
-        "depth": model.net.config.depth, "parameters": parameter_count(model.net),
+        "bottleneck": model.net.config.bottleneck, "depth": model.net.config.depth,
+        "parameters": parameter_count(model.net),
         "flops_per_pattern": flops_per_pattern(model.net),
     }
 

@@ -23,11 +23,22 @@ def test_dry_run_prints_model_size(tiny_npz, tmp_path, capsys):
         assert key in out
     assert not (tmp_path / "bundle").exists()
 
+    def figures(text):
+        return {ln.split(":")[0].strip(): ln.split(":")[1].strip() for ln in text.splitlines()
+                if ":" in ln}
+
+    # N = 32: the default bottleneck is 8×8, two levels; --bottleneck 4 adds one
+    assert (figures(out)["bottleneck"], figures(out)["depth"]) == ("8", "2")
+    assert main(["train", tiny_npz, "--out", str(tmp_path), "--bottleneck", "4",
+                 "--dry-run"]) == 0
+    assert figures(capsys.readouterr().out)["depth"] == "3"
+
 
 @pytest.mark.parametrize("argv, match", [
     (["--loss", "l2"], "--loss"),
     (["--epochs", "x"], "--epochs"),
     (["--gridsize", "0"], "--gridsize"),
+    (["--bottleneck", "12"], "--bottleneck"),
     (["--precision", "fp8"], "--precision"),
     (["--resume"], "--resume"),
     (["--lr-schedule", "step"], "--lr-schedule"),
