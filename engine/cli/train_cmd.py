@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="encoder downsampling: strided (learned) or avg")
     p.add_argument("--bottleneck", type=_int, default=None,
                    help="side of the coarsest level, a power of two 4..N/2 (sets the depth)")
+    p.add_argument("--augment", default=None,
+                   help="none, or symmetry: mirror/transpose batches the probe is symmetric under")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of the scan (highest-x stripe) held out")
     p.add_argument("--seed", type=_int, default=0)
@@ -85,7 +87,7 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
     # options left unset take TrainConfig's defaults, so the two cannot drift apart
     optional = {k: getattr(args, k) for k in ("lr", "lr_schedule", "warmup_fraction",
                                               "base_channels", "upsample", "downsample",
-                                              "bottleneck", "time_limit")
+                                              "bottleneck", "augment", "time_limit")
                 if getattr(args, k) is not None}
     return TrainConfig(
         gridsize=args.gridsize, neighbor_count=args.neighbor_count, n_groups=args.n_groups,

@@ -13,6 +13,7 @@ from .losses import LOSSES
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16-true", "16-mixed")
 LR_SCHEDULES = ("constant", "cosine")
+AUGMENTS = ("none", "symmetry")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class TrainConfig:
     bottleneck : side of the network's coarsest level (a power of two, 4 to N/2); sets the
         depth, log2(N / bottleneck). ``None``: :func:`~engine.models.network.default_bottleneck`
         of the data's N.
+    augment : ``none`` or ``symmetry``: each training batch transformed by a random mirror
+        or transposition that leaves the probe unchanged, which makes the transformed
+        patterns exact measurements of unseen object regions (:mod:`engine.training.augment`;
+        an error for a probe without such a symmetry).
     val_fraction : share of the scan (the highest-x stripe) held out for validation.
     seed : grouping, initialisation and batch order.
     deterministic : deterministic algorithms (bit-identical CPU losses across runs).
@@ -80,6 +85,7 @@ class TrainConfig:
     upsample: str = "shuffle"
     downsample: str = "strided"
     bottleneck: int | None = None
+    augment: str = "none"
     val_fraction: float = 0.2
     seed: int = 0
     deterministic: bool = False
@@ -117,6 +123,7 @@ class TrainConfig:
         b = self.bottleneck
         need(b is None or (isinstance(b, int) and b >= 4 and not b & (b - 1)), "bottleneck",
              "a power of two >= 4 (and at most N/2)")
+        need(self.augment in AUGMENTS, "augment", f"one of {', '.join(AUGMENTS)}")
         need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
         need(self.base_channels >= 1, "base_channels", "an integer >= 1")
         need(self.input_transform in INPUT_TRANSFORMS, "input_transform",
@@ -155,12 +162,13 @@ class TrainConfig:
         return cls(**d)
 
     # fields added after checkpoints were first written, with the value the code used before
-    KEYS_ADDED = {"bottleneck": 8}
+    KEYS_ADDED = {"bottleneck": 8, "augment": "none"}
 
     # fields whose change makes a checkpoint unusable for --resume
     RESUME_KEYS = ("gridsize", "neighbor_count", "n_groups", "batch_size", "lr", "lr_schedule",
                    "warmup_fraction", "loss", "object_big", "base_channels", "input_transform",
-                   "norm", "upsample", "downsample", "bottleneck", "val_fraction", "seed")
+                   "norm", "upsample", "downsample", "bottleneck", "augment", "val_fraction",
+                   "seed")
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """Learning rate of optimiser step ``step`` (0-based) of ``total_steps``."""

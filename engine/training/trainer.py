@@ -37,6 +37,7 @@ from ..events import (
 from ..models import NetworkConfig, PhysicsModel, PtychoNet, group_extent
 from ..models.network import default_bottleneck
 from ..models.predict import batch_slices, group_batch
+from .augment import SymmetryAugmenter
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import PreparedData, prepare
@@ -170,8 +171,9 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                          str(world))
     per_epoch = -(-per_rank // cfg.batch_size)
     total_steps = per_epoch * cfg.epochs
+    augmenter = SymmetryAugmenter(prep.probe, cfg.seed) if cfg.augment == "symmetry" else None
     # the groups' local canvas, measured once on the host: no device sync per batch
-    extent = _extent(prep, N) if cfg.use_object_big and cfg.C > 1 else None
+    extent = _extent(prep, N, augmenter) if cfg.use_object_big and cfg.C > 1 else None
     clock = _Budget(cfg.time_limit, per_epoch, total_steps)
     graph = _step_graph(cfg, dev, raw_model, raw_opt, extent)
     try:
@@ -181,10 +183,13 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
             perm = perm[:per_rank * world][rank::world]
             total, count, t0 = 0.0, 0, time.perf_counter()
             pending = None
-            for sl in batch_slices(perm.size, cfg.batch_size):
+            chosen = augmenter.choices(epoch, per_epoch) if augmenter else None
+            for b, sl in enumerate(batch_slices(perm.size, cfg.batch_size)):
                 control.checkpoint()
                 idx = perm[sl]
                 xb, off, tb = group_batch(x, prep.train, idx, target)
+                if chosen is not None:
+                    xb, off, tb = augmenter.apply(chosen[b], xb, off, tb)
                 if cfg.channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 lr = cfg.lr_at(step, total_steps)
@@ -286,9 +291,15 @@ def _report(emit: Callable[[Event], None], loss: torch.Tensor, step: int, groups
     return value * groups
 
 
-def _extent(prep: PreparedData, N: int) -> tuple[int, int]:  # noqa: N803
-    """The local canvas that holds every training and validation group."""
-    sets = [g.local_offsets for g in (prep.train, prep.val) if g is not None and g.n_groups]
+def _extent(prep: PreparedData, N: int,  # noqa: N803
+            augmenter: SymmetryAugmenter | None = None) -> tuple[int, int]:
+    """The local canvas that holds every training and validation group (and every
+    transformed copy of the training groups when augmenting)."""
+    train = prep.train.local_offsets
+    if augmenter is not None:
+        train = augmenter.offsets_union(train)
+    sets = [o for o in (train, None if prep.val is None else prep.val.local_offsets)
+            if o is not None and len(o)]
     return group_extent(np.concatenate(sets), N)
 
 
