@@ -5,7 +5,7 @@
 # (BUDGET seconds, default 570):
 #   1. the CUDA correctness tests (backend parity, solver frame, the trainer's CUDA graph);
 #   2. throughput of the default network, lever by lever, with an eager profile;
-#   3. the held-out goal run: 4,096 positions, 5 minutes of training, the defaults;
+#   3. the held-out goal run: 4,096 positions, 5 minutes, the defaults + --augment symmetry;
 #   4. a recipe sweep (GRID=benchmarks/grids/<file>.json) for whatever time is left.
 # The second session (2026-11-26) ran this script as of commit 50e5dd4: the sweep of
 # grids/quality-1024.json, then its best gridsize-2 case at 4,096 positions.
@@ -56,16 +56,18 @@ step pinn "$(cap 130)" "${ptycho[@]}" bench pinn --device "$device" --sweep-leve
     --out "$out/pinn-levers.json"
 
 # 3. the goal run: 4,096 positions, the held-out stripe, 5 minutes of training with the
-# defaults (beyond its training budget a run spends ~30 s on simulation, inference and
-# evaluation); shortened to what is left if the steps above overran
+# defaults and the symmetry augmentation, which closed most of the held-out gap of the CPU
+# proxy (benchmarks/RESULTS.md; the second session measured the run without it). Beyond
+# its training budget a run spends ~30 s on simulation, inference and evaluation; the
+# budget shrinks to what is left if the steps above overran.
 left=$((budget - SECONDS))
 train_s=$((left - 60 < 300 ? left - 60 : 300))
 ((train_s < 30)) && train_s=30
 n4096=${N4096:-4096}
 cat > "$out/grid-4096.json" <<JSON
-{"cases": [{"name": "${n4096}-defaults-${train_s}s", "N": 64, "n_positions": ${n4096},
+{"cases": [{"name": "${n4096}-symmetry-${train_s}s", "N": 64, "n_positions": ${n4096},
             "gridsize": 2, "batch_size": 64, "val_fraction": 0.2, "steps": 400000,
-            "seconds": ${train_s}, "cuda_graphs": ${graphs}}]}
+            "seconds": ${train_s}, "augment": "symmetry", "cuda_graphs": ${graphs}}]}
 JSON
 step quality-4096 "$(cap $((train_s + 60)))" "${ptycho[@]}" bench pinn-sweep \
     --device "$device" --grid "$out/grid-4096.json" --out "$out/quality-4096.json"
