@@ -5,7 +5,7 @@
 # (BUDGET seconds, default 570):
 #   1. the CUDA correctness tests (backend parity, solver frame, the trainer's CUDA graph);
 #   2. throughput of the default network, lever by lever, with an eager profile;
-#   3. the held-out goal run: 4,096 positions, 5 minutes, the defaults + --augment symmetry;
+#   3. the held-out goal run at 4,096 positions, with and without --augment symmetry;
 #   4. a recipe sweep (GRID=benchmarks/grids/<file>.json) for whatever time is left.
 # The second session (2026-11-26) ran this script as of commit 50e5dd4: the sweep of
 # grids/quality-1024.json, then its best gridsize-2 case at 4,096 positions.
@@ -55,21 +55,23 @@ step pinn "$(cap 130)" "${ptycho[@]}" bench pinn --device "$device" --sweep-leve
     --steps 50 --warmup 5 --infer-batch 1024 --infer-batches 4 --profile g2b64 \
     --out "$out/pinn-levers.json"
 
-# 3. the goal run: 4,096 positions, the held-out stripe, 5 minutes of training with the
-# defaults and the symmetry augmentation, which closed most of the held-out gap of the CPU
-# proxy (benchmarks/RESULTS.md; the second session measured the run without it). Beyond
-# its training budget a run spends ~30 s on simulation, inference and evaluation; the
-# budget shrinks to what is left if the steps above overran.
+# 3. the goal run: 4,096 positions, the held-out stripe, the defaults, once as they are and
+# once with the symmetry augmentation, each for half the time left (at most 5 minutes).
+# The augmentation closed most of the held-out gap of the N = 32 CPU proxy near convergence
+# but slowed a short N = 64 CPU run (benchmarks/RESULTS.md); the GPU run decides. Beyond
+# its training budget a run spends ~40 s on simulation, inference and evaluation.
 left=$((budget - SECONDS))
-train_s=$((left - 60 < 300 ? left - 60 : 300))
+train_s=$(((left - 90) / 2 < 300 ? (left - 90) / 2 : 300))
 ((train_s < 30)) && train_s=30
 n4096=${N4096:-4096}
 cat > "$out/grid-4096.json" <<JSON
-{"cases": [{"name": "${n4096}-symmetry-${train_s}s", "N": 64, "n_positions": ${n4096},
-            "gridsize": 2, "batch_size": 64, "val_fraction": 0.2, "steps": 400000,
-            "seconds": ${train_s}, "augment": "symmetry", "cuda_graphs": ${graphs}}]}
+{"base": {"N": 64, "n_positions": ${n4096}, "gridsize": 2, "batch_size": 64,
+          "val_fraction": 0.2, "steps": 400000, "seconds": ${train_s},
+          "cuda_graphs": ${graphs}},
+ "cases": [{"name": "${n4096}-defaults-${train_s}s"},
+           {"name": "${n4096}-symmetry-${train_s}s", "augment": "symmetry"}]}
 JSON
-step quality-4096 "$(cap $((train_s + 60)))" "${ptycho[@]}" bench pinn-sweep \
+step quality-4096 "$(cap $((2 * train_s + 90)))" "${ptycho[@]}" bench pinn-sweep \
     --device "$device" --grid "$out/grid-4096.json" --out "$out/quality-4096.json"
 
 # 4. a recipe sweep for whatever time is left
