@@ -51,9 +51,10 @@ def transform_offsets(off: torch.Tensor, element: tuple[bool, bool, bool]) -> to
     t, fy, fx = element
     if t:
         off = off.flip(-1)
-    sign = torch.tensor([-1.0 if fy else 1.0, -1.0 if fx else 1.0], dtype=off.dtype,
-                        device=off.device)
-    return off * sign
+    # Python scalars, not a sign tensor: a host-to-device copy per batch would make the
+    # training step wait for the GPU
+    return torch.stack((off[..., 0] * (-1.0 if fy else 1.0),
+                        off[..., 1] * (-1.0 if fx else 1.0)), dim=-1)
 
 
 def probe_symmetries(probe: np.ndarray, tol: float = 1e-3) -> list[tuple[bool, bool, bool]]:
