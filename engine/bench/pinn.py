@@ -101,10 +101,9 @@ def _network(N: int, C: int, args) -> PtychoNet:
     ``--bottleneck`` say otherwise): the timings describe what users train."""
     from ..training.trainer import network_config
 
-    shape = {"base_channels": args.base_channels}
-    if getattr(args, "bottleneck", None) is not None:
-        shape["bottleneck"] = args.bottleneck
-    return PtychoNet(network_config(N, TrainConfig(gridsize=math.isqrt(C), **shape)))
+    cfg = TrainConfig(gridsize=math.isqrt(C), base_channels=args.base_channels,
+                      bottleneck=getattr(args, "bottleneck", None))
+    return PtychoNet(network_config(N, cfg))
 
 
 def _model(N: int, C: int, args, device: torch.device) -> PhysicsModel:
@@ -331,13 +330,14 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
     levers = [] if args.skip_throughput else _levers(args, device)
     total = len(levers) * (len(cases) + 2) + (not args.skip_throughput)
     sizes = {1, 4} | {g * g for g, _ in cases + profiled}
-    flops = {C: flops_per_pattern(_network(args.N, C, args)) for C in sizes}
+    nets = {C: _network(args.N, C, args) for C in sizes}
+    flops = {C: flops_per_pattern(net) for C, net in nets.items()}
     out: dict[str, Any] = {
         "suite": "pinn", "environment": environment(str(device)),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "suite_module")},
         "model": {"N": args.N, "base_channels": args.base_channels,
-                  "bottleneck": _network(args.N, 1, args).config.bottleneck,
-                  "parameters_gridsize1": parameter_count(_network(args.N, 1, args)),
+                  "bottleneck": nets[1].config.bottleneck,
+                  "parameters_gridsize1": parameter_count(nets[1]),
                   "flops_per_pattern_gridsize1": flops[1],
                   "flops_per_pattern_gridsize2": flops[4]},
         "results": [], "summary": {},
@@ -378,8 +378,7 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
                             args.quality_lr, str(device), emit, steps=args.quality_steps,
                             seconds=args.quality_seconds, precision=args.precision,
                             channels_last=args.channels_last, cuda_graphs=args.cuda_graphs,
-                            **({} if args.bottleneck is None
-                               else {"bottleneck": args.bottleneck}))
+                            bottleneck=args.bottleneck)
             out["quality"].append(q)
             for where in ("whole", "held_out"):
                 prefix = f"quality g{g}" + (" held-out" if where == "held_out" else "")

@@ -106,8 +106,11 @@ def stitch_groups(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_si
     N = x.shape[-1]
     be = TorchBackend(str(x.device))
     geometry = geometry or CanvasGeometry.from_positions(groups.positions.reshape(-1, 2), N)
-    # the probe window weighs each patch by the illumination the network was trained under
-    probe = torch.complex(model.probe_real, model.probe_imag).cpu().numpy()
+    # the probe window weighs each patch by the illumination the network was trained under;
+    # only it needs the probe on the host (validation stitches every epoch)
+    probe = None
+    if config is not None and config.window == "probe":
+        probe = torch.complex(model.probe_real, model.probe_imag).cpu().numpy()
     st = Stitcher(geometry, N, be, config, probe=probe)
     first: dict[str, Any] = {}
     for sl, obj, pred, xb in predict(model, x, groups, batch_size):

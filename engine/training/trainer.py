@@ -296,10 +296,9 @@ def _extent(prep: PreparedData, N: int,  # noqa: N803
     """The local canvas that holds every training and validation group (and every
     transformed copy of the training groups when augmenting)."""
     train = prep.train.local_offsets
-    if augmenter is not None:
-        train = augmenter.offsets_union(train)
-    sets = [o for o in (train, None if prep.val is None else prep.val.local_offsets)
-            if o is not None and len(o)]
+    sets = [train if augmenter is None else augmenter.offsets_union(train)]
+    if prep.val is not None and prep.val.n_groups:
+        sets.append(prep.val.local_offsets)
     return group_extent(np.concatenate(sets), N)
 
 
