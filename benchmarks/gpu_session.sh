@@ -58,20 +58,22 @@ step pinn "$(cap 130)" "${ptycho[@]}" bench pinn --device "$device" --sweep-leve
 # 3. the goal run: 4,096 positions, the held-out stripe, the defaults, once as they are and
 # once with the symmetry augmentation, each for half the time left (at most 5 minutes).
 # The augmentation closed most of the held-out gap of the N = 32 CPU proxy near convergence
-# but slowed a short N = 64 CPU run (benchmarks/RESULTS.md); the GPU run decides. Beyond
-# its training budget a run spends ~40 s on simulation, inference and evaluation.
+# but slowed a short N = 64 CPU run (benchmarks/RESULTS.md); the GPU run decides. Each run
+# is also scored with the uniform window and with the N/4 crop (reassembly only: the probe
+# window and the smaller crop each helped on the CPU). Beyond its training budget a run
+# spends ~50 s on simulation, inference and evaluation.
 left=$((budget - SECONDS))
-train_s=$(((left - 90) / 2 < 300 ? (left - 90) / 2 : 300))
+train_s=$(((left - 110) / 2 < 300 ? (left - 110) / 2 : 300))
 ((train_s < 30)) && train_s=30
 n4096=${N4096:-4096}
 cat > "$out/grid-4096.json" <<JSON
 {"base": {"N": 64, "n_positions": ${n4096}, "gridsize": 2, "batch_size": 64,
           "val_fraction": 0.2, "steps": 400000, "seconds": ${train_s},
-          "cuda_graphs": ${graphs}},
+          "cuda_graphs": ${graphs}, "stitch": [{"window": "uniform"}, {"crop": 16}]},
  "cases": [{"name": "${n4096}-defaults-${train_s}s"},
            {"name": "${n4096}-symmetry-${train_s}s", "augment": "symmetry"}]}
 JSON
-step quality-4096 "$(cap $((2 * train_s + 90)))" "${ptycho[@]}" bench pinn-sweep \
+step quality-4096 "$(cap $((2 * train_s + 110)))" "${ptycho[@]}" bench pinn-sweep \
     --device "$device" --grid "$out/grid-4096.json" --out "$out/quality-4096.json"
 
 # 4. a recipe sweep for whatever time is left

@@ -27,7 +27,7 @@ from .models import NetworkConfig, PhysicsModel, PtychoNet
 from .report import write_canvas_pngs
 from .scaling import ScalingConfig, resolve_scale
 from .stitching import Canvas, StitchConfig
-from .training.patch_stats import StatsCollector, stitch_groups
+from .training.patch_stats import NETWORK_STITCH, StatsCollector, stitch_groups
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class InferConfig:
     gridsize : must equal the bundle's when given (a guard against mixing models).
     n_groups : groups to predict (default: one per position).
     seed : grouping seed (default: the training seed).
-    stitch : crop and window of the reassembly.
+    stitch : crop and window of the reassembly (default
+        :data:`~engine.training.patch_stats.NETWORK_STITCH`: the probe's |P|² window).
     log_patch_stats, patch_stats_limit : write SPEC §7 statistics for the first K batches.
     debug_dump : keep every patch amplitude for :mod:`engine.debug_dump`.
     """
@@ -55,7 +56,7 @@ class InferConfig:
     gridsize: int | None = None
     n_groups: int | None = None
     seed: int | None = None
-    stitch: StitchConfig = field(default_factory=StitchConfig)
+    stitch: StitchConfig = NETWORK_STITCH
     log_patch_stats: bool = False
     patch_stats_limit: int = 2
     debug_dump: bool = False

@@ -146,7 +146,8 @@ def tukey_window(shape: tuple[int, int], alpha: float = 0.25) -> np.ndarray:
     """Separable 2-D Tukey window: flat centre, cosine tapers over ``alpha``/2 of each side."""
 
     def tukey(n: int) -> np.ndarray:
-        if n < 2 or alpha <= 0:
+        # two pixels have no interior: a taper would zero both (and NaN the mean removal)
+        if n < 3 or alpha <= 0:
             return np.ones(n)
         x = np.arange(n) / (n - 1)
         edge = alpha / 2

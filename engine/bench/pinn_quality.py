@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..events import Callback, Progress
 from ..inference import InferConfig, infer
 from ..metrics import evaluate_canvas
 from ..simulate import SimulationConfig, simulate
-from ..stitching import Canvas
+from ..stitching import Canvas, StitchConfig
 from ..training.config import TrainConfig
 from ..training.data import region_split
 from ..training.trainer import train
@@ -43,6 +44,7 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
                 base_channels: int, lr: float | None, device: str, emit: Callback,
                 seed: int = 0, steps: int | None = None, seconds: float | None = None,
                 simulation: dict[str, Any] | None = None,
+                stitch: list[dict[str, Any]] | None = None,
                 **train_options: Any) -> dict[str, Any]:
     """Train, infer and evaluate one case.
 
@@ -51,8 +53,11 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
     ``seconds`` limits the training's wall time (``TrainConfig.time_limit``; ``epochs`` or
     ``steps`` stay the upper bound); ``lr=None`` and absent ``train_options`` take
     :class:`TrainConfig`'s defaults; ``simulation`` overrides other
-    :class:`~engine.simulate.SimulationConfig` fields (``step``, ``nphotons``, ``object``...).
+    :class:`~engine.simulate.SimulationConfig` fields (``step``, ``nphotons``, ``object``...);
+    ``stitch`` lists changes (``crop``, ``window``) to inference's default
+    :class:`~engine.stitching.StitchConfig`, each scored on the same bundle beside it.
     """
+    variants = [_stitch_config(v) for v in (stitch or [])]
     sim = SimulationConfig(**{"object": "lines", **(simulation or {}), "N": N,
                               "n_positions": n_positions, "seed": seed})
     ds = simulate(sim)
@@ -74,21 +79,54 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
             if hasattr(e, "step") and "total_steps" in getattr(e, "metrics", {}) else None)
         train_s = time.perf_counter() - t0
         res = infer(result.bundle, ds, InferConfig(device=device))
+        others = [(v, infer(result.bundle, ds, InferConfig(device=device, stitch=v)).canvas)
+                  for v in variants]
     canvas = res.canvas
-    # the held-out stripe on the canvas grid: columns right of the last training position
+    # the held-out stripe: columns right of the last training position (plus the N/4 that
+    # the default crop reaches), whatever the crop of the canvas scored
     tr, va = region_split(ds.positions, cfg.val_fraction)
     x_cut = ds.positions[tr, 1].max() + N / 4
-    cols = canvas.origin[1] + np.arange(canvas.canvas.shape[1])
-    # nothing is held out without a validation region (the canvas's edge is not a stripe)
-    held = np.broadcast_to((cols[None, :] > x_cut) & bool(va.size), canvas.canvas.shape)
     flat = Canvas(np.where(canvas.coverage, 1 + 0j, np.nan).astype(np.complex64),
                   canvas.coverage, canvas.origin, canvas.weight)
     return {
         "data": sim.to_dict(),
         "config": cfg.to_dict(), "train_seconds": train_s,
         "steps": result.metrics.get("steps"), "history": result.history,
-        "whole": _figures(canvas, ds.object),
-        "held_out": _figures(_masked(canvas, held), ds.object) if held.any() else None,
+        "stitch": dataclasses.asdict(InferConfig().stitch),
+        **_scores(canvas, ds.object, x_cut, bool(va.size)),
         "flat_object_baseline": _figures(flat, ds.object),
+        "stitch_variants": [{"stitch": dataclasses.asdict(v),
+                             **_variant_scores(c, ds.object, x_cut, bool(va.size))}
+                            for v, c in others],
         "intensity_scale": res.scale,
     }
+
+
+def _stitch_config(fields: Any) -> StitchConfig:
+    if not isinstance(fields, dict):
+        raise InputError("stitch", "a list of objects of StitchConfig fields", repr(fields))
+    try:
+        # fields over inference's own default, so {"crop": 16} keeps its window
+        return dataclasses.replace(InferConfig().stitch, **fields)
+    except TypeError:
+        raise InputError("stitch", "StitchConfig fields (crop, window, eps)",
+                         str(sorted(fields))) from None
+
+
+def _variant_scores(canvas: Canvas, truth: np.ndarray, x_cut: float, held_out: bool
+                    ) -> dict[str, Any]:
+    # a variant that cannot be scored (a crop too small to register) must not lose the case
+    try:
+        return _scores(canvas, truth, x_cut, held_out)
+    except InputError as exc:
+        return {"whole": None, "held_out": None, "error": str(exc)}
+
+
+def _scores(canvas: Canvas, truth: np.ndarray, x_cut: float, held_out: bool
+            ) -> dict[str, Any]:
+    """Figures on the whole canvas and on the held-out stripe (``None`` without one)."""
+    cols = canvas.origin[1] + np.arange(canvas.canvas.shape[1])
+    # nothing is held out without a validation region (the canvas's edge is not a stripe)
+    held = (cols[None, :] > x_cut) & held_out & canvas.coverage
+    return {"whole": _figures(canvas, truth),
+            "held_out": _figures(_masked(canvas, held), truth) if held.any() else None}

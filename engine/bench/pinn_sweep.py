@@ -15,7 +15,9 @@ The grid file::
 Each case is ``base`` updated by the case. Keys: ``name``; the problem (``N``,
 ``n_positions``, ``seed``, and ``simulation``: other ``SimulationConfig`` fields such as
 ``{"step": 4}``); the budget (``steps``, ``seconds``, ``epochs``); ``tf32``
-(cuDNN and matmul TF32 on or off for this case, CUDA); every other key is a
+(cuDNN and matmul TF32 on or off for this case, CUDA); ``stitch``: a list of changes to
+inference's reassembly (probe window, crop N/2), e.g. ``[{"window": "uniform"}, {"crop": 16}]``,
+each also scored on the same bundle (no further training); every other key is a
 :class:`~engine.training.config.TrainConfig` field. Cases run in order and the JSON is
 rewritten after each, so a capped run keeps what it measured; a failing case records its
 error and the sweep goes on.
@@ -39,7 +41,7 @@ from .common import environment
 from .pinn_quality import quality_run
 
 PROBLEM_KEYS = ("N", "n_positions", "seed", "steps", "seconds", "epochs", "tf32", "name",
-                "simulation")
+                "simulation", "stitch")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -81,7 +83,8 @@ def run_case(case: dict[str, Any], device: torch.device, emit: Callback) -> dict
                            int(case.get("batch_size", 16)), int(case.get("base_channels", 32)),
                            case.get("lr"), str(device), emit, seed=int(case.get("seed", 0)),
                            steps=case.get("steps"), seconds=case.get("seconds"),
-                           simulation=case.get("simulation"), **train_options)
+                           simulation=case.get("simulation"), stitch=case.get("stitch"),
+                           **train_options)
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
@@ -93,6 +96,12 @@ def _summary(q: dict[str, Any]) -> dict[str, Any]:
     for where in ("whole", "held_out"):
         for k, v in (q.get(where) or {}).items():
             s[f"{where} {k}"] = round(v, 4)
+    for v in q.get("stitch_variants", []):
+        label = ",".join(f"{k}={v['stitch'][k]}" for k in ("window", "crop"))
+        for where in ("whole", "held_out"):
+            for k in ("amplitude_ssim", "phase_rms_rad"):
+                if v[where]:
+                    s[f"[{label}] {where} {k}"] = round(v[where][k], 4)
     return s
 
 

@@ -42,9 +42,10 @@ def add_grouping_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="grouping seed")
 
 
-def add_stitch_args(p: argparse.ArgumentParser) -> None:
+def add_stitch_args(p: argparse.ArgumentParser, window: str = "uniform") -> None:
     p.add_argument("--crop", type=positive_int, default=None, help="central window (default N/2)")
-    p.add_argument("--window", choices=WINDOWS, default="uniform", help="patch weights")
+    p.add_argument("--window", choices=WINDOWS, default=window,
+                   help=f"patch weights: uniform or the probe's |P|^2 (default {window})")
 
 
 def grouping_from(args: argparse.Namespace) -> GroupingConfig:

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gridsize", type=_int, default=None,
                    help="must match the bundle's (default: the bundle's)")
     p.add_argument("--n-groups", type=_int, default=None, help="groups (default: n)")
-    add_stitch_args(p)
+    add_stitch_args(p, window="probe")
     p.add_argument("--debug-dump", action="store_true", help="write debug/ (offsets, stats...)")
     p.add_argument("--log-patch-stats", action="store_true")
     p.add_argument("--patch-stats-limit", type=_int, default=2)

@@ -93,6 +93,14 @@ def collect_stats(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_si
     return collector.finish(out_dir)
 
 
+# How a network's patches are reassembled unless told otherwise: weighted by the probe's
+# |P|², the least-squares merge of their exit waves (what an iterative solver's object update
+# does), which trusts the rim of the illumination less than its centre. Against the uniform
+# window it raised SSIM on every simulated set measured and tied on the real object
+# (benchmarks/RESULTS.md, "Stitching the network's patches").
+NETWORK_STITCH = StitchConfig(window="probe")
+
+
 def stitch_groups(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_size: int,
                   geometry: CanvasGeometry | None = None, config: StitchConfig | None = None,
                   on_batch=None, on_prediction=None) -> tuple[Canvas, dict[str, Any]]:
@@ -103,13 +111,14 @@ def stitch_groups(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_si
     ``on_prediction(slice, patches, predicted amplitudes, inputs)`` too, with what a loss
     needs (validation takes its loss from the same pass).
     """
+    config = config or NETWORK_STITCH
     N = x.shape[-1]
     be = TorchBackend(str(x.device))
     geometry = geometry or CanvasGeometry.from_positions(groups.positions.reshape(-1, 2), N)
     # the probe window weighs each patch by the illumination the network was trained under;
     # only it needs the probe on the host (validation stitches every epoch)
     probe = None
-    if config is not None and config.window == "probe":
+    if config.window == "probe":
         probe = torch.complex(model.probe_real, model.probe_imag).cpu().numpy()
     st = Stitcher(geometry, N, be, config, probe=probe)
     first: dict[str, Any] = {}

@@ -63,6 +63,17 @@ def test_structureless_image_gives_zero_shift_and_error_one():
     assert reg.error == 1.0
 
 
+def test_a_two_pixel_wide_region_registers_without_nan():
+    """A strip two pixels wide (a thin held-out stripe) once had an all-zero taper, whose
+    mean removal divided 0 by 0; the shift along the strip is still found."""
+    field = smooth_field((2, 64), seed=5)
+    moved = np.roll(field, 3, axis=1)
+    with np.errstate(all="raise"):
+        reg = register_translation(field, moved, upsample=1, max_shift=8, apodise=True)
+    assert np.isfinite(reg.error)
+    assert reg.shift[1] == pytest.approx(-3, abs=0.5)
+
+
 def test_global_phase_offset_is_removed_exactly():
     field = smooth_field((60, 60), seed=5)
     ones = np.ones(field.shape, bool)

@@ -24,7 +24,8 @@ TINY = {"N": 32, "n_positions": 36, "gridsize": 1, "batch_size": 8, "base_channe
 
 @pytest.mark.slow
 def test_sweep_scores_every_case_and_records_a_failure(tmp_path):
-    grid = _grid(tmp_path, [{"name": "deep", "simulation": {"step": 4, "nphotons": 1e5}},
+    grid = _grid(tmp_path, [{"name": "deep", "simulation": {"step": 4, "nphotons": 1e5},
+                             "stitch": [{"window": "uniform"}, {"crop": 24}, {"crop": 2}]},
                             {"name": "shallow", "bottleneck": 16, "val_fraction": 0.0},
                             {"name": "bad", "upsample": "bicubic"}], TINY)
     out = tmp_path / "sweep.json"
@@ -45,6 +46,21 @@ def test_sweep_scores_every_case_and_records_a_failure(tmp_path):
     assert result["cases"][0]["data"]["nphotons"] == 1e5
     shallow = result["cases"][1]
     assert shallow["config"]["bottleneck"] == 16 and shallow["case"]["name"] == "shallow"
+    # the same bundle reassembled three ways: the default (probe window, crop N/2) and two more
+    deep = result["cases"][0]
+    assert deep["stitch"] == {"crop": None, "window": "probe", "eps": 1e-6}
+    assert [v["stitch"] for v in deep["stitch_variants"]] == [
+        {"crop": None, "window": "uniform", "eps": 1e-6},
+        {"crop": 24, "window": "probe", "eps": 1e-6},
+        {"crop": 2, "window": "probe", "eps": 1e-6}]
+    # a crop that covers nothing past the training region has no held-out figures
+    assert deep["stitch_variants"][2]["held_out"] is None
+    ssims = [deep["held_out"]["amplitude_ssim"]] + [
+        v["held_out"]["amplitude_ssim"] for v in deep["stitch_variants"][:2]]
+    assert len(set(ssims)) == 3, ssims
+    assert summary["deep"]["[window=probe,crop=24] held_out amplitude_ssim"] == \
+        round(ssims[2], 4)
+    assert result["cases"][1]["stitch_variants"] == []
     # the two networks differ, so their reconstructions do too
     assert summary["deep"]["whole amplitude_pearson_r"] != \
         summary["shallow"]["whole amplitude_pearson_r"]
@@ -68,7 +84,31 @@ def test_sweep_restores_tf32_and_passes_options(monkeypatch):
     assert (seen["N"], seen["n"], seen["g"], seen["batch"], seen["width"], seen["lr"]) == \
         (64, 100, 2, 64, 8, 3e-3)
     assert seen["kw"] == {"seed": 0, "steps": 40, "seconds": None, "simulation": None,
-                          "val_fraction": 0.0, "bottleneck": 16}
+                          "stitch": None, "val_fraction": 0.0, "bottleneck": 16}
+
+
+def test_a_bad_stitch_variant_is_refused_before_training(monkeypatch):
+    from engine.bench import pinn_quality
+
+    monkeypatch.setattr(pinn_quality, "simulate", lambda *a: pytest.fail("trained anyway"))
+    for bad, why in (([{"window": "hann"}], "window"), ([{"size": 8}], "crop, window"),
+                     (["probe"], "list of objects")):
+        with pytest.raises(InputError, match=why):
+            pinn_sweep.run_case({"name": "x", **TINY, "stitch": bad}, torch.device("cpu"),
+                                lambda e: None)
+
+
+def test_a_variant_that_cannot_be_scored_is_recorded_not_fatal():
+    import numpy as np
+
+    from engine.bench.pinn_quality import _variant_scores
+    from engine.stitching import Canvas
+
+    far = Canvas(np.ones((4, 4), np.complex64), np.ones((4, 4), bool), (500, 500),
+                 np.ones((4, 4), np.float32))
+    got = _variant_scores(far, np.ones((32, 32), np.complex64), 0.0, True)
+    assert got["whole"] is None and got["held_out"] is None
+    assert "coverage" in got["error"]
 
 
 @pytest.mark.parametrize("grid, why", [({"cases": []}, "cases"),
