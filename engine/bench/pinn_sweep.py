@@ -102,6 +102,8 @@ def _summary(q: dict[str, Any]) -> dict[str, Any]:
             for k in ("amplitude_ssim", "phase_rms_rad"):
                 if v[where]:
                     s[f"[{label}] {where} {k}"] = round(v[where][k], 4)
+        if "error" in v:
+            s[f"[{label}] error"] = v["error"]
     return s
 
 

@@ -109,6 +109,10 @@ def test_a_variant_that_cannot_be_scored_is_recorded_not_fatal():
     got = _variant_scores(far, np.ones((32, 32), np.complex64), 0.0, True)
     assert got["whole"] is None and got["held_out"] is None
     assert "coverage" in got["error"]
+    stitch = {"crop": 2, "window": "probe", "eps": 1e-6}
+    summary = pinn_sweep._summary({"steps": 1, "train_seconds": 0.0, "whole": {}, "held_out": None,
+                                   "stitch_variants": [{"stitch": stitch, **got}]})
+    assert summary["[window=probe,crop=2] error"] == got["error"]
 
 
 @pytest.mark.parametrize("grid, why", [({"cases": []}, "cases"),
