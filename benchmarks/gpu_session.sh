@@ -5,7 +5,8 @@
 # (BUDGET seconds, default 570):
 #   1. the CUDA correctness tests (backend parity, solver frame, the trainer's CUDA graph);
 #   2. throughput of the default network, lever by lever, with an eager profile;
-#   3. the held-out goal run at 4,096 positions, with and without --augment symmetry;
+#   3. the held-out goal run at 4,096 positions: defaults, without global mixing, and with
+#      --augment symmetry;
 #   4. a recipe sweep (GRID=benchmarks/grids/<file>.json) for whatever time is left.
 # The second session (2026-11-26) ran this script as of commit 50e5dd4: the sweep of
 # grids/quality-1024.json, then its best gridsize-2 case at 4,096 positions.
@@ -55,15 +56,16 @@ step pinn "$(cap 130)" "${ptycho[@]}" bench pinn --device "$device" --sweep-leve
     --steps 50 --warmup 5 --infer-batch 1024 --infer-batches 4 --profile g2b64 \
     --out "$out/pinn-levers.json"
 
-# 3. the goal run: 4,096 positions, the held-out stripe, the defaults, once as they are and
-# once with the symmetry augmentation, each for half the time left (at most 5 minutes).
-# The augmentation closed most of the held-out gap of the N = 32 CPU proxy near convergence
-# but slowed a short N = 64 CPU run (benchmarks/RESULTS.md); the GPU run decides. Each run
-# is also scored with the uniform window and with the N/4 crop (reassembly only: the probe
-# window and the smaller crop each helped on the CPU). Beyond its training budget a run
-# spends ~50 s on simulation, inference and evaluation.
+# 3. the goal run: 4,096 positions, the held-out stripe, three trainings of a third of the
+# time left each (at most 5 minutes; the second session's run had reached its validation
+# floor after ~55 s): the defaults (global mixing on at N = 64), the same without global
+# mixing, and the defaults with the symmetry augmentation. On the CPU (N = 64, 2,000 steps)
+# global mixing raised held-out r by ~0.06; the augmentation helped the N = 32 proxy near
+# convergence but slowed a short N = 64 run (benchmarks/RESULTS.md). Each run is also scored
+# with the uniform window and the N/4 crop (reassembly only). Beyond its training budget a
+# run spends ~50 s on simulation, inference and evaluation.
 left=$((budget - SECONDS))
-train_s=$(((left - 110) / 2 < 300 ? (left - 110) / 2 : 300))
+train_s=$(((left - 160) / 3 < 300 ? (left - 160) / 3 : 300))
 ((train_s < 30)) && train_s=30
 n4096=${N4096:-4096}
 cat > "$out/grid-4096.json" <<JSON
@@ -71,9 +73,10 @@ cat > "$out/grid-4096.json" <<JSON
           "val_fraction": 0.2, "steps": 400000, "seconds": ${train_s},
           "cuda_graphs": ${graphs}, "stitch": [{"window": "uniform"}, {"crop": 16}]},
  "cases": [{"name": "${n4096}-defaults-${train_s}s"},
+           {"name": "${n4096}-no-mixing-${train_s}s", "global_mixing": false},
            {"name": "${n4096}-symmetry-${train_s}s", "augment": "symmetry"}]}
 JSON
-step quality-4096 "$(cap $((2 * train_s + 110)))" "${ptycho[@]}" bench pinn-sweep \
+step quality-4096 "$(cap $((3 * train_s + 160)))" "${ptycho[@]}" bench pinn-sweep \
     --device "$device" --grid "$out/grid-4096.json" --out "$out/quality-4096.json"
 
 # 4. a recipe sweep for whatever time is left

@@ -39,7 +39,7 @@ from ..models import (
 )
 from ..scaling import normalise_probe
 from ..stitching import CanvasGeometry, Stitcher
-from ..training.config import TrainConfig
+from ..training.config import GLOBAL_MIXING, TrainConfig
 from ..training.graphs import capture
 from ..training.losses import poisson_nll
 from .common import environment, peak_rss_mib
@@ -51,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-channels", type=int, default=32)
     p.add_argument("--bottleneck", type=int, default=None,
                    help="side of the network's coarsest level (default: the training default)")
+    p.add_argument("--global-mixing", choices=tuple(GLOBAL_MIXING), default="auto",
+                   help="the bottleneck's global mixing layer (default: the training default)")
     p.add_argument("--steps", type=int, default=20, help="timed training steps per case")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--infer-batch", type=int, default=256, help="groups per inference batch")
@@ -101,8 +103,9 @@ def _network(N: int, C: int, args) -> PtychoNet:
     ``--bottleneck`` say otherwise): the timings describe what users train."""
     from ..training.trainer import network_config
 
+    mixing = GLOBAL_MIXING[getattr(args, "global_mixing", "auto")]
     cfg = TrainConfig(gridsize=math.isqrt(C), base_channels=args.base_channels,
-                      bottleneck=getattr(args, "bottleneck", None))
+                      bottleneck=getattr(args, "bottleneck", None), global_mixing=mixing)
     return PtychoNet(network_config(N, cfg))
 
 
@@ -337,6 +340,7 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "suite_module")},
         "model": {"N": args.N, "base_channels": args.base_channels,
                   "bottleneck": nets[1].config.bottleneck,
+                  "global_mixing": nets[1].config.global_mixing,
                   "parameters_gridsize1": parameter_count(nets[1]),
                   "flops_per_pattern_gridsize1": flops[1],
                   "flops_per_pattern_gridsize2": flops[4]},
@@ -378,7 +382,8 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
                             args.quality_lr, str(device), emit, steps=args.quality_steps,
                             seconds=args.quality_seconds, precision=args.precision,
                             channels_last=args.channels_last, cuda_graphs=args.cuda_graphs,
-                            bottleneck=args.bottleneck)
+                            bottleneck=args.bottleneck,
+                            global_mixing=GLOBAL_MIXING[args.global_mixing])
             out["quality"].append(q)
             for where in ("whole", "held_out"):
                 prefix = f"quality g{g}" + (" held-out" if where == "held_out" else "")

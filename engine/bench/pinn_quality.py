@@ -90,7 +90,7 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
                   canvas.coverage, canvas.origin, canvas.weight)
     return {
         "data": sim.to_dict(),
-        "config": cfg.to_dict(), "train_seconds": train_s,
+        "config": cfg.to_dict(), "network": res.bundle.meta["network"], "train_seconds": train_s,
         "steps": result.metrics.get("steps"), "history": result.history,
         "stitch": dataclasses.asdict(InferConfig().stitch),
         **_scores(canvas, ds.object, x_cut, bool(va.size)),

@@ -9,7 +9,7 @@ import sys
 from ..data import read_npz
 from ..errors import InputError
 from ..events import Epoch, Event, Validation
-from ..training.config import TrainConfig
+from ..training.config import GLOBAL_MIXING, TrainConfig
 from .progress import ProgressBar
 
 log = logging.getLogger("ptycho.train")
@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="encoder downsampling: strided (learned) or avg")
     p.add_argument("--bottleneck", type=_int, default=None,
                    help="side of the coarsest level, a power of two 4..N/2 (sets the depth)")
+    p.add_argument("--global-mixing", choices=tuple(GLOBAL_MIXING), default="auto",
+                   help="a learned map across all bottleneck cells (auto: on where a cell "
+                        "sees less than the whole pattern, N >= 64)")
     p.add_argument("--augment", default=None,
                    help="none, or symmetry: mirror/transpose batches the probe is symmetric under")
     p.add_argument("--val-fraction", type=float, default=0.2,
@@ -97,7 +100,8 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
         strategy=args.strategy, precision=args.precision, channels_last=args.channels_last,
         compile=args.compile, log_patch_stats=args.log_patch_stats,
         checkpoint_every=args.checkpoint_every, cuda_graphs=args.cuda_graphs,
-        patch_stats_limit=args.patch_stats_limit, **optional)
+        patch_stats_limit=args.patch_stats_limit,
+        global_mixing=GLOBAL_MIXING[args.global_mixing], **optional)
 
 
 def dry_run(ds, cfg: TrainConfig) -> dict:
@@ -118,6 +122,7 @@ def dry_run(ds, cfg: TrainConfig) -> dict:
         "val_groups": 0 if prep.val is None else prep.val.n_groups,
         "steps_per_epoch": -(-prep.train.n_groups // cfg.batch_size),
         "bottleneck": model.net.config.bottleneck, "depth": model.net.config.depth,
+        "global_mixing": model.net.config.global_mixing,
         "parameters": parameter_count(model.net),
         "flops_per_pattern": flops_per_pattern(model.net),
     }

@@ -14,6 +14,8 @@ ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16-true", "16-mixed")
 LR_SCHEDULES = ("constant", "cosine")
 AUGMENTS = ("none", "symmetry")
+# the command line's words for TrainConfig.global_mixing
+GLOBAL_MIXING = {"auto": None, "on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class TrainConfig:
     bottleneck : side of the network's coarsest level (a power of two, 4 to N/2); sets the
         depth, log2(N / bottleneck). ``None``: :func:`~engine.models.network.default_bottleneck`
         of the data's N.
+    global_mixing : a learned map across all bottleneck cells
+        (:class:`~engine.models.network.GlobalMixing`). ``None``:
+        :func:`~engine.models.network.default_global_mixing` (on where a cell sees less than
+        the whole pattern: N = 64 and beyond at the default depth).
     augment : ``none`` or ``symmetry``: each training batch transformed by a random mirror
         or transposition that leaves the probe unchanged, which makes the transformed
         patterns exact measurements of unseen object regions (:mod:`engine.training.augment`;
@@ -85,6 +91,7 @@ class TrainConfig:
     upsample: str = "shuffle"
     downsample: str = "strided"
     bottleneck: int | None = None
+    global_mixing: bool | None = None
     augment: str = "none"
     val_fraction: float = 0.2
     seed: int = 0
@@ -123,6 +130,8 @@ class TrainConfig:
         b = self.bottleneck
         need(b is None or (isinstance(b, int) and b >= 4 and not b & (b - 1)), "bottleneck",
              "a power of two >= 4 (and at most N/2)")
+        need(self.global_mixing in (None, True, False), "global_mixing",
+             "on, off or auto (None)")
         need(self.augment in AUGMENTS, "augment", f"one of {', '.join(AUGMENTS)}")
         need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
         need(self.base_channels >= 1, "base_channels", "an integer >= 1")
@@ -162,13 +171,13 @@ class TrainConfig:
         return cls(**d)
 
     # fields added after checkpoints were first written, with the value the code used before
-    KEYS_ADDED = {"bottleneck": 8, "augment": "none"}
+    KEYS_ADDED = {"bottleneck": 8, "augment": "none", "global_mixing": False}
 
     # fields whose change makes a checkpoint unusable for --resume
     RESUME_KEYS = ("gridsize", "neighbor_count", "n_groups", "batch_size", "lr", "lr_schedule",
                    "warmup_fraction", "loss", "object_big", "base_channels", "input_transform",
-                   "norm", "upsample", "downsample", "bottleneck", "augment", "val_fraction",
-                   "seed")
+                   "norm", "upsample", "downsample", "bottleneck", "global_mixing", "augment",
+                   "val_fraction", "seed")
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """Learning rate of optimiser step ``step`` (0-based) of ``total_steps``."""

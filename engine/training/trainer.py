@@ -35,7 +35,7 @@ from ..events import (
     Validation,
 )
 from ..models import NetworkConfig, PhysicsModel, PtychoNet, group_extent
-from ..models.network import default_bottleneck
+from ..models.network import default_bottleneck, default_global_mixing
 from ..models.predict import batch_slices, group_batch
 from .augment import SymmetryAugmenter
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -75,10 +75,15 @@ def make_fabric(cfg: TrainConfig):
 
 
 def network_config(N: int, cfg: TrainConfig) -> NetworkConfig:
+    bottleneck = cfg.bottleneck or default_bottleneck(N)
     return NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels,
                          input_transform=cfg.input_transform, norm=cfg.norm, upsample=cfg.upsample,
-                         downsample=cfg.downsample,
-                         bottleneck=cfg.bottleneck or default_bottleneck(N))
+                         downsample=cfg.downsample, bottleneck=bottleneck,
+                         global_mixing=_global_mixing(cfg.global_mixing, N, bottleneck))
+
+
+def _global_mixing(value: bool | None, N: int, bottleneck: int) -> bool:  # noqa: N803
+    return default_global_mixing(N, bottleneck) if value is None else bool(value)
 
 
 def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:
@@ -275,6 +280,9 @@ def _resumable(state: dict[str, Any], cfg: TrainConfig, digest: str, N: int) -> 
         was, now = saved.get(key, TrainConfig.KEYS_ADDED.get(key)), getattr(cfg, key)
         if key == "bottleneck":  # "the default" and the value it stands for are one network
             was, now = was or default_bottleneck(N), now or default_bottleneck(N)
+        if key == "global_mixing":
+            was = _global_mixing(was, N, saved.get("bottleneck") or default_bottleneck(N))
+            now = _global_mixing(now, N, cfg.bottleneck or default_bottleneck(N))
         if was != now:
             raise InputError(f"--resume ({key})", f"the checkpoint's {was!r}",
                              repr(now))

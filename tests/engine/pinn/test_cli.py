@@ -29,9 +29,18 @@ def test_dry_run_prints_model_size(tiny_npz, tmp_path, capsys):
 
     # N = 32: the default bottleneck is 8×8, two levels; --bottleneck 4 adds one
     assert (figures(out)["bottleneck"], figures(out)["depth"]) == ("8", "2")
+    # and its cells see the whole 32×32 pattern: no global mixing unless asked
+    assert figures(out)["global_mixing"] == "False"
+    size = int(figures(out)["parameters"].replace(",", ""))
     assert main(["train", tiny_npz, "--out", str(tmp_path), "--bottleneck", "4",
                  "--dry-run"]) == 0
     assert figures(capsys.readouterr().out)["depth"] == "3"
+    assert main(["train", tiny_npz, "--out", str(tmp_path), "--gridsize", "2",
+                 "--base-channels", "8", "--global-mixing", "on", "--dry-run"]) == 0
+    mixed = figures(capsys.readouterr().out)
+    assert mixed["global_mixing"] == "True"
+    # an 8×8 map (64² + 64) and its GroupNorm's scale and shift (2 × 32 maps)
+    assert int(mixed["parameters"].replace(",", "")) == size + 64 * 64 + 64 + 2 * 32
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -39,6 +48,7 @@ def test_dry_run_prints_model_size(tiny_npz, tmp_path, capsys):
     (["--epochs", "x"], "--epochs"),
     (["--gridsize", "0"], "--gridsize"),
     (["--bottleneck", "12"], "--bottleneck"),
+    (["--global-mixing", "yes"], "--global-mixing"),
     (["--precision", "fp8"], "--precision"),
     (["--resume"], "--resume"),
     (["--lr-schedule", "step"], "--lr-schedule"),

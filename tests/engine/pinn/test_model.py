@@ -75,6 +75,43 @@ def test_a_shallower_network_is_cheaper():
     assert parameter_count(shallow) < parameter_count(deep)
 
 
+@pytest.mark.parametrize("N, bottleneck, rf, mixing", [(32, 8, 32, False), (64, 16, 32, True),
+                                                     (64, 8, 68, False), (128, 16, 68, True)])
+def test_global_mixing_is_on_where_a_bottleneck_cell_sees_part_of_the_pattern(
+        N, bottleneck, rf, mixing):
+    from engine.models.network import default_global_mixing, receptive_field
+
+    assert receptive_field(N, bottleneck) == rf
+    assert default_global_mixing(N, bottleneck) is mixing
+
+
+def test_global_mixing_reaches_across_the_pattern_and_starts_as_the_identity():
+    """Without it, a far-field pixel in one corner cannot reach the object pixel in the
+    other at N = 64 (the cells see 32×32); with it, every pixel can. Zero-initialised and
+    made last, it leaves a fresh network's output as it was."""
+    cfg = NetworkConfig(N=64, C=1, base_channels=4, bottleneck=16, norm=False)
+    nets = {}
+    for mixing in (False, True):
+        torch.manual_seed(0)
+        nets[mixing] = PtychoNet(NetworkConfig(**{**cfg.to_dict(), "global_mixing": mixing}))
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        # the amplitude head starts at zero weights: the phase is what shows the path
+        assert torch.equal(nets[False](x)[1], nets[True](x)[1])
+        nets[True].mixing.mix.weight.normal_(0, 0.1)
+        poked = x.clone()
+        poked[..., 0, 0] += 10.0
+        for mixing, reaches in ((False, False), (True, True)):
+            a, b = nets[mixing](x)[1], nets[mixing](poked)[1]
+            assert bool(a[..., 63, 63] != b[..., 63, 63]) is reaches
+            assert bool(a[..., 0, 0] != b[..., 0, 0])  # the near corner always moves
+    extra = parameter_count(nets[True]) - parameter_count(nets[False])
+    assert extra == 256 * 256 + 256  # one side⁴ map and its bias; no norm here
+    # network descriptions written before the option mean no mixing
+    assert NetworkConfig(**{k: v for k, v in cfg.to_dict().items()
+                            if k != "global_mixing"}).global_mixing is False
+
+
 @pytest.mark.parametrize("N", [12, 48, 0])
 def test_bad_n_is_refused(N):
     with pytest.raises(InputError, match="N"):

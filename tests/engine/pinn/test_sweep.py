@@ -46,6 +46,9 @@ def test_sweep_scores_every_case_and_records_a_failure(tmp_path):
     assert result["cases"][0]["data"]["nphotons"] == 1e5
     shallow = result["cases"][1]
     assert shallow["config"]["bottleneck"] == 16 and shallow["case"]["name"] == "shallow"
+    # the network as built, the defaults resolved (N = 32: no global mixing)
+    assert shallow["network"]["bottleneck"] == 16
+    assert result["cases"][0]["network"]["global_mixing"] is False
     # the same bundle reassembled three ways: the default (probe window, crop N/2) and two more
     deep = result["cases"][0]
     assert deep["stitch"] == {"crop": None, "window": "probe", "eps": 1e-6}

@@ -55,14 +55,18 @@ def test_resume_refuses_a_changed_config(tiny_ds, tmp_path):
 
 
 def test_resume_reads_a_checkpoint_that_predates_an_option(tiny_ds, tmp_path):
-    """A checkpoint written before ``bottleneck`` existed was trained at 8×8."""
+    """A checkpoint written before ``bottleneck`` existed was trained at 8×8, and one
+    written before ``global_mixing`` without it."""
     train(tiny_ds, tiny_config(epochs=1), tmp_path)
     state_file = tmp_path / "checkpoint" / "state.json"
     state = json.loads(state_file.read_text())
-    del state["config"]["bottleneck"]
+    del state["config"]["bottleneck"], state["config"]["global_mixing"]
     state_file.write_text(json.dumps(state))
     with pytest.raises(InputError, match="bottleneck"):
         train(tiny_ds, tiny_config(epochs=2, bottleneck=4), tmp_path, resume=True)
+    with pytest.raises(InputError, match="global_mixing"):
+        train(tiny_ds, tiny_config(epochs=2, global_mixing=True), tmp_path, resume=True)
+    # "auto" at N = 32 means none: the same network, so it resumes
     resumed = train(tiny_ds, tiny_config(epochs=2), tmp_path, resume=True)
     assert [h["epoch"] for h in resumed.history] == [1, 2]
 
