@@ -38,9 +38,9 @@ def default_global_mixing(N: int, bottleneck: int) -> bool:  # noqa: N803
     """Whether ``ptycho train`` adds :class:`GlobalMixing` unless told: where a bottleneck
     cell sees less than the whole pattern (N = 64 with its 16×16 bottleneck sees 32×32).
     Every object pixel depends on every far-field pixel, and at N = 64 the layer raised
-    held-out r from 0.65 to 0.71 and 0.63 to 0.64 (two seeds) at equal steps
-    (``benchmarks/RESULTS.md``); at N = 32, where the cells already see the whole pattern,
-    it did not help."""
+    held-out r at equal steps in all four pairs measured (two seeds at gridsize 2 and 1:
+    0.65 → 0.71, 0.63 → 0.64, 0.71 → 0.78, 0.66 → 0.68; ``benchmarks/RESULTS.md``); at
+    N = 32, where the cells already see the whole pattern, it did not help."""
     return receptive_field(N, bottleneck) < N
 
 
