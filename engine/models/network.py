@@ -126,12 +126,16 @@ class NetworkConfig:
         return asdict(self)
 
 
+def _group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(8, max(1, channels // 4)), channels)
+
+
 def _block(cin: int, cout: int, norm: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a, b in ((cin, cout), (cout, cout)):
         layers.append(nn.Conv2d(a, b, 3, padding=1))
         if norm:
-            layers.append(nn.GroupNorm(min(8, max(1, b // 4)), b))
+            layers.append(_group_norm(b))
         layers.append(nn.LeakyReLU(0.1, inplace=True))
     return nn.Sequential(*layers)
 
@@ -160,8 +164,7 @@ class GlobalMixing(nn.Module):
 
     def __init__(self, side: int, channels: int, norm: bool) -> None:
         super().__init__()
-        self.norm = nn.GroupNorm(min(8, max(1, channels // 4)), channels) if norm \
-            else nn.Identity()
+        self.norm = _group_norm(channels) if norm else nn.Identity()
         self.mix = nn.Linear(side * side, side * side)
         nn.init.zeros_(self.mix.weight)
         nn.init.zeros_(self.mix.bias)

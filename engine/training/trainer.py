@@ -75,15 +75,13 @@ def make_fabric(cfg: TrainConfig):
 
 
 def network_config(N: int, cfg: TrainConfig) -> NetworkConfig:
+    """The network ``cfg`` builds for patterns of size N, its defaults resolved."""
     bottleneck = cfg.bottleneck or default_bottleneck(N)
+    mixing = default_global_mixing(N, bottleneck) if cfg.global_mixing is None \
+        else cfg.global_mixing
     return NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels,
                          input_transform=cfg.input_transform, norm=cfg.norm, upsample=cfg.upsample,
-                         downsample=cfg.downsample, bottleneck=bottleneck,
-                         global_mixing=_global_mixing(cfg.global_mixing, N, bottleneck))
-
-
-def _global_mixing(value: bool | None, N: int, bottleneck: int) -> bool:  # noqa: N803
-    return default_global_mixing(N, bottleneck) if value is None else bool(value)
+                         downsample=cfg.downsample, bottleneck=bottleneck, global_mixing=mixing)
 
 
 def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:
@@ -274,18 +272,16 @@ def _step_graph(cfg: TrainConfig, device: torch.device, model: PhysicsModel,
 
 def _resumable(state: dict[str, Any], cfg: TrainConfig, digest: str, N: int) -> None:  # noqa: N803
     """Refuse a checkpoint of another configuration or other data (one-line error)."""
-    saved = state["config"]
+    # a key the checkpoint predates had the value the code used before it existed
+    saved = TrainConfig.from_dict({**TrainConfig.KEYS_ADDED, **state["config"]})
+    # network fields compared as built: "the default" and the value it stands for are one
+    # network
+    was = {**saved.to_dict(), **network_config(N, saved).to_dict()}
+    now = {**cfg.to_dict(), **network_config(N, cfg).to_dict()}
     for key in TrainConfig.RESUME_KEYS:
-        # a key the checkpoint predates had the value the code used before it existed
-        was, now = saved.get(key, TrainConfig.KEYS_ADDED.get(key)), getattr(cfg, key)
-        if key == "bottleneck":  # "the default" and the value it stands for are one network
-            was, now = was or default_bottleneck(N), now or default_bottleneck(N)
-        if key == "global_mixing":
-            was = _global_mixing(was, N, saved.get("bottleneck") or default_bottleneck(N))
-            now = _global_mixing(now, N, cfg.bottleneck or default_bottleneck(N))
-        if was != now:
-            raise InputError(f"--resume ({key})", f"the checkpoint's {was!r}",
-                             repr(now))
+        if was[key] != now[key]:
+            raise InputError(f"--resume ({key})", f"the checkpoint's {was[key]!r}",
+                             repr(now[key]))
     if state["data_digest"] != digest:
         raise InputError("--resume", "the data the checkpoint was trained on",
                          "different data (digest mismatch)")
