@@ -62,8 +62,9 @@ step pinn "$(cap 130)" "${ptycho[@]}" bench pinn --device "$device" --sweep-leve
 # mixing, and the defaults with the symmetry augmentation. On the CPU (N = 64, 2,000 steps)
 # global mixing raised held-out r by ~0.06; the augmentation helped the N = 32 proxy near
 # convergence but slowed a short N = 64 run (benchmarks/RESULTS.md). Each run is also scored
-# with the uniform window and the N/4 crop (reassembly only). Beyond its training budget a
-# run spends ~50 s on simulation, inference and evaluation.
+# with the uniform window and the N/4 crop (reassembly only), and beside LSQ-ML on the same
+# data for 1 and 5 epochs from flat and from the network's canvas (about a second). Beyond
+# its training budget a run spends ~50 s on simulation, inference and evaluation.
 left=$((budget - SECONDS))
 train_s=$(((left - 160) / 3 < 300 ? (left - 160) / 3 : 300))
 ((train_s < 30)) && train_s=30
@@ -71,7 +72,8 @@ n4096=${N4096:-4096}
 cat > "$out/grid-4096.json" <<JSON
 {"base": {"N": 64, "n_positions": ${n4096}, "gridsize": 2, "batch_size": 64,
           "val_fraction": 0.2, "steps": 400000, "seconds": ${train_s},
-          "cuda_graphs": ${graphs}, "stitch": [{"window": "uniform"}, {"crop": 16}]},
+          "cuda_graphs": ${graphs}, "stitch": [{"window": "uniform"}, {"crop": 16}],
+          "refine": {"method": "lsqml", "epochs": [1, 5], "batch_size": 256}},
  "cases": [{"name": "${n4096}-defaults-${train_s}s"},
            {"name": "${n4096}-no-mixing-${train_s}s", "global_mixing": false},
            {"name": "${n4096}-symmetry-${train_s}s", "augment": "symmetry"}]}

@@ -3,6 +3,9 @@
 Simulates ``lines`` (N, n positions), trains at each gridsize under a fixed step budget,
 infers on the whole scan with the bundle's scale and evaluates the stitched canvas against
 the truth (SPEC §9) on the whole covered region and on the held-out (validation) stripe.
+Optionally an iterative solver runs on the same data, from a flat start (the baseline a user
+compares against) and from the network's canvas (the network as a solver's initialiser),
+scored the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 from ..errors import InputError
 from ..events import Callback, Progress
 from ..inference import InferConfig, infer
+from ..iterative import SolverOptions, options_for, reconstruct
 from ..metrics import evaluate_canvas
 from ..simulate import SimulationConfig, simulate
 from ..stitching import Canvas, StitchConfig
@@ -45,6 +49,7 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
                 seed: int = 0, steps: int | None = None, seconds: float | None = None,
                 simulation: dict[str, Any] | None = None,
                 stitch: list[dict[str, Any]] | None = None,
+                refine: dict[str, Any] | None = None,
                 **train_options: Any) -> dict[str, Any]:
     """Train, infer and evaluate one case.
 
@@ -55,9 +60,13 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
     :class:`TrainConfig`'s defaults; ``simulation`` overrides other
     :class:`~engine.simulate.SimulationConfig` fields (``step``, ``nphotons``, ``object``...);
     ``stitch`` lists changes (``crop``, ``window``) to inference's default
-    :class:`~engine.stitching.StitchConfig`, each scored on the same bundle beside it.
+    :class:`~engine.stitching.StitchConfig`, each scored on the same bundle beside it;
+    ``refine`` (``{"method": "lsqml", "epochs": [1, 5], ...}``: a method, one or more epoch
+    counts and other options of :func:`engine.iterative.options_for`) runs that solver on the
+    same data for each epoch count, from flat and from the network's canvas.
     """
     variants = [_stitch_config(v) for v in (stitch or [])]
+    solvers = _refine_options(refine)
     sim = SimulationConfig(**{"object": "lines", **(simulation or {}), "N": N,
                               "n_positions": n_positions, "seed": seed})
     ds = simulate(sim)
@@ -99,7 +108,36 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
                              **_variant_scores(c, ds.object, x_cut, bool(va.size))}
                             for v, c in others],
         "intensity_scale": res.scale,
+        "refine": [_refined(ds, opts, init, canvas, device, x_cut, bool(va.size))
+                   for opts in solvers for init in ("flat", "network")],
     }
+
+
+def _refine_options(refine: dict[str, Any] | None) -> list[SolverOptions]:
+    """One solver options object per epoch count of a ``refine`` request (checked up front,
+    so that a typo fails before the training and not after it)."""
+    if refine is None:
+        return []
+    if not isinstance(refine, dict) or "epochs" not in refine:
+        raise InputError("refine", "an object with 'epochs' (and optionally 'method' and "
+                         "solver options)", repr(refine))
+    values = dict(refine)
+    method = values.pop("method", "lsqml")
+    epochs = values.pop("epochs")
+    epochs = epochs if isinstance(epochs, list) else [epochs]
+    if not epochs:
+        raise InputError("refine epochs", "one or more epoch counts", "[]")
+    return [options_for(method, **{**values, "iterations": e}) for e in epochs]
+
+
+def _refined(ds: Any, options: SolverOptions, init: str, network: Canvas, device: str,
+             x_cut: float, held_out: bool) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    result = reconstruct(ds, options, backend="torch", device=device,
+                         init=network if init == "network" else "flat", snapshot_every=0)
+    return {"method": options.method, "epochs": options.iterations, "init": init,
+            "seconds": time.perf_counter() - t0, "options": options.to_dict(),
+            **_scores(result.canvas, ds.object, x_cut, held_out)}
 
 
 def _stitch_config(fields: Any) -> StitchConfig:

@@ -17,7 +17,9 @@ Each case is ``base`` updated by the case. Keys: ``name``; the problem (``N``,
 ``{"step": 4}``); the budget (``steps``, ``seconds``, ``epochs``); ``tf32``
 (cuDNN and matmul TF32 on or off for this case, CUDA); ``stitch``: a list of changes to
 inference's reassembly (probe window, crop N/2), e.g. ``[{"window": "uniform"}, {"crop": 16}]``,
-each also scored on the same bundle (no further training); every other key is a
+each also scored on the same bundle (no further training); ``refine``: an iterative solver on
+the same data, e.g. ``{"method": "lsqml", "epochs": [1, 5]}``, from flat and from the
+network's canvas, each scored the same way; every other key is a
 :class:`~engine.training.config.TrainConfig` field. Cases run in order and the JSON is
 rewritten after each, so a capped run keeps what it measured; a failing case records its
 error and the sweep goes on.
@@ -41,7 +43,7 @@ from .common import environment
 from .pinn_quality import quality_run
 
 PROBLEM_KEYS = ("N", "n_positions", "seed", "steps", "seconds", "epochs", "tf32", "name",
-                "simulation", "stitch")
+                "simulation", "stitch", "refine")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -84,7 +86,7 @@ def run_case(case: dict[str, Any], device: torch.device, emit: Callback) -> dict
                            case.get("lr"), str(device), emit, seed=int(case.get("seed", 0)),
                            steps=case.get("steps"), seconds=case.get("seconds"),
                            simulation=case.get("simulation"), stitch=case.get("stitch"),
-                           **train_options)
+                           refine=case.get("refine"), **train_options)
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
@@ -104,6 +106,12 @@ def _summary(q: dict[str, Any]) -> dict[str, Any]:
                     s[f"[{label}] {where} {k}"] = round(v[where][k], 4)
         if "error" in v:
             s[f"[{label}] error"] = v["error"]
+    for r in q.get("refine", []):
+        label = f"{r['method']} {r['epochs']} from {r['init']}"
+        for where in ("whole", "held_out"):
+            for k in ("amplitude_ssim", "phase_rms_rad"):
+                if r[where]:
+                    s[f"[{label}] {where} {k}"] = round(r[where][k], 4)
     return s
 
 

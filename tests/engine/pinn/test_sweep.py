@@ -25,7 +25,8 @@ TINY = {"N": 32, "n_positions": 36, "gridsize": 1, "batch_size": 8, "base_channe
 @pytest.mark.slow
 def test_sweep_scores_every_case_and_records_a_failure(tmp_path):
     grid = _grid(tmp_path, [{"name": "deep", "simulation": {"step": 4, "nphotons": 1e5},
-                             "stitch": [{"window": "uniform"}, {"crop": 24}, {"crop": 2}]},
+                             "stitch": [{"window": "uniform"}, {"crop": 24}, {"crop": 2}],
+                             "refine": {"epochs": [1, 3], "batch_size": 9}},
                             {"name": "shallow", "bottleneck": 16, "val_fraction": 0.0},
                             {"name": "bad", "upsample": "bicubic"}], TINY)
     out = tmp_path / "sweep.json"
@@ -64,6 +65,19 @@ def test_sweep_scores_every_case_and_records_a_failure(tmp_path):
     assert summary["deep"]["[window=probe,crop=24] held_out amplitude_ssim"] == \
         round(ssims[2], 4)
     assert result["cases"][1]["stitch_variants"] == []
+    # the solver on the same data, from flat and from the network, per epoch count
+    refined = deep["refine"]
+    assert [(r["method"], r["epochs"], r["init"]) for r in refined] == [
+        ("lsqml", 1, "flat"), ("lsqml", 1, "network"), ("lsqml", 3, "flat"),
+        ("lsqml", 3, "network")]
+    assert all(r["options"]["batch_size"] == 9 for r in refined)
+    rs = [r["whole"]["amplitude_pearson_r"] for r in refined]
+    assert len(set(rs)) == 4, rs  # different starts and lengths give different objects
+    # more epochs from flat fit the (well-sampled, low-noise) object better
+    assert refined[2]["whole"]["phase_rms_rad"] < refined[0]["whole"]["phase_rms_rad"]
+    assert summary["deep"]["[lsqml 3 from network] held_out amplitude_ssim"] == \
+        round(refined[3]["held_out"]["amplitude_ssim"], 4)
+    assert result["cases"][1]["refine"] == []
     # the two networks differ, so their reconstructions do too
     assert summary["deep"]["whole amplitude_pearson_r"] != \
         summary["shallow"]["whole amplitude_pearson_r"]
@@ -87,7 +101,8 @@ def test_sweep_restores_tf32_and_passes_options(monkeypatch):
     assert (seen["N"], seen["n"], seen["g"], seen["batch"], seen["width"], seen["lr"]) == \
         (64, 100, 2, 64, 8, 3e-3)
     assert seen["kw"] == {"seed": 0, "steps": 40, "seconds": None, "simulation": None,
-                          "stitch": None, "val_fraction": 0.0, "bottleneck": 16}
+                          "stitch": None, "refine": None, "val_fraction": 0.0,
+                          "bottleneck": 16}
 
 
 def test_a_bad_stitch_variant_is_refused_before_training(monkeypatch):
@@ -98,6 +113,12 @@ def test_a_bad_stitch_variant_is_refused_before_training(monkeypatch):
                      (["probe"], "list of objects")):
         with pytest.raises(InputError, match=why):
             pinn_sweep.run_case({"name": "x", **TINY, "stitch": bad}, torch.device("cpu"),
+                                lambda e: None)
+    for bad, why in (({"method": "lsqml"}, "epochs"), ({"epochs": []}, "epoch counts"),
+                     ({"epochs": 0}, "iterations"), ({"epochs": 2, "method": "dm"}, "method"),
+                     ({"epochs": 2, "alpha": 0.5}, "unknown"), ([5], "epochs")):
+        with pytest.raises(InputError, match=why):
+            pinn_sweep.run_case({"name": "x", **TINY, "refine": bad}, torch.device("cpu"),
                                 lambda e: None)
 
 
