@@ -50,8 +50,9 @@ step graphs "$(cap 45)" "${pytest[@]}" tests/engine/pinn/test_graphs.py && graph
 echo "quality runs with cuda_graphs=$graphs"
 
 # 2. throughput of the default network (width 32, 16×16 bottleneck): each lever alone, the
-# channels-last + CUDA-graph pair and all together, inference at the issue's --batch-size
-# 1024, and the eager per-operator profile of gridsize 2 batch 64
+# channels-last + CUDA-graph pair and all together, the bf16-cast network for inference
+# (`ptycho infer --precision bf16`: alone, graphed, graphed and channels-last), inference at
+# the issue's --batch-size 1024, and the eager per-operator profile of gridsize 2 batch 64
 step pinn "$(cap 130)" "${ptycho[@]}" bench pinn --device "$device" --sweep-levers \
     --steps 50 --warmup 5 --infer-batch 1024 --infer-batches 4 --profile g2b64 \
     --out "$out/pinn-levers.json"

@@ -31,6 +31,8 @@ from .training.patch_stats import NETWORK_STITCH, StatsCollector, stitch_groups
 
 log = logging.getLogger(__name__)
 
+INFER_PRECISIONS = ("32", "bf16")
+
 
 @dataclass(frozen=True)
 class InferConfig:
@@ -48,6 +50,10 @@ class InferConfig:
         :data:`~engine.training.patch_stats.NETWORK_STITCH`: the probe's |P|² window).
     log_patch_stats, patch_stats_limit : write SPEC §7 statistics for the first K batches.
     debug_dump : keep every patch amplitude for :mod:`engine.debug_dump`.
+    precision : ``"32"`` or ``"bf16"``: the network's weights and activations in bfloat16
+        (the physics and the stitching stay fp32), a GPU option: half the memory traffic of
+        the network's passes, for a canvas 0.3 % (RMS) away from fp32's (measured at N = 64;
+        `benchmarks/RESULTS.md`). CPUs without bf16 units run it slower.
     """
 
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
@@ -60,8 +66,11 @@ class InferConfig:
     log_patch_stats: bool = False
     patch_stats_limit: int = 2
     debug_dump: bool = False
+    precision: str = "32"
 
     def __post_init__(self) -> None:
+        if self.precision not in INFER_PRECISIONS:
+            raise InputError("--precision", f"one of {INFER_PRECISIONS}", repr(self.precision))
         if self.batch_size < 1:
             raise InputError("--batch-size", "an integer >= 1", str(self.batch_size))
         if self.patch_stats_limit < 1:
@@ -83,10 +92,13 @@ class InferenceResult:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_model(bundle: Bundle, device: torch.device) -> PhysicsModel:
-    """The network of ``bundle`` with its normalised probe, in eval mode on ``device``."""
+def load_model(bundle: Bundle, device: torch.device, precision: str = "32") -> PhysicsModel:
+    """The network of ``bundle`` with its normalised probe, in eval mode on ``device``;
+    ``precision="bf16"`` casts the network (not the probe) to bfloat16."""
     net = PtychoNet(NetworkConfig(**bundle.meta["network"]))
     net.load_state_dict(bundle.weights)
+    if precision == "bf16":
+        net = net.to(torch.bfloat16)
     model = PhysicsModel(net, bundle.probe, bundle.meta["object_big"]).to(device).eval()
     if device.type == "cpu":
         # oneDNN runs the convolutions ~1.7x faster with NHWC weights on this CPU
@@ -125,10 +137,11 @@ def infer(bundle: Bundle | str | os.PathLike[str], ds: Dataset,
         bundle = load_bundle(bundle, device)
     check_compatible(bundle, ds, config)
     emit(RunStarted(kind="infer", config={"bundle": str(bundle.path),
-                                          "scaling": config.scaling.mode}))
+                                          "scaling": config.scaling.mode,
+                                          "precision": config.precision}))
     s, source = resolve_scale(config.scaling, ds.diffraction, bundle.intensity_scale)
     log.info("intensity scale %s", source)
-    model = load_model(bundle, device)
+    model = load_model(bundle, device, config.precision)
     x = torch.from_numpy((ds.diffraction / np.float32(s)).astype(np.float32)).to(device)
     tcfg = bundle.meta.get("config", {})
     K = tcfg.get("neighbor_count")

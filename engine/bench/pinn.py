@@ -6,9 +6,12 @@ each can be measured alone: ``--precision bf16-mixed`` (autocast, physics stays 
 ``--channels-last`` (NHWC convolutions, tensor cores), ``--cuda-graphs`` (the whole step,
 forward, backward and the fused Adam update, captured once and replayed as one CUDA graph:
 no per-kernel launch cost, no Python in the loop) and ``--compile`` (``torch.compile``,
-fused kernels). ``--sweep-levers`` runs the baseline, each of the first three alone and all
-three together (``--compile`` adds the compiled baseline and all-plus-compile: compiling
-each case's shapes takes minutes, so it is not in the sweep by default).
+fused kernels). ``--precision bf16`` casts the network itself to bfloat16, as
+``ptycho infer --precision bf16`` does (inference only). ``--sweep-levers`` runs the
+baseline, each of the first three alone and all three together, then the bf16 network for
+inference alone, with CUDA graphs, and with channels-last too (``--compile`` adds the
+compiled baseline and all-plus-compile: compiling each case's shapes takes minutes, so it is
+not in the sweep by default).
 
 Every step is free of host synchronisation (the group canvas is measured on the host with
 :func:`~engine.models.group_extent`), which is what makes the graph capture possible. A
@@ -58,7 +61,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infer-batch", type=int, default=256, help="groups per inference batch")
     p.add_argument("--infer-batches", type=int, default=4)
     p.add_argument("--stitch-patches", type=int, default=4096)
-    p.add_argument("--precision", default="32", choices=("32", "bf16-mixed"))
+    p.add_argument("--precision", default="32", choices=("32", "bf16-mixed", "bf16"),
+                   help="bf16-mixed: autocast (training and inference); bf16: the network "
+                        "cast to bfloat16, as `ptycho infer --precision bf16` (inference "
+                        "only)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--cuda-graphs", action="store_true")
@@ -114,6 +120,8 @@ def _model(N: int, C: int, args, device: torch.device) -> PhysicsModel:
     probe, _ = normalise_probe(np.exp(-(c[:, None] ** 2 + c[None, :] ** 2) / (2 * (N / 6) ** 2))
                                .astype(np.complex64))
     net = _network(N, C, args)
+    if args.precision == "bf16":  # inference's all-bf16 network (InferConfig.precision)
+        net = net.to(torch.bfloat16)
     model = PhysicsModel(net, probe, object_big=C > 1).to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -274,6 +282,12 @@ def _levers(args, device: torch.device) -> list[tuple[str, dict[str, Any]]]:
               # transposes: channels-last inside the captured step is the pair to measure
               ("channels_last_graphs", {**base, "channels_last": True, "cuda_graphs": True}),
               ("all", {**base, **every})]
+    # the network cast to bf16 (inference only): no casts inside the pass, and GroupNorm and
+    # the activations read and write half the bytes, unlike autocast's fp32 GroupNorm
+    levers += [("bf16_weights", {**base, "precision": "bf16"}),
+               ("bf16_weights_graphs", {**base, "precision": "bf16", "cuda_graphs": True}),
+               ("bf16_weights_all", {**base, "precision": "bf16", "channels_last": True,
+                                     "cuda_graphs": True})]
     if args.compile:
         levers += [("compile", {**base, "compile": True}),
                    ("all_compile", {**base, **every, "cuda_graphs": False, "compile": True})]
@@ -331,7 +345,11 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
     if len(profiled) > 1:
         raise InputError("--profile", "one case (e.g. g2b64)", repr(args.profile))
     levers = [] if args.skip_throughput else _levers(args, device)
-    total = len(levers) * (len(cases) + 2) + (not args.skip_throughput)
+    if args.quality and args.precision == "bf16":
+        raise InputError("--precision", "32 or bf16-mixed with --quality (bf16 casts the "
+                         "network for inference only)", "bf16")
+    total = sum((len(cases) if o.get("precision", args.precision) != "bf16" else 0) + 2
+                for _, o in levers) + (not args.skip_throughput)
     sizes = {1, 4} | {g * g for g, _ in cases + profiled}
     nets = {C: _network(args.N, C, args) for C in sizes}
     flops = {C: flops_per_pattern(net) for C, net in nets.items()}
@@ -358,7 +376,7 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
 
     for name, overrides in levers:
         a = argparse.Namespace(**{**vars(args), **overrides})
-        for g, b in cases:
+        for g, b in cases if a.precision != "bf16" else []:  # bf16 weights: inference only
             record({"lever": name, "phase": "train", "gridsize": g, "batch_groups": b,
                     **_attempt(train_rate, a, g, b, device)})
         for g in (1, 2):

@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="must match the bundle's (default: the bundle's)")
     p.add_argument("--n-groups", type=_int, default=None, help="groups (default: n)")
     add_stitch_args(p, window="probe")
+    p.add_argument("--precision", default="32",
+                   help="32 (default) or bf16: the network in bfloat16, a GPU option "
+                        "(physics and stitching stay fp32)")
     p.add_argument("--debug-dump", action="store_true", help="write debug/ (offsets, stats...)")
     p.add_argument("--log-patch-stats", action="store_true")
     p.add_argument("--patch-stats-limit", type=_int, default=2)
@@ -37,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         scaling=ScalingConfig.parse(args.scaling), batch_size=args.batch_size,
         device=args.device, gridsize=args.gridsize, n_groups=args.n_groups,
         stitch=stitch_config_from(args), log_patch_stats=args.log_patch_stats,
-        patch_stats_limit=args.patch_stats_limit, debug_dump=args.debug_dump)
+        patch_stats_limit=args.patch_stats_limit, debug_dump=args.debug_dump,
+        precision=args.precision)
     ds = read_npz(args.data)
     bar = ProgressBar()
     result = infer(args.run, ds, config, emit=bar, out_dir=args.out)

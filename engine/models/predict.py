@@ -26,18 +26,24 @@ def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
 
 
 @torch.no_grad()
-def predict(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_size: int
-            ) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor, torch.Tensor]]:
+def predict(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_size: int,
+            amplitudes: bool = True
+            ) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor | None, torch.Tensor]]:
     """Yield ``(slice, patches (b, C, N, N) complex, predicted amplitudes, inputs)`` per batch.
 
     ``patches`` are what the forward model sees (after ``object_big`` when it is on), the
     same definition training statistics use, so training and inference figures compare.
+    ``amplitudes=False`` skips the far field (``None`` in its place): inference needs only
+    the patches.
     """
     model.eval()
     extent = group_extent(groups.local_offsets, x.shape[-1]) if groups.n_groups else None
     for sl in batch_slices(groups.n_groups, batch_size):
         xb, off, _ = group_batch(x, groups, sl)
-        obj, pred = model(xb, off, extent)
+        if amplitudes:
+            obj, pred = model(xb, off, extent)
+        else:
+            obj, pred = model.patches(xb, off, extent), None
         yield sl, obj, pred, xb
 
 

@@ -88,7 +88,7 @@ def collect_stats(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_si
     """Predict every group and return the whole-set statistics record (see
     :class:`StatsCollector`); ``stats_<phase>.json`` and patch grids go to ``out_dir``."""
     collector = StatsCollector(groups, s, phase, device, limit)
-    for sl, obj, _, _ in predict(model, x, groups, batch_size):
+    for sl, obj, _, _ in predict(model, x, groups, batch_size, amplitudes=False):
         collector.add(sl, obj)
     return collector.finish(out_dir)
 
@@ -122,7 +122,8 @@ def stitch_groups(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_si
         probe = torch.complex(model.probe_real, model.probe_imag).cpu().numpy()
     st = Stitcher(geometry, N, be, config, probe=probe)
     first: dict[str, Any] = {}
-    for sl, obj, pred, xb in predict(model, x, groups, batch_size):
+    for sl, obj, pred, xb in predict(model, x, groups, batch_size,
+                                     amplitudes=on_prediction is not None):
         if on_prediction is not None:
             on_prediction(sl, obj, pred, xb)
         st.add(obj.reshape(-1, N, N), positions_of(groups, sl))

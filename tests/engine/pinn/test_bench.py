@@ -106,9 +106,29 @@ def test_lever_sweep_measures_each_lever_and_the_channels_last_graph_pair():
     args = argparse.Namespace(sweep_levers=True, compile=False)
     gpu = dict(_levers(args, torch.device("cuda")))
     assert list(gpu) == ["baseline", "bf16", "channels_last", "cuda_graphs",
-                         "channels_last_graphs", "all"]
+                         "channels_last_graphs", "all", "bf16_weights", "bf16_weights_graphs",
+                         "bf16_weights_all"]
     assert gpu["channels_last_graphs"] == {"precision": "32", "channels_last": True,
                                            "compile": False, "cuda_graphs": True}
+    assert gpu["bf16_weights_all"] == {"precision": "bf16", "channels_last": True,
+                                       "compile": False, "cuda_graphs": True}
     # a CPU cannot capture CUDA graphs: those levers are left out there
     assert list(dict(_levers(args, torch.device("cpu")))) == ["baseline", "bf16",
-                                                               "channels_last"]
+                                                               "channels_last", "bf16_weights"]
+
+
+def test_bench_pinn_bf16_network_is_timed_for_inference_only(tmp_path, capsys):
+    out = tmp_path / "pinn.json"
+    assert main(["bench", "pinn", "--device", "cpu", "--N", "32", "--base-channels", "4",
+                 "--precision", "bf16", "--cases", "g1b2", "--steps", "1", "--warmup", "0",
+                 "--infer-batch", "2", "--infer-batches", "1", "--stitch-patches", "16",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["phase"] for r in result["results"]] == ["inference", "inference", "stitch"]
+    assert all(r["patterns_per_s"] > 0 for r in result["results"][:2])
+    capsys.readouterr()
+    # training a bf16 network is not what the option means: refused with --quality
+    assert main(["bench", "pinn", "--device", "cpu", "--precision", "bf16", "--quality",
+                 "--out", str(tmp_path / "q.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--precision" in err and len(err.splitlines()) == 1

@@ -87,6 +87,14 @@ def test_train_then_infer_writes_every_artifact(tiny_npz, tmp_path, capsys):
     assert main(["infer", str(run / "bundle.zip"), tiny_npz, "--out", str(tmp_path / "z"),
                  "--scaling", "fixed=2.5", "--device", "cpu"]) == 0
     assert "fixed: 2.500000" in capsys.readouterr().out
+    # the bf16 network: the same canvas to bf16's precision
+    assert main(["infer", str(run), tiny_npz, "--out", str(tmp_path / "b"), "--device", "cpu",
+                 "--precision", "bf16", "--batch-size", "4"]) == 0
+    with np.load(out / "recon.npz") as a, np.load(tmp_path / "b/recon.npz") as b:
+        cov = a["coverage"]
+        assert np.array_equal(cov, b["coverage"])
+        assert not np.array_equal(a["canvas"][cov], b["canvas"][cov])
+        np.testing.assert_allclose(b["canvas"][cov], a["canvas"][cov], rtol=0, atol=0.05)
 
 
 def test_mismatched_data_gives_one_line(tiny_npz, tmp_path, capsys):
@@ -97,7 +105,8 @@ def test_mismatched_data_gives_one_line(tiny_npz, tmp_path, capsys):
     n64 = str(write_npz(tmp_path / "n64.npz", simulate(SimulationConfig(N=64, n_positions=9))))
     cases = [([n64], "N = 32"), ([tiny_npz, "--gridsize", "2"], "gridsize 1"),
              ([tiny_npz, "--scaling", "fixed=-1"], "fixed"),
-             ([tiny_npz, "--scaling", "bundel"], "scaling")]
+             ([tiny_npz, "--scaling", "bundel"], "scaling"),
+             ([tiny_npz, "--precision", "fp16"], "--precision")]
     for extra, match in cases:
         rc = main(["infer", str(run), *extra, "--out", str(tmp_path / "o")])
         err = capsys.readouterr().err.strip()

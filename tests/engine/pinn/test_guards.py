@@ -98,3 +98,26 @@ def test_counts_x100_train_to_the_same_model(tiny_ds, tmp_path):
     seed = np.linalg.norm(cc.canvas[cov] - ca.canvas[cov])
     assert dose < 0.1 * seed, (dose, seed)
     assert dose < 0.05 * np.linalg.norm(ca.canvas[cov])
+
+
+@pytest.mark.parametrize("g", [1, 2])
+def test_bf16_inference_reproduces_fp32_within_bf16_precision(trained, g):
+    """The network cast to bfloat16 (``--precision bf16``) gives the fp32 canvas to well
+    under a percent, and the same patch statistics: the option changes speed, not results."""
+    run = trained(g)
+    a = run.inference
+    b = infer(run.result.bundle, run.ds, InferConfig(device="cpu", precision="bf16"))
+    cov = a.canvas.coverage
+    assert np.array_equal(cov, b.canvas.coverage)
+    diff = b.canvas.canvas[cov] - a.canvas.canvas[cov]
+    rel = np.sqrt(np.mean(np.abs(diff) ** 2) / np.mean(np.abs(a.canvas.canvas[cov]) ** 2))
+    assert 0 < rel < 0.01, rel  # not fp32 run twice, and within bf16's 8-bit mantissa
+    for key in ("mean", "std", "var_zero_mean"):
+        assert b.stats[key] == pytest.approx(a.stats[key], rel=0.02), key
+
+
+def test_bad_precision_is_refused():
+    from engine.errors import InputError
+
+    with pytest.raises(InputError, match="--precision"):
+        InferConfig(precision="fp16")
