@@ -3,7 +3,7 @@
 Every initial object lives on the solver's grid: the canvas geometry of the positions
 (:meth:`engine.stitching.CanvasGeometry.from_positions`); a canvas with another origin is
 placed by its origin, and its uncovered (NaN) pixels are filled with the mean modulus of the
-covered ones (zero phase).
+covered ones at their mean phase.
 """
 
 from __future__ import annotations
@@ -29,7 +29,11 @@ def place_on_grid(values: np.ndarray, origin: tuple[int, int],
     finite = np.isfinite(v)
     if not finite.any():
         raise InputError(what, "some covered (finite) pixels", "all NaN")
-    fill = float(np.mean(np.abs(v[finite])))
+    covered = v[finite]
+    # the mean modulus at the covered region's mean phase: a network's canvas carries an
+    # arbitrary global phase (each pattern is blind to it), and a zero-phase fill would put a
+    # step of that size at the rim, which the solver then spreads inward
+    fill = float(np.mean(np.abs(covered))) * np.exp(1j * np.angle(np.sum(covered)))
     out = np.full(geometry.shape, fill, dtype=np.complex128)
     r0 = origin[0] - geometry.origin[0]
     c0 = origin[1] - geometry.origin[1]
