@@ -2,8 +2,8 @@
 
 Every initial object lives on the solver's grid: the canvas geometry of the positions
 (:meth:`engine.stitching.CanvasGeometry.from_positions`); a canvas with another origin is
-placed by its origin, and its uncovered (NaN) pixels are filled with the mean modulus of the
-covered ones at their mean phase.
+placed by its origin, and its uncovered (NaN) pixels take the value of the nearest covered
+pixel.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ..data import Dataset
 from ..errors import InputError
@@ -26,15 +27,9 @@ def place_on_grid(values: np.ndarray, origin: tuple[int, int],
     if v.ndim != 2 or not np.iscomplexobj(v) and not np.issubdtype(v.dtype, np.number):
         raise InputError(what, "a 2-D complex object", f"shape {v.shape}, dtype {v.dtype}")
     v = v.astype(np.complex128)
-    finite = np.isfinite(v)
-    if not finite.any():
+    if not np.isfinite(v).any():
         raise InputError(what, "some covered (finite) pixels", "all NaN")
-    covered = v[finite]
-    # the mean modulus at the covered region's mean phase: a network's canvas carries an
-    # arbitrary global phase (each pattern is blind to it), and a zero-phase fill would put a
-    # step of that size at the rim, which the solver then spreads inward
-    fill = float(np.mean(np.abs(covered))) * np.exp(1j * np.angle(np.sum(covered)))
-    out = np.full(geometry.shape, fill, dtype=np.complex128)
+    out = np.full(geometry.shape, np.nan, dtype=np.complex128)
     r0 = origin[0] - geometry.origin[0]
     c0 = origin[1] - geometry.origin[1]
     h, w = v.shape
@@ -43,8 +38,19 @@ def place_on_grid(values: np.ndarray, origin: tuple[int, int],
     if re <= rs or ce <= cs:
         raise InputError(what, f"an object overlapping the scan's canvas at {geometry.origin} "
                          f"of shape {geometry.shape}", f"origin {origin}, shape {v.shape}")
-    block = v[rs - r0:re - r0, cs - c0:ce - c0]
-    out[rs:re, cs:ce] = np.where(np.isfinite(block), block, fill)
+    out[rs:re, cs:ce] = v[rs - r0:re - r0, cs - c0:ce - c0]
+    finite = np.isfinite(out)
+    if not finite.any():
+        raise InputError(what, "covered (finite) pixels inside the scan's canvas", "none")
+    # uncovered pixels take the value of the nearest covered one, so the start stays
+    # continuous across the rim of the coverage. A network's canvas carries an arbitrary
+    # global phase (each pattern is blind to it), and the former constant zero-phase fill
+    # put a step of that size at the rim, which the solver then spread inward
+    # (benchmarks/RESULTS.md, "The network beside the iterative solver")
+    if not finite.all():
+        nearest = ndimage.distance_transform_edt(~finite, return_distances=False,
+                                                 return_indices=True)
+        out = out[tuple(nearest)]
     return out
 
 

@@ -128,10 +128,10 @@ def test_init_from_a_canvas_npz_starts_closer_than_flat(small32, tmp_path):
     assert phase_rms(from_canvas.canvas, small32.object) < phase_rms(flat.canvas, small32.object)
 
 
-def test_init_fill_takes_the_canvas_phase_so_a_global_phase_changes_nothing(small32):
+def test_init_fill_continues_the_canvas_so_a_global_phase_changes_nothing(small32):
     """A network's canvas carries an arbitrary global phase (no pattern can see it) and does
-    not cover the solver's whole grid: the uncovered rim must be filled at the canvas's own
-    phase, or the solver starts from a phase step at the rim and spreads it inward."""
+    not cover the solver's whole grid: the uncovered rim must continue the canvas (nearest
+    covered value), or the solver starts from a phase step at the rim and spreads it inward."""
     from engine.iterative.init import place_on_grid
     from engine.stitching import CanvasGeometry
 
@@ -142,9 +142,12 @@ def test_init_fill_takes_the_canvas_phase_so_a_global_phase_changes_nothing(smal
     shifted = inner * np.exp(1.2j)
     placed = place_on_grid(shifted, geometry.origin, geometry, "canvas")
     rim = np.isnan(inner)
-    assert np.allclose(np.abs(placed[rim]), np.mean(np.abs(truth[8:-8, 8:-8])))
-    mean_phase = np.angle(np.sum(shifted[~rim]))
-    assert np.allclose(np.angle(placed[rim]), mean_phase)
+    assert np.isfinite(placed).all() and np.array_equal(placed[~rim], shifted[~rim])
+    assert placed[0, 0] == shifted[8, 8] and placed[-1, 20] == shifted[-9, 20]
+    # a canvas smaller than the grid, placed by its origin, is continued the same way
+    small = place_on_grid(shifted[8:-8, 8:-8], (geometry.origin[0] + 8, geometry.origin[1] + 8),
+                          geometry, "canvas")
+    assert np.array_equal(small, placed)
     opts = EPIEOptions(iterations=3, batch_size=6)
     errors = [phase_rms(reconstruct(small32, opts, init=Canvas(
         c.astype(np.complex64), ~rim, geometry.origin, (~rim).astype(np.float32))).canvas,
