@@ -64,12 +64,16 @@ def test_bench_pinn_records_a_failing_case_and_goes_on(tmp_path, monkeypatch):
     assert json.loads(out.read_text())["summary"] == result["summary"]
 
 
+def _tiny(out, *extra: str, warmup: str = "0") -> list[str]:
+    """``bench pinn`` at a size that runs in seconds on a CPU."""
+    return ["bench", "pinn", "--device", "cpu", "--N", "32", "--base-channels", "4",
+            "--steps", "1", "--warmup", warmup, "--infer-batch", "2", "--infer-batches", "1",
+            "--stitch-patches", "16", *extra, "--out", str(out)]
+
+
 def test_bench_pinn_profiles_a_step_and_reports_arithmetic_rates(tmp_path):
     out = tmp_path / "pinn.json"
-    assert main(["bench", "pinn", "--device", "cpu", "--N", "32", "--base-channels", "4",
-                 "--steps", "1", "--warmup", "1", "--infer-batch", "2", "--infer-batches", "1",
-                 "--stitch-patches", "16", "--cases", "g2b2", "--profile", "g2b2",
-                 "--out", str(out)]) == 0
+    assert main(_tiny(out, "--cases", "g2b2", "--profile", "g2b2", warmup="1")) == 0
     result = json.loads(out.read_text())
     prof = result["profile"]
     assert prof["case"] == "g2b2" and prof["clock"] == "cpu" and prof["total_ms_per_step"] > 0
@@ -86,10 +90,7 @@ def test_bench_pinn_times_the_network_shape_asked_for(tmp_path):
     figures = {}
     for bottleneck in ("8", "16"):
         out = tmp_path / f"pinn{bottleneck}.json"
-        assert main(["bench", "pinn", "--device", "cpu", "--N", "32", "--base-channels", "4",
-                     "--bottleneck", bottleneck, "--cases", "g1b2", "--steps", "1",
-                     "--warmup", "0", "--infer-batch", "2", "--infer-batches", "1",
-                     "--stitch-patches", "16", "--out", str(out)]) == 0
+        assert main(_tiny(out, "--bottleneck", bottleneck, "--cases", "g1b2")) == 0
         figures[bottleneck] = json.loads(out.read_text())["model"]
     assert [figures[b]["bottleneck"] for b in ("8", "16")] == [8, 16]
     assert figures["16"]["flops_per_pattern_gridsize1"] < \
@@ -119,10 +120,7 @@ def test_lever_sweep_measures_each_lever_and_the_channels_last_graph_pair():
 
 def test_bench_pinn_bf16_network_is_timed_for_inference_only(tmp_path, capsys):
     out = tmp_path / "pinn.json"
-    assert main(["bench", "pinn", "--device", "cpu", "--N", "32", "--base-channels", "4",
-                 "--precision", "bf16", "--cases", "g1b2", "--steps", "1", "--warmup", "0",
-                 "--infer-batch", "2", "--infer-batches", "1", "--stitch-patches", "16",
-                 "--out", str(out)]) == 0
+    assert main(_tiny(out, "--precision", "bf16", "--cases", "g1b2")) == 0
     result = json.loads(out.read_text())
     assert [r["phase"] for r in result["results"]] == ["inference", "inference", "stitch"]
     assert all(r["patterns_per_s"] > 0 for r in result["results"][:2])
