@@ -64,10 +64,10 @@ step pinn "$(cap 130)" "${ptycho[@]}" bench pinn --device "$device" --sweep-leve
 # global mixing raised held-out r by ~0.06; the augmentation helped the N = 32 proxy near
 # convergence but slowed a short N = 64 run (benchmarks/RESULTS.md). Each run is also scored
 # with the uniform window and the N/4 crop (reassembly only), and beside LSQ-ML on the same
-# data for 1 and 5 epochs from flat and from the network's canvas (about a second). Beyond
-# its training budget a run spends ~50 s on simulation, inference and evaluation.
+# data for 1 and 5 epochs from flat and from the network's canvas (~5 s with their scoring).
+# Beyond its training budget a run spends ~55 s on simulation, inference and evaluation.
 left=$((budget - SECONDS))
-train_s=$(((left - 160) / 3 < 300 ? (left - 160) / 3 : 300))
+train_s=$(((left - 180) / 3 < 300 ? (left - 180) / 3 : 300))
 ((train_s < 30)) && train_s=30
 n4096=${N4096:-4096}
 cat > "$out/grid-4096.json" <<JSON
@@ -79,7 +79,7 @@ cat > "$out/grid-4096.json" <<JSON
            {"name": "${n4096}-no-mixing-${train_s}s", "global_mixing": false},
            {"name": "${n4096}-symmetry-${train_s}s", "augment": "symmetry"}]}
 JSON
-step quality-4096 "$(cap $((3 * train_s + 160)))" "${ptycho[@]}" bench pinn-sweep \
+step quality-4096 "$(cap $((3 * train_s + 180)))" "${ptycho[@]}" bench pinn-sweep \
     --device "$device" --grid "$out/grid-4096.json" --out "$out/quality-4096.json"
 
 # 4. a recipe sweep for whatever time is left
