@@ -348,8 +348,10 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
     if args.quality and args.precision == "bf16":
         raise InputError("--precision", "32 or bf16-mixed with --quality (bf16 casts the "
                          "network for inference only)", "bf16")
-    total = sum((len(cases) if o.get("precision", args.precision) != "bf16" else 0) + 2
-                for _, o in levers) + (not args.skip_throughput)
+    # each lever's options, and the training cases it times (a bf16 network: inference only)
+    plans = [(name, a, cases if a.precision != "bf16" else [])
+             for name, a in ((n, argparse.Namespace(**{**vars(args), **o})) for n, o in levers)]
+    total = sum(len(trained) + 2 for _, _, trained in plans) + (not args.skip_throughput)
     sizes = {1, 4} | {g * g for g, _ in cases + profiled}
     nets = {C: _network(args.N, C, args) for C in sizes}
     flops = {C: flops_per_pattern(net) for C, net in nets.items()}
@@ -374,9 +376,8 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         emit(Progress(task="bench pinn", done=len(out["results"]), total=total))
         write_json(args.out, out)  # an interrupted run keeps every case so far
 
-    for name, overrides in levers:
-        a = argparse.Namespace(**{**vars(args), **overrides})
-        for g, b in cases if a.precision != "bf16" else []:  # bf16 weights: inference only
+    for name, a, trained in plans:
+        for g, b in trained:
             record({"lever": name, "phase": "train", "gridsize": g, "batch_groups": b,
                     **_attempt(train_rate, a, g, b, device)})
         for g in (1, 2):

@@ -99,20 +99,20 @@ def _summary(q: dict[str, Any]) -> dict[str, Any]:
         for k, v in (q.get(where) or {}).items():
             s[f"{where} {k}"] = round(v, 4)
     for v in q.get("stitch_variants", []):
-        label = ",".join(f"{k}={v['stitch'][k]}" for k in ("window", "crop"))
-        for where in ("whole", "held_out"):
-            for k in ("amplitude_ssim", "phase_rms_rad"):
-                if v[where]:
-                    s[f"[{label}] {where} {k}"] = round(v[where][k], 4)
-        if "error" in v:
-            s[f"[{label}] error"] = v["error"]
+        _labelled(s, ",".join(f"{k}={v['stitch'][k]}" for k in ("window", "crop")), v)
     for r in q.get("refine", []):
-        label = f"{r['method']} {r['epochs']} from {r['init']}"
-        for where in ("whole", "held_out"):
-            for k in ("amplitude_ssim", "phase_rms_rad"):
-                if r[where]:
-                    s[f"[{label}] {where} {k}"] = round(r[where][k], 4)
+        _labelled(s, f"{r['method']} {r['epochs']} from {r['init']}", r)
     return s
+
+
+def _labelled(s: dict[str, Any], label: str, record: dict[str, Any]) -> None:
+    """A variant's (or a solver run's) SSIM and phase figures, and its error if any."""
+    for where in ("whole", "held_out"):
+        for k in ("amplitude_ssim", "phase_rms_rad"):
+            if record[where]:
+                s[f"[{label}] {where} {k}"] = round(record[where][k], 4)
+    if "error" in record:
+        s[f"[{label}] error"] = record["error"]
 
 
 def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:

@@ -206,6 +206,8 @@ class PtychoNet(nn.Module):
             if config.global_mixing else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # a network cast to bf16 (inference) takes its input in its own dtype; else a no-op
+        x = x.to(self.amplitude_head.weight.dtype)
         t = self.config.input_transform
         if t == "sqrt":
             x = torch.sqrt(x.clamp_min(0) + 1e-6)

@@ -111,8 +111,7 @@ class PhysicsModel(nn.Module):
         ``extent``: the groups' local canvas from :func:`group_extent` (no device
         synchronisation), or ``None`` to measure it per batch.
         """
-        # a network cast to bf16 for inference takes its input in bf16 (a no-op otherwise)
-        amplitude, phase = self.net(x.to(self.net.amplitude_head.weight.dtype))
+        amplitude, phase = self.net(x)
         amplitude, phase = amplitude.float(), phase.float()  # physics runs in fp32
         with torch.autocast(device_type=x.device.type, enabled=False):
             obj = torch.polar(amplitude, phase)
