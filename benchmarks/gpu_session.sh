@@ -43,10 +43,10 @@ ptycho=(python3 -m engine.cli)
 pytest=(env PTYCHO_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider -x)
 
 # 1. correctness on CUDA; the quality runs use CUDA graphs only if the trainer's test passes
-step tests "$(cap 50)" "${pytest[@]}" tests/engine/test_parity.py \
+step tests "$(cap 50)" "${pytest[@]}" tests/engine/physics/test_parity.py \
     tests/engine/iterative/test_frame.py
 graphs=false
-step graphs "$(cap 45)" "${pytest[@]}" tests/engine/pinn/test_graphs.py && graphs=true
+step graphs "$(cap 45)" "${pytest[@]}" tests/engine/network/test_graphs.py && graphs=true
 echo "quality runs with cuda_graphs=$graphs"
 
 # 2. throughput of the default network (width 32, 16×16 bottleneck): each lever alone, the

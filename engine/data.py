@@ -5,7 +5,7 @@ writing is atomic.
 
 Examples
 --------
->>> from engine.simulate import SimulationConfig, simulate
+>>> from engine.simulation.simulate import SimulationConfig, simulate
 >>> ds = simulate(SimulationConfig(n_positions=16, N=32, step=6, seed=0))
 >>> ds.n, ds.N
 (16, 32)
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_open
-from .errors import InputError
+from engine.atomic import atomic_open
+from engine.errors import InputError
 
 DIFFRACTION_ALIASES = ("diffraction", "diff3d")
 

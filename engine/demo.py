@@ -15,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_json
-from .backends import get_backend
-from .data import write_npz
-from .grouping import GroupingConfig
-from .iterative import RPIEOptions, reconstruct
-from .metrics import evaluate_canvas, to_jsonable
-from .report import write_overview_png
-from .simulate import SimulationConfig, simulate
-from .stitching import StitchConfig
-from .workflows import stats_dataset, stitch_dataset
+from engine.atomic import write_json
+from engine.backends import get_backend
+from engine.data import write_npz
+from engine.evaluation.metrics import evaluate_canvas, to_jsonable
+from engine.evaluation.report import write_overview_png
+from engine.iterative import RPIEOptions, reconstruct
+from engine.physics.grouping import GroupingConfig
+from engine.physics.stitching import StitchConfig
+from engine.physics.workflows import stats_dataset, stitch_dataset
+from engine.simulation.simulate import SimulationConfig, simulate
 
 log = logging.getLogger(__name__)
 

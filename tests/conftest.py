@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.backends import get_backend
-from engine.simulate import SimulationConfig, simulate
+from engine.simulation.simulate import SimulationConfig, simulate
 
 # the torch device of the backend tests: cpu here and in CI; a lent GPU session runs the
 # same tests on cuda (benchmarks/gpu_session.sh)

@@ -22,7 +22,7 @@ def _engine_modules() -> list[str]:
 
 def test_engine_imports_no_gui_at_import_time():
     modules = _engine_modules()
-    assert "engine.stitching" in modules and "engine.cli" in modules
+    assert "engine.physics.stitching" in modules and "engine.cli" in modules
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}:\n"

@@ -21,8 +21,8 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
-from ..errors import InputError
-from .protocol import Backend
+from engine.backends.protocol import Backend
+from engine.errors import InputError
 
 ENTRY_POINT_GROUP = "ptycho.backends"
 _BUILTIN = {

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .protocol import Array
+from engine.backends.protocol import Array
 
 
 class NumpyBackend:
@@ -21,7 +21,7 @@ class NumpyBackend:
     name = "numpy"
 
     def __init__(self, device: str = "cpu", precision: str = "double") -> None:
-        from ..errors import InputError
+        from engine.errors import InputError
 
         if device not in ("cpu", "auto"):
             raise InputError("device", "'cpu' or 'auto' for the numpy backend", repr(device))

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError
-from .protocol import Array, checkerboard
+from engine.backends.protocol import Array, checkerboard
+from engine.errors import InputError
 
 
 def resolve_device(device: str) -> torch.device:

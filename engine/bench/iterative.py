@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..events import Callback, Epoch, Progress
-from ..iterative import options_for, phase_rms, reconstruct
-from ..scaling import intensity_scale, normalise_probe
-from ..simulate import SimulationConfig, simulate
-from ..stitching import Canvas, CanvasGeometry
-from .common import environment, peak_rss_mib
+from engine.bench.common import environment, peak_rss_mib
+from engine.errors import InputError
+from engine.events import Callback, Epoch, Progress
+from engine.iterative import options_for, phase_rms, reconstruct
+from engine.physics.scaling import intensity_scale, normalise_probe
+from engine.physics.stitching import Canvas, CanvasGeometry
+from engine.simulation.simulate import SimulationConfig, simulate
 
 PTYCHI_METHODS = {"lsqml": "LSQMLOptions", "epie": "EPIEOptions"}
 PTYCHI_MARGIN = 2
@@ -182,7 +182,7 @@ def _ptychi(ds, method: str, batch: int, epochs: int,
         obj = task.get_data_to_cpu("object", as_numpy=True)[0]
     obj = obj[:geometry.shape[0], :geometry.shape[1]]
     weight = np.zeros(geometry.shape)
-    from ..backends import get_backend
+    from engine.backends import get_backend
 
     be = get_backend("numpy")
     be.scatter_add(weight, (np.abs(probe) ** 2)[None], pos - N / 2)

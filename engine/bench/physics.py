@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import get_backend
-from ..events import Callback, Progress
-from ..stitching import CanvasGeometry, StitchConfig, Stitcher
-from .common import environment, peak_rss_mib, timeit
+from engine.backends import get_backend
+from engine.bench.common import environment, peak_rss_mib, timeit
+from engine.events import Callback, Progress
+from engine.physics.stitching import CanvasGeometry, StitchConfig, Stitcher
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ compiled baseline and all-plus-compile: compiling each case's shapes takes minut
 not in the sweep by default).
 
 Every step is free of host synchronisation (the group canvas is measured on the host with
-:func:`~engine.models.group_extent`), which is what makes the graph capture possible. A
+:func:`~engine.network.group_extent`), which is what makes the graph capture possible. A
 case that fails records its error and the suite goes on; the JSON is rewritten after every
 case, so an interrupted run keeps what it measured.
 """
@@ -29,23 +29,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import write_json
-from ..backends.torch_backend import TorchBackend, resolve_device
-from ..errors import InputError
-from ..events import Callback, Progress
-from ..models import (
+from engine.atomic import write_json
+from engine.backends.torch_backend import TorchBackend, resolve_device
+from engine.bench.common import environment, peak_rss_mib
+from engine.errors import InputError
+from engine.events import Callback, Progress
+from engine.network import (
     PhysicsModel,
     PtychoNet,
     flops_per_pattern,
     group_extent,
     parameter_count,
 )
-from ..scaling import normalise_probe
-from ..stitching import CanvasGeometry, Stitcher
-from ..training.config import GLOBAL_MIXING, TrainConfig
-from ..training.graphs import capture
-from ..training.losses import poisson_nll
-from .common import environment, peak_rss_mib
+from engine.network.config import GLOBAL_MIXING, TrainConfig
+from engine.network.graphs import capture
+from engine.network.losses import poisson_nll
+from engine.physics.scaling import normalise_probe
+from engine.physics.stitching import CanvasGeometry, Stitcher
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -107,7 +107,7 @@ def _inputs(N: int, gridsize: int, batch: int, device: torch.device, seed: int =
 def _network(N: int, C: int, args) -> PtychoNet:
     """The network ``ptycho train`` builds (its defaults unless ``--base-channels`` or
     ``--bottleneck`` say otherwise): the timings describe what users train."""
-    from ..training.trainer import network_config
+    from engine.network.trainer import network_config
 
     mixing = GLOBAL_MIXING[getattr(args, "global_mixing", "auto")]
     cfg = TrainConfig(gridsize=math.isqrt(C), base_channels=args.base_channels,
@@ -390,7 +390,7 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         out["profile"] = _attempt(profile_step, args, g, b, device)
         write_json(args.out, out)
     if args.quality:
-        from .pinn_quality import quality_run
+        from engine.bench.pinn_quality import quality_run
 
         grids = [int(g) for g in args.quality_gridsizes.split(",")]
         batches = [int(b) for b in args.quality_batch.split(",")]

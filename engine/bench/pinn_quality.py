@@ -18,16 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..events import Callback, Progress
-from ..inference import InferConfig, infer
-from ..iterative import SolverOptions, options_for, reconstruct
-from ..metrics import evaluate_canvas
-from ..simulate import SimulationConfig, simulate
-from ..stitching import Canvas, StitchConfig
-from ..training.config import TrainConfig
-from ..training.data import region_split
-from ..training.trainer import train
+from engine.errors import InputError
+from engine.evaluation.metrics import evaluate_canvas
+from engine.events import Callback, Progress
+from engine.iterative import SolverOptions, options_for, reconstruct
+from engine.network.batches import region_split
+from engine.network.config import TrainConfig
+from engine.network.inference import InferConfig, infer
+from engine.network.trainer import train
+from engine.physics.stitching import Canvas, StitchConfig
+from engine.simulation.simulate import SimulationConfig, simulate
 
 
 def _figures(canvas: Canvas, truth: np.ndarray) -> dict[str, Any]:
@@ -58,9 +58,10 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
     ``seconds`` limits the training's wall time (``TrainConfig.time_limit``; ``epochs`` or
     ``steps`` stay the upper bound); ``lr=None`` and absent ``train_options`` take
     :class:`TrainConfig`'s defaults; ``simulation`` overrides other
-    :class:`~engine.simulate.SimulationConfig` fields (``step``, ``nphotons``, ``object``...);
+    :class:`~engine.simulation.simulate.SimulationConfig` fields (``step``, ``nphotons``,
+    ``object``...);
     ``stitch`` lists changes (``crop``, ``window``) to inference's default
-    :class:`~engine.stitching.StitchConfig`, each scored on the same bundle beside it;
+    :class:`~engine.physics.stitching.StitchConfig`, each scored on the same bundle beside it;
     ``refine`` (``{"method": "lsqml", "epochs": [1, 5], ...}``: a method, one or more epoch
     counts and other options of :func:`engine.iterative.options_for`) runs that solver on the
     same data for each epoch count, from flat and from the network's canvas.

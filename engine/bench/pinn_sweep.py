@@ -20,7 +20,7 @@ inference's reassembly (probe window, crop N/2), e.g. ``[{"window": "uniform"}, 
 each also scored on the same bundle (no further training); ``refine``: an iterative solver on
 the same data, e.g. ``{"method": "lsqml", "epochs": [1, 5]}``, from flat and from the
 network's canvas, each scored the same way; every other key is a
-:class:`~engine.training.config.TrainConfig` field. Cases run in order and the JSON is
+:class:`~engine.network.config.TrainConfig` field. Cases run in order and the JSON is
 rewritten after each, so a capped run keeps what it measured; a failing case records its
 error and the sweep goes on.
 """
@@ -35,12 +35,12 @@ from typing import Any
 
 import torch
 
-from ..atomic import write_json
-from ..backends.torch_backend import resolve_device
-from ..errors import InputError
-from ..events import Callback
-from .common import environment
-from .pinn_quality import quality_run
+from engine.atomic import write_json
+from engine.backends.torch_backend import resolve_device
+from engine.bench.common import environment
+from engine.bench.pinn_quality import quality_run
+from engine.errors import InputError
+from engine.events import Callback
 
 PROBLEM_KEYS = ("N", "n_positions", "seed", "steps", "seconds", "epochs", "tf32", "name",
                 "simulation", "stitch", "refine")

@@ -12,7 +12,7 @@ import logging
 import sys
 from importlib import import_module
 
-from ..errors import PtychoError
+from engine.errors import PtychoError
 
 COMMANDS = (
     "simulate",

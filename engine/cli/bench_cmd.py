@@ -7,9 +7,9 @@ import json
 import sys
 from importlib import import_module
 
-from ..atomic import write_json
-from ..bench import SUITES
-from .progress import ProgressBar
+from engine.atomic import write_json
+from engine.bench import SUITES
+from engine.cli.progress import ProgressBar
 
 
 def register(sub: argparse._SubParsersAction) -> None:

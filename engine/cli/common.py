@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..grouping import GroupingConfig
-from ..stitching import WINDOWS, StitchConfig
+from engine.physics.grouping import GroupingConfig
+from engine.physics.stitching import WINDOWS, StitchConfig
 
 
 def positive_int(text: str) -> int:
@@ -20,7 +20,7 @@ def positive_int(text: str) -> int:
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
     """Dataset, patch source, grouping, stitching and backend: what stitch and stats share."""
-    from ..sources import SOURCES
+    from engine.physics.sources import SOURCES
 
     p.add_argument("data", help="dataset .npz")
     p.add_argument("--source", default="truth", help=f"one of {SOURCES}")

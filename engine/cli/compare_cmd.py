@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from ..atomic import write_json
-from ..compare import compare_stats, format_report
-from ..metrics import compare_canvases, to_jsonable
-from ..stitching import Canvas
+from engine.atomic import write_json
+from engine.evaluation.compare import compare_stats, format_report
+from engine.evaluation.metrics import compare_canvases, to_jsonable
+from engine.physics.stitching import Canvas
 
 
 def register(sub: argparse._SubParsersAction) -> None:

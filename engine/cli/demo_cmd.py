@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..demo import run_demo
+from engine.demo import run_demo
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json
-from ..metrics import evaluate_canvas, read_truth, to_jsonable
-from ..stitching import Canvas
+from engine.atomic import write_json
+from engine.evaluation.metrics import evaluate_canvas, read_truth, to_jsonable
+from engine.physics.stitching import Canvas
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import read_npz
-from ..scaling import ScalingConfig
-from .common import add_stitch_args, stitch_config_from
-from .progress import ProgressBar
-from .train_cmd import _int, one_line_errors
+from engine.cli.common import add_stitch_args, stitch_config_from
+from engine.cli.progress import ProgressBar
+from engine.cli.train_cmd import _int, one_line_errors
+from engine.data import read_npz
+from engine.physics.scaling import ScalingConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import InferConfig, infer, write_outputs
+    from engine.network.inference import InferConfig, infer, write_outputs
 
     config = InferConfig(
         scaling=ScalingConfig.parse(args.scaling), batch_size=args.batch_size,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..inventory import format_inventory, inventory, write_inventory
+from engine.evaluation.inventory import format_inventory, inventory, write_inventory
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

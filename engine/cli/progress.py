@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from ..events import Event, Progress, Step
+from engine.events import Event, Progress, Step
 
 
 class ProgressBar:

@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data import read_npz
-from ..errors import InputError
-from ..events import Epoch, Event, Finished, RunStarted
+from engine.data import read_npz
+from engine.errors import InputError
+from engine.events import Epoch, Event, Finished, RunStarted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def options_from_args(args: argparse.Namespace):
     """The solver options of the parsed command line."""
-    from ..iterative import options_for
+    from engine.iterative import options_for
 
     values = {
         "iterations": args.iterations,
@@ -110,7 +110,7 @@ def _printer(quiet: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..iterative import reconstruct
+    from engine.iterative import reconstruct
 
     options = options_from_args(args)
     if args.checkpoint_every < 1:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..data import read_npz, write_npz
-from ..objects import OBJECTS
-from ..probes import PROBES
-from ..scans import SCANS
-from ..simulate import SimulationConfig, simulate
-from .common import positive_int
-from .progress import ProgressBar
+from engine.cli.common import positive_int
+from engine.cli.progress import ProgressBar
+from engine.data import read_npz, write_npz
+from engine.simulation.objects import OBJECTS
+from engine.simulation.probes import PROBES
+from engine.simulation.scans import SCANS
+from engine.simulation.simulate import SimulationConfig, simulate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.from_npz:
         src = read_npz(args.from_npz, require_diffraction=False)
         if src.object is None:
-            from ..errors import InputError
+            from engine.errors import InputError
 
             raise InputError(f"--from-npz {args.from_npz}", "a file with 'objectGuess'")
         overrides = {"object_array": src.object, "probe_array": src.probe,

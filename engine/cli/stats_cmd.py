@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..atomic import write_json
-from ..data import read_npz
-from ..stats import write_patch_grid
-from ..workflows import stats_dataset
-from .common import add_source_args, grouping_from, stitch_config_from
-from .progress import ProgressBar
+from engine.atomic import write_json
+from engine.cli.common import add_source_args, grouping_from, stitch_config_from
+from engine.cli.progress import ProgressBar
+from engine.data import read_npz
+from engine.physics.stats import write_patch_grid
+from engine.physics.workflows import stats_dataset
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import read_npz
-from ..workflows import stitch_dataset
-from .common import add_source_args, grouping_from, stitch_config_from
-from .progress import ProgressBar
+from engine.cli.common import add_source_args, grouping_from, stitch_config_from
+from engine.cli.progress import ProgressBar
+from engine.data import read_npz
+from engine.physics.workflows import stitch_dataset
 
 
 def register(sub: argparse._SubParsersAction) -> None:

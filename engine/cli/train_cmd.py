@@ -6,11 +6,11 @@ import argparse
 import logging
 import sys
 
-from ..data import read_npz
-from ..errors import InputError
-from ..events import Epoch, Event, Validation
-from ..training.config import GLOBAL_MIXING, TrainConfig
-from .progress import ProgressBar
+from engine.cli.progress import ProgressBar
+from engine.data import read_npz
+from engine.errors import InputError
+from engine.events import Epoch, Event, Validation
+from engine.network.config import GLOBAL_MIXING, TrainConfig
 
 log = logging.getLogger("ptycho.train")
 
@@ -106,9 +106,9 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
 
 def dry_run(ds, cfg: TrainConfig) -> dict:
     """What a run would do: data, scale, groups, model size and FLOPs per pattern."""
-    from ..models import SUPPORTED_N, flops_per_pattern, parameter_count
-    from ..training.data import prepare
-    from ..training.trainer import build_model
+    from engine.network.batches import prepare
+    from engine.network.model import SUPPORTED_N, flops_per_pattern, parameter_count
+    from engine.network.trainer import build_model
 
     if ds.N not in SUPPORTED_N:
         raise InputError("data pattern size N", f"one of {SUPPORTED_N}", str(ds.N))
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{key:>18}: {value:,}" if isinstance(value, int) and not isinstance(value, bool)
                   else f"{key:>18}: {value}")
         return 0
-    from ..training.trainer import train
+    from engine.network.trainer import train
 
     bar = ProgressBar()
 
@@ -156,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
     if result.rank != 0:  # rank 0 writes the bundle and reports it
         return 0
     if args.zip:
-        from ..atomic import atomic_open
-        from ..bundles import bundle_bytes
+        from engine.atomic import atomic_open
+        from engine.network.bundles import bundle_bytes
 
         with atomic_open(result.out / "bundle.zip", "wb") as fh:
             fh.write(bundle_bytes(result.bundle).getvalue())

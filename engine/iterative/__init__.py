@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> from engine.simulate import SimulationConfig, simulate
+>>> from engine.simulation.simulate import SimulationConfig, simulate
 >>> from engine.iterative import LSQMLOptions, reconstruct
 >>> ds = simulate(SimulationConfig(object="grf", n_positions=16, N=32, step=6, seed=0))
 >>> result = reconstruct(ds, LSQMLOptions(iterations=3, batch_size=8))
@@ -12,8 +12,8 @@ Examples
 
 from __future__ import annotations
 
-from .evaluate import phase_rms
-from .options import (
+from engine.iterative.evaluate import phase_rms
+from engine.iterative.options import (
     METHODS,
     EPIEOptions,
     LSQMLOptions,
@@ -22,9 +22,9 @@ from .options import (
     options_for,
     options_from_dict,
 )
-from .result import ReconResult
-from .solver import check_data_support, reconstruct
-from .state import load_checkpoint, save_checkpoint
+from engine.iterative.result import ReconResult
+from engine.iterative.solver import check_data_support, reconstruct
+from engine.iterative.state import load_checkpoint, save_checkpoint
 
 __all__ = [
     "METHODS",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
-from ..stitching import Canvas
+from engine.errors import InputError
+from engine.physics.stitching import Canvas
 
 # pixels with at least this fraction of the peak illumination count as well illuminated
 WELL_ILLUMINATED = 0.3

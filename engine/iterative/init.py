@@ -1,23 +1,22 @@
 """Initial object estimates: flat, a canvas NPZ, an array, or a network bundle's inference.
 
 Every initial object lives on the solver's grid: the canvas geometry of the positions
-(:meth:`engine.stitching.CanvasGeometry.from_positions`); a canvas with another origin is
+(:meth:`engine.physics.stitching.CanvasGeometry.from_positions`); a canvas with another origin is
 placed by its origin, and its uncovered (NaN) pixels take the value of the nearest covered
 pixel.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from ..data import Dataset
-from ..errors import InputError
-from ..stitching import Canvas, CanvasGeometry
+from engine.data import Dataset
+from engine.errors import InputError
+from engine.physics.stitching import Canvas, CanvasGeometry
 
 
 def place_on_grid(values: np.ndarray, origin: tuple[int, int],
@@ -69,22 +68,11 @@ def _from_npz(path: Path, geometry: CanvasGeometry) -> np.ndarray:
 
 
 def _from_bundle(bundle: Path, dataset: Dataset, geometry: CanvasGeometry) -> np.ndarray:
-    try:
-        inference = importlib.import_module("engine.inference")
-    except ImportError:
-        inference = None
-    infer = getattr(inference, "infer_canvas", None)
-    if infer is None:
-        raise InputError(f"--init {bundle}", "a canvas NPZ or 'flat' (network initialisation "
-                         "needs engine.inference.infer_canvas, which this installation lacks)")
-    out = infer(bundle, dataset)
-    if isinstance(out, Canvas):
-        return place_on_grid(out.canvas, out.origin, geometry, f"inference of {bundle}")
-    canvas = getattr(out, "canvas", out)
-    if isinstance(canvas, Canvas):
-        return place_on_grid(canvas.canvas, canvas.origin, geometry, f"inference of {bundle}")
-    return place_on_grid(np.asarray(canvas), tuple(getattr(out, "origin", (0, 0))), geometry,
-                         f"inference of {bundle}")
+    # imported here: the network pulls in torch, which a NumPy-only reconstruction never needs
+    from engine.network.inference import infer_canvas
+
+    out = infer_canvas(bundle, dataset)
+    return place_on_grid(out.canvas, out.origin, geometry, f"inference of {bundle}")
 
 
 def initial_object(init: Any, dataset: Dataset, geometry: CanvasGeometry) -> np.ndarray:
@@ -94,7 +82,8 @@ def initial_object(init: Any, dataset: Dataset, geometry: CanvasGeometry) -> np.
     ----------
     init : ``"flat"`` (modulus 1, zero phase), a :class:`Canvas`, a complex array on the
         object grid of the dataset (origin (0, 0)), a path to a canvas NPZ (or a dataset NPZ
-        with ``objectGuess``), or a model bundle directory (``engine.inference.infer_canvas``).
+        with ``objectGuess``), or a model bundle directory
+        (:func:`engine.network.inference.infer_canvas`).
     """
     if isinstance(init, str) and init == "flat" or init is None:
         return np.ones(geometry.shape, dtype=np.complex128)

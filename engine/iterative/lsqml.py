@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Backend
-from . import xp
-from .model import (
+from engine.backends import Backend
+from engine.iterative import xp
+from engine.iterative.model import (
     Problem,
     batch_model,
     exit_wave_update,
@@ -31,7 +31,7 @@ from .model import (
     probe_numerator,
     scatter,
 )
-from .options import LSQMLOptions
+from engine.iterative.options import LSQMLOptions
 
 Array = Any
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Backend
-from ..backends.protocol import checkerboard
-from . import xp
+from engine.backends import Backend
+from engine.backends.protocol import checkerboard
+from engine.iterative import xp
 
 Array = Any
 

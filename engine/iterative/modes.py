@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
+from engine.errors import InputError
 
 # power of each added mode relative to the first at initialisation
 EXTRA_MODE_POWER = 0.05

@@ -18,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
-from ..errors import InputError
+from engine.errors import InputError
 
 BATCH_ORDERS = ("random", "sequential")
 NOISE_MODELS = ("gaussian", "poisson")

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Backend
-from . import xp
-from .model import (
+from engine.backends import Backend
+from engine.iterative import xp
+from engine.iterative.model import (
     Problem,
     batch_model,
     exit_wave_update,
@@ -34,7 +34,7 @@ from .model import (
     probe_numerator,
     scatter,
 )
-from .options import EPIEOptions, RPIEOptions
+from engine.iterative.options import EPIEOptions, RPIEOptions
 
 Array = Any
 

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..atomic import write_json
-from ..data import save_arrays
-from ..report import save_figure, write_canvas_pngs
-from ..stitching import Canvas
-from .options import SolverOptions
+from engine.atomic import write_json
+from engine.data import save_arrays
+from engine.evaluation.report import save_figure, write_canvas_pngs
+from engine.iterative.options import SolverOptions
+from engine.physics.stitching import Canvas
 
 
 @dataclass

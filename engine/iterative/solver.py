@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> from engine.simulate import SimulationConfig, simulate
+>>> from engine.simulation.simulate import SimulationConfig, simulate
 >>> ds = simulate(SimulationConfig(object="grf", n_positions=16, N=32, step=6, seed=0))
 >>> res = reconstruct(ds, EPIEOptions(iterations=2, batch_size=4))
 >>> res.epochs, res.canvas.canvas.shape == res.object.shape
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Backend, get_backend
-from ..data import Dataset
-from ..errors import InputError
-from ..events import (
+from engine.backends import Backend, get_backend
+from engine.data import Dataset
+from engine.errors import InputError
+from engine.events import (
     CanvasSnapshot,
     Epoch,
     Event,
@@ -33,17 +33,17 @@ from ..events import (
     RunStarted,
     StopRequested,
 )
-from ..scaling import intensity_scale, normalise_probe
-from ..stitching import Canvas, CanvasGeometry
-from . import xp
-from .init import initial_object
-from .lsqml import lsqml_step
-from .model import Problem, batch_model, illumination
-from .modes import initial_modes, orthogonalise, power_factor
-from .options import EPIEOptions, SolverOptions
-from .pie import pie_step
-from .result import ReconResult
-from .state import SolverState, load_checkpoint, save_checkpoint
+from engine.iterative import xp
+from engine.iterative.init import initial_object
+from engine.iterative.lsqml import lsqml_step
+from engine.iterative.model import Problem, batch_model, illumination
+from engine.iterative.modes import initial_modes, orthogonalise, power_factor
+from engine.iterative.options import EPIEOptions, SolverOptions
+from engine.iterative.pie import pie_step
+from engine.iterative.result import ReconResult
+from engine.iterative.state import SolverState, load_checkpoint, save_checkpoint
+from engine.physics.scaling import intensity_scale, normalise_probe
+from engine.physics.stitching import Canvas, CanvasGeometry
 
 # pixels with less than this fraction of the peak illumination are not covered (NaN)
 COVERAGE_THRESHOLD = 1e-3

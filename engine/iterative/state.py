@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_json
-from ..data import save_arrays
-from ..errors import InputError
-from .options import SolverOptions, options_from_dict
+from engine.atomic import write_json
+from engine.data import save_arrays
+from engine.errors import InputError
+from engine.iterative.options import SolverOptions, options_from_dict
 
 CHECKPOINT_ARRAYS = "checkpoint.npz"
 CHECKPOINT_META = "checkpoint.json"

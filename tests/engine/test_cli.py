@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.stitching import Canvas
+from engine.physics.stitching import Canvas
 
 
 @pytest.fixture(scope="module")

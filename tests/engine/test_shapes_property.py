@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.backends import get_backend
-from engine.grouping import GroupingConfig, make_groups
-from engine.stitching import CanvasGeometry, StitchConfig, stitch
+from engine.physics.grouping import GroupingConfig, make_groups
+from engine.physics.stitching import CanvasGeometry, StitchConfig, stitch
 
 NB = get_backend("numpy")
 TB = get_backend("torch", "cpu")

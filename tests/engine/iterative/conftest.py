@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.data import Dataset
-from engine.simulate import SimulationConfig, simulate
+from engine.simulation.simulate import SimulationConfig, simulate
 from tests.conftest import single_torch_thread
 
 _one_torch_thread = pytest.fixture(scope="module", autouse=True)(single_torch_thread)

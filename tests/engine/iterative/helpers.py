@@ -19,7 +19,7 @@ def relative_error_modulo_ramp(a: np.ndarray, b: np.ndarray) -> float:
     unchanged (it only multiplies each exit wave by a constant phase), so no solver can
     recover it: a probe comparison must not count it.
     """
-    from engine.registration import phase_ramp
+    from engine.evaluation.registration import phase_ramp
 
     a = np.asarray(a, np.complex128)
     gy, gx = phase_ramp(a, np.asarray(b, np.complex128), np.ones(a.shape, bool))

@@ -11,7 +11,7 @@ import pytest
 from engine.cli import reconstruct_cmd
 from engine.data import write_npz
 from engine.errors import InputError
-from engine.stitching import Canvas
+from engine.physics.stitching import Canvas
 
 
 def _parse(argv):

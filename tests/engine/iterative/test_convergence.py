@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.iterative import EPIEOptions, LSQMLOptions, RPIEOptions, phase_rms, reconstruct
-from engine.simulate import SimulationConfig, simulate
+from engine.simulation.simulate import SimulationConfig, simulate
 
 from .helpers import relative_error_modulo_ramp
 

@@ -13,9 +13,9 @@ from engine.iterative import EPIEOptions, LSQMLOptions, RPIEOptions, reconstruct
 from engine.iterative.lsqml import lsqml_step
 from engine.iterative.model import Problem
 from engine.iterative.pie import pie_step
-from engine.scaling import intensity_scale, normalise_probe
-from engine.simulate import SimulationConfig, simulate
-from engine.stitching import CanvasGeometry
+from engine.physics.scaling import intensity_scale, normalise_probe
+from engine.physics.stitching import CanvasGeometry
+from engine.simulation.simulate import SimulationConfig, simulate
 from tests.conftest import TORCH_DEVICE
 
 STEPS = [(pie_step, EPIEOptions(batch_size=8)), (pie_step, RPIEOptions(batch_size=8)),

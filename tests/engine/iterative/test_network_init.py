@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.iterative import LSQMLOptions, phase_rms, reconstruct
-from engine.training import config
-from engine.training import trainer as training
+from engine.network import config
+from engine.network import trainer as training
 
 
 def test_refinement_starts_from_the_bundles_inference(small32, tmp_path):
@@ -14,7 +14,7 @@ def test_refinement_starts_from_the_bundles_inference(small32, tmp_path):
                              seed=0, deterministic=True, accelerator="cpu")
     run = tmp_path / "runs" / "a"
     training.train(small32, cfg, run)
-    from engine.inference import infer_canvas
+    from engine.network.inference import infer_canvas
 
     network = infer_canvas(run, small32)
     opts = LSQMLOptions(iterations=4, batch_size=9)

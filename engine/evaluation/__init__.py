@@ -1,0 +1,2 @@
+"""Evaluation: metrics against a truth, registration, statistics comparison, reports and
+run inventories."""

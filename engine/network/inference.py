@@ -1,0 +1,193 @@
+"""Inference with a trained bundle: scale, group, predict, stitch (SPEC §4, §6).
+
+The intensity scale comes from the bundle by default (``--scaling bundle``); ``data``
+recomputes it from the data at hand and ``fixed=<v>`` sets it. The log says which and its
+value ("from bundle: 9.882118").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.backends.torch_backend import resolve_device
+from engine.data import Dataset
+from engine.errors import InputError
+from engine.evaluation.report import write_canvas_pngs
+from engine.events import CanvasSnapshot, Event, Finished, Progress, RunStarted, StatsSnapshot
+from engine.network.bundles import Bundle, load_bundle
+from engine.network.model import NetworkConfig, PtychoNet
+from engine.network.patch_stats import NETWORK_STITCH, StatsCollector, stitch_groups
+from engine.network.physics import PhysicsModel
+from engine.physics.grouping import GroupingConfig, Groups, make_groups
+from engine.physics.scaling import ScalingConfig, resolve_scale
+from engine.physics.stitching import Canvas, StitchConfig
+
+log = logging.getLogger(__name__)
+
+INFER_PRECISIONS = ("32", "bf16")
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """Inference options.
+
+    Parameters
+    ----------
+    scaling : where the intensity scale comes from (default: the bundle).
+    batch_size : groups per forward pass.
+    device : ``auto``, ``cpu`` or ``cuda[:k]``.
+    gridsize : must equal the bundle's when given (a guard against mixing models).
+    n_groups : groups to predict (default: one per position).
+    seed : grouping seed (default: the training seed).
+    stitch : crop and window of the reassembly (default
+        :data:`~engine.network.patch_stats.NETWORK_STITCH`: the probe's |P|² window).
+    log_patch_stats, patch_stats_limit : write SPEC §7 statistics for the first K batches.
+    debug_dump : keep every patch amplitude for :mod:`engine.evaluation.debug_dump`.
+    precision : ``"32"`` or ``"bf16"``: the network's weights and activations in bfloat16
+        (the physics and the stitching stay fp32), a GPU option: half the memory traffic of
+        the network's passes, for a canvas 0.3 % (RMS) away from fp32's (measured at N = 64;
+        `benchmarks/RESULTS.md`). CPUs without bf16 units run it slower.
+    """
+
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
+    batch_size: int = 1024
+    device: str = "auto"
+    gridsize: int | None = None
+    n_groups: int | None = None
+    seed: int | None = None
+    stitch: StitchConfig = NETWORK_STITCH
+    log_patch_stats: bool = False
+    patch_stats_limit: int = 2
+    debug_dump: bool = False
+    precision: str = "32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in INFER_PRECISIONS:
+            raise InputError("--precision", f"one of {INFER_PRECISIONS}", repr(self.precision))
+        if self.batch_size < 1:
+            raise InputError("--batch-size", "an integer >= 1", str(self.batch_size))
+        if self.patch_stats_limit < 1:
+            raise InputError("--patch-stats-limit", "an integer >= 1",
+                             str(self.patch_stats_limit))
+
+
+@dataclass
+class InferenceResult:
+    """The stitched canvas and how it was made."""
+
+    canvas: Canvas
+    scale: float
+    scale_source: str
+    stats: dict[str, Any]
+    groups: Groups
+    bundle: Bundle
+    patches_amp: np.ndarray | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_model(bundle: Bundle, device: torch.device, precision: str = "32") -> PhysicsModel:
+    """The network of ``bundle`` with its normalised probe, in eval mode on ``device``;
+    ``precision="bf16"`` casts the network (not the probe) to bfloat16."""
+    net = PtychoNet(NetworkConfig(**bundle.meta["network"]))
+    net.load_state_dict(bundle.weights)
+    if precision == "bf16":
+        net = net.to(torch.bfloat16)
+    model = PhysicsModel(net, bundle.probe, bundle.meta["object_big"]).to(device).eval()
+    if device.type == "cpu":
+        # oneDNN runs the convolutions ~1.7x faster with NHWC weights on this CPU
+        # (`ptycho bench pinn --channels-last`); on a GPU that layout was slower (H200)
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def check_compatible(bundle: Bundle, ds: Dataset, config: InferConfig) -> None:
+    """One-line errors for data or options a bundle cannot serve."""
+    if ds.diffraction is None:
+        raise InputError("inference data", "a 'diffraction' array")
+    if ds.N != bundle.N:
+        raise InputError("data pattern size N", f"the bundle's N = {bundle.N}", f"N = {ds.N}")
+    if config.gridsize is not None and config.gridsize != bundle.gridsize:
+        raise InputError("--gridsize", f"the bundle's gridsize {bundle.gridsize}",
+                         str(config.gridsize))
+    C = bundle.gridsize**2
+    if ds.n < C:
+        raise InputError("inference data", f"at least C = {C} positions for the bundle's "
+                         f"gridsize {bundle.gridsize}", f"n = {ds.n}")
+
+
+def infer(bundle: Bundle | str | os.PathLike[str], ds: Dataset,
+          config: InferConfig | None = None, *, emit: Callable[[Event], None] | None = None,
+          out_dir: str | os.PathLike[str] | None = None) -> InferenceResult:
+    """Reconstruct the object of ``ds`` with a trained bundle.
+
+    ``out_dir`` receives ``analysis/stats_inference.json`` (and patch grids) when
+    ``config.log_patch_stats``.
+    """
+    config = config or InferConfig()
+    emit = emit or (lambda e: None)
+    device = resolve_device(config.device)
+    if not isinstance(bundle, Bundle):
+        bundle = load_bundle(bundle, device)
+    check_compatible(bundle, ds, config)
+    emit(RunStarted(kind="infer", config={"bundle": str(bundle.path),
+                                          "scaling": config.scaling.mode,
+                                          "precision": config.precision}))
+    s, source = resolve_scale(config.scaling, ds.diffraction, bundle.intensity_scale)
+    log.info("intensity scale %s", source)
+    model = load_model(bundle, device, config.precision)
+    x = torch.from_numpy((ds.diffraction / np.float32(s)).astype(np.float32)).to(device)
+    tcfg = bundle.meta.get("config", {})
+    K = tcfg.get("neighbor_count")
+    if K is not None:
+        K = min(K, ds.n - 1)
+    groups = make_groups(ds.positions, GroupingConfig(
+        bundle.gridsize, K, config.n_groups,
+        config.seed if config.seed is not None else int(tcfg.get("seed", 0))))
+    collector = StatsCollector(groups, s, "inference", str(device), config.patch_stats_limit)
+    kept: list[np.ndarray] = []
+    n_batches = -(-groups.n_groups // config.batch_size)
+
+    def on_batch(sl: slice, obj: torch.Tensor) -> None:
+        collector.add(sl, obj)
+        if config.debug_dump:
+            kept.append(obj.abs().cpu().numpy())
+        emit(Progress(task="infer", done=collector.batches, total=n_batches))
+
+    canvas, first = stitch_groups(model, x, groups, config.batch_size, config=config.stitch,
+                                  on_batch=on_batch)
+    analysis = Path(out_dir) / "analysis" if (out_dir and config.log_patch_stats) else None
+    stats = collector.finish(analysis)
+    emit(StatsSnapshot(phase="inference", record=stats, sample_patches=first.get("samples")))
+    emit(CanvasSnapshot(canvas=canvas.canvas, origin=canvas.origin, label="inference"))
+    emit(Finished(summary={"intensity_scale": s, "scale_source": source, **{
+        k: stats[k] for k in ("mean", "std", "var_zero_mean")}}))
+    return InferenceResult(canvas, s, source, stats, groups, bundle,
+                           np.concatenate(kept) if kept else None, collector.log.records)
+
+
+def infer_canvas(bundle_dir: str | os.PathLike[str], dataset: Dataset) -> Canvas:
+    """The stitched canvas of ``dataset`` with the bundle's own scale (default options)."""
+    return infer(bundle_dir, dataset).canvas
+
+
+def write_outputs(result: InferenceResult, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """``recon.npz`` (Canvas.save layout), ``amplitude.png``, ``phase.png`` and, when the
+    result kept its patches, the debug dump under ``debug/``."""
+    d = Path(out_dir)
+    paths = [result.canvas.save(d / "recon.npz")]
+    paths += write_canvas_pngs(result.canvas, d)
+    if result.patches_amp is not None:
+        from engine.evaluation.debug_dump import write_debug_dump
+
+        g = result.groups
+        paths += write_debug_dump(d / "debug", result.patches_amp, g.offsets, g.local_offsets,
+                                  result.canvas)
+    return paths

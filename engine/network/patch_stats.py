@@ -1,0 +1,136 @@
+"""SPEC §7 statistics and stitched canvases of the network's patches (training and inference).
+
+Both phases call :func:`collect_stats` with the same definition of a patch (what the
+forward model sees), so ``stats_train.json`` and ``stats_inference.json`` compare directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.backends.torch_backend import TorchBackend
+from engine.network.physics import PhysicsModel
+from engine.network.predict import positions_of, predict
+from engine.physics.grouping import Groups
+from engine.physics.stats import StatsLog, patch_statistics
+from engine.physics.stitching import Canvas, CanvasGeometry, StitchConfig, Stitcher
+
+
+class _Totals:
+    """Exact whole-set mean, std and var_zero_mean from running sums."""
+
+    def __init__(self) -> None:
+        self.n = self.s1 = self.s2 = self.vzm = 0.0
+        self.vag_sum = self.vag_w = 0.0
+        self.patches = 0
+
+    def add(self, amp: torch.Tensor, record: dict[str, Any]) -> None:
+        a = amp.detach().double()
+        centred = a - a.mean(dim=(-2, -1), keepdim=True)
+        self.n += a.numel()
+        self.s1 += float(a.sum())
+        self.s2 += float((a * a).sum())
+        self.vzm += float((centred * centred).sum())
+        self.patches += int(a.shape[0] * a.shape[1])
+        if record.get("var_across_group") is not None:
+            self.vag_sum += record["var_across_group"] * a.shape[0]
+            self.vag_w += a.shape[0]
+
+    def record(self) -> dict[str, Any]:
+        mean = self.s1 / self.n
+        return {"mean": mean, "std": float(np.sqrt(max(self.s2 / self.n - mean * mean, 0.0))),
+                "var_zero_mean": self.vzm / self.n,
+                "var_across_group": self.vag_sum / self.vag_w if self.vag_w else None,
+                "n_patches": self.patches}
+
+
+class StatsCollector:
+    """Statistics of every batch of one phase: the first ``limit`` kept as SPEC §7 records,
+    plus a ``batch: "all"`` record over the whole set (exact mean, std, var_zero_mean)."""
+
+    def __init__(self, groups: Groups, s: float, phase: str, device: str, limit: int = 2) -> None:
+        self.groups = groups
+        self.be = TorchBackend(device)
+        self.log = StatsLog(phase=phase, gridsize=groups.gridsize, backend="torch",
+                            device=device, intensity_scale=s, limit=limit)
+        self.totals = _Totals()
+        self.batches = 0
+
+    def add(self, sl: slice, obj: torch.Tensor) -> None:
+        amp = obj.abs()
+        offsets = self.groups.local_offsets[sl]
+        rec = self.log.log(self.batches, amp, offsets, self.be)
+        if rec is None:
+            rec = {"var_across_group": patch_statistics(amp, offsets, self.be)["var_across_group"]
+                   if self.groups.C > 1 else None}
+        self.totals.add(amp, rec)
+        self.batches += 1
+
+    def finish(self, out_dir: Path | None) -> dict[str, Any]:
+        """The whole-set record (appended to the records); files written to ``out_dir``."""
+        g = self.groups
+        whole = {"phase": self.log.phase, "batch": "all", "gridsize": g.gridsize, "C": g.C,
+                 "backend": "torch", "device": self.log.device,
+                 "intensity_scale": self.log.intensity_scale, **self.totals.record()}
+        self.log.records.append(whole)
+        if out_dir is not None:
+            self.log.write(out_dir)
+        return whole
+
+
+def collect_stats(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_size: int,
+                  s: float, phase: str, device: str, out_dir: Path | None,
+                  limit: int = 2) -> dict[str, Any]:
+    """Predict every group and return the whole-set statistics record (see
+    :class:`StatsCollector`); ``stats_<phase>.json`` and patch grids go to ``out_dir``."""
+    collector = StatsCollector(groups, s, phase, device, limit)
+    for sl, obj, _, _ in predict(model, x, groups, batch_size, amplitudes=False):
+        collector.add(sl, obj)
+    return collector.finish(out_dir)
+
+
+# How a network's patches are reassembled unless told otherwise: weighted by the probe's
+# |P|², the least-squares merge of their exit waves (what an iterative solver's object update
+# does), which trusts the rim of the illumination less than its centre. Against the uniform
+# window it raised SSIM on every simulated set measured and tied on the real object
+# (benchmarks/RESULTS.md, "Stitching the network's patches").
+NETWORK_STITCH = StitchConfig(window="probe")
+
+
+def stitch_groups(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_size: int,
+                  geometry: CanvasGeometry | None = None, config: StitchConfig | None = None,
+                  on_batch=None, on_prediction=None) -> tuple[Canvas, dict[str, Any]]:
+    """Predict every group and stitch the patches at their positions (SPEC §6).
+
+    Returns the canvas and ``{"record": stats of the first batch, "samples": its patches}``.
+    ``on_batch(slice, patches)`` sees every batch (statistics, debug dumps);
+    ``on_prediction(slice, patches, predicted amplitudes, inputs)`` too, with what a loss
+    needs (validation takes its loss from the same pass).
+    """
+    config = config or NETWORK_STITCH
+    N = x.shape[-1]
+    be = TorchBackend(str(x.device))
+    geometry = geometry or CanvasGeometry.from_positions(groups.positions.reshape(-1, 2), N)
+    # the probe window weighs each patch by the illumination the network was trained under;
+    # only it needs the probe on the host (validation stitches every epoch)
+    probe = None
+    if config.window == "probe":
+        probe = torch.complex(model.probe_real, model.probe_imag).cpu().numpy()
+    st = Stitcher(geometry, N, be, config, probe=probe)
+    first: dict[str, Any] = {}
+    for sl, obj, pred, xb in predict(model, x, groups, batch_size,
+                                     amplitudes=on_prediction is not None):
+        if on_prediction is not None:
+            on_prediction(sl, obj, pred, xb)
+        st.add(obj.reshape(-1, N, N), positions_of(groups, sl))
+        if not first:
+            amp = obj.abs()
+            first = {"record": patch_statistics(amp, groups.local_offsets[sl], be),
+                     "samples": amp[:4].cpu().numpy()}
+        if on_batch is not None:
+            on_batch(sl, obj)
+    return st.result(), first

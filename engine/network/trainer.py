@@ -1,0 +1,356 @@
+"""The training loop, driven by Lightning Fabric (accelerator, devices, strategy, precision).
+
+Batch order derives from ``(seed, epoch)`` alone and the loop holds no other random state,
+so a run resumed from the checkpoint of epoch k continues exactly as an uninterrupted one.
+Events go to ``emit``; a :class:`~engine.events.RunControl` pauses or stops between steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.data import Dataset
+from engine.errors import InputError
+from engine.events import (
+    CanvasSnapshot,
+    Epoch,
+    Event,
+    Failed,
+    Finished,
+    RunControl,
+    RunStarted,
+    StatsSnapshot,
+    Step,
+    StopRequested,
+    Validation,
+)
+from engine.network.augment import SymmetryAugmenter
+from engine.network.batches import PreparedData, prepare
+from engine.network.bundles import save_bundle
+from engine.network.checkpoint import load_checkpoint, save_checkpoint
+from engine.network.config import TrainConfig
+from engine.network.graphs import StepGraph, set_lr
+from engine.network.losses import compute_loss
+from engine.network.model import NetworkConfig, PtychoNet, default_bottleneck, default_global_mixing
+from engine.network.patch_stats import collect_stats, stitch_groups
+from engine.network.physics import PhysicsModel, group_extent
+from engine.network.predict import batch_slices, group_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: paths, per-epoch history and the final metrics."""
+
+    out: Path
+    bundle: Path
+    history: list[dict[str, float]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stopped: bool = False
+    rank: int = 0  # the process's rank in multi-process training; 0 writes and reports
+
+
+def make_fabric(cfg: TrainConfig):
+    try:
+        from lightning_fabric import Fabric
+    except ImportError:  # the full ``lightning`` distribution carries it as lightning.fabric
+        from lightning.fabric import Fabric
+
+    precision = "32-true" if cfg.precision == "32" else cfg.precision
+    fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+                    precision=precision)
+    if cfg.devices > 1 or cfg.strategy not in ("auto", "single_device"):
+        fabric.launch()
+    return fabric
+
+
+def network_config(N: int, cfg: TrainConfig) -> NetworkConfig:
+    """The network ``cfg`` builds for patterns of size N, its defaults resolved."""
+    bottleneck = cfg.bottleneck or default_bottleneck(N)
+    mixing = default_global_mixing(N, bottleneck) if cfg.global_mixing is None \
+        else cfg.global_mixing
+    return NetworkConfig(N=N, C=cfg.C, base_channels=cfg.base_channels,
+                         input_transform=cfg.input_transform, norm=cfg.norm, upsample=cfg.upsample,
+                         downsample=cfg.downsample, bottleneck=bottleneck, global_mixing=mixing)
+
+
+def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:
+    net = PtychoNet(network_config(N, cfg))
+    return PhysicsModel(net, probe, cfg.use_object_big)
+
+
+def _seed(cfg: TrainConfig) -> None:
+    torch.manual_seed(cfg.seed)
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def bundle_meta(prep: PreparedData, N: int, cfg: TrainConfig, metrics: dict) -> dict[str, Any]:
+    return {
+        "intensity_scale": prep.s, "probe_factor": prep.probe_factor, "N": N,
+        "gridsize": cfg.gridsize, "object_big": cfg.use_object_big,
+        "network": network_config(N, cfg).to_dict(),
+        "config": cfg.to_dict(), "data_digest": prep.digest,
+        "target_factor": prep.target_factor, "metrics": metrics,
+    }
+
+
+def train(ds: Dataset, cfg: TrainConfig, out: str | os.PathLike[str], *,
+          emit: Callable[[Event], None] | None = None, control: RunControl | None = None,
+          resume: bool = False) -> TrainResult:
+    """Train on ``ds``; write ``<out>/checkpoint`` and ``<out>/bundle`` after every epoch.
+
+    Returns the :class:`TrainResult`; a stop request ends the run after the current step
+    with the last epoch's bundle intact (``stopped=True``).
+    """
+    out = Path(out)
+    emit = emit or (lambda e: None)
+    control = control or RunControl()
+    emit(RunStarted(kind="train", config=cfg.to_dict()))
+    try:
+        return _train(ds, cfg, out, emit, control, resume)
+    except Exception as exc:
+        emit(Failed(error=str(exc)))
+        raise
+
+
+def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
+           resume: bool) -> TrainResult:
+    _seed(cfg)
+    prep = prepare(ds, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
+                   cfg.seed, cfg.loss == "supervised")
+    fabric = make_fabric(cfg)
+    cuda = fabric.device.type == "cuda"
+    if cuda and not cfg.deterministic:
+        # batches share one shape: cuDNN's timed algorithm choice pays for itself at once
+        torch.backends.cudnn.benchmark = True
+    N = ds.N
+    model = build_model(N, cfg, prep.probe)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    # the fused kernel: one launch for all parameters instead of a handful per tensor;
+    # capturable keeps its step count on the device, which a captured graph needs
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True if cuda else None,
+                           capturable=cfg.cuda_graphs and cuda)
+    start_epoch, step, history = 0, 0, []
+    ckpt_dir, bundle_dir = out / "checkpoint", out / "bundle"
+    if resume:
+        state = load_checkpoint(ckpt_dir, model, opt,
+                                check=lambda saved: _resumable(saved, cfg, prep.digest, N))
+        start_epoch, step, history = state["epoch"], state["step"], state["history"]
+    raw_model, raw_opt = model, opt
+    if cfg.compile:
+        # compile the bound forward, not the module: state_dict keys (checkpoints, bundles)
+        # stay those of the plain network
+        model.net.forward = torch.compile(model.net.forward)
+    model, opt = fabric.setup(model, opt)
+    dev = fabric.device
+    x = torch.from_numpy(prep.x).to(dev)
+    target = None if prep.target is None else torch.from_numpy(prep.target).to(dev)
+    G = prep.train.n_groups
+    metrics: dict[str, Any] = {}
+    stopped = False
+    rank, world = fabric.global_rank, fabric.world_size
+    if rank != 0:
+        # only rank 0 reports: the events of the other ranks would repeat its own
+        emit = _silent
+    # every rank takes the same number of groups (the last G mod world of an epoch's
+    # permutation sit out): ranks with different step counts would desynchronise the
+    # gradient all-reduce
+    per_rank = G // world
+    if per_rank == 0:
+        raise InputError("--devices", f"at most {G} processes for {G} training groups",
+                         str(world))
+    per_epoch = -(-per_rank // cfg.batch_size)
+    total_steps = per_epoch * cfg.epochs
+    augmenter = SymmetryAugmenter(prep.probe, cfg.seed) if cfg.augment == "symmetry" else None
+    # the groups' local canvas, measured once on the host: no device sync per batch
+    extent = _extent(prep, N, augmenter) if cfg.use_object_big and cfg.C > 1 else None
+    clock = _Budget(cfg.time_limit, per_epoch, total_steps)
+    graph = _step_graph(cfg, dev, raw_model, raw_opt, extent)
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            model.train()
+            perm = np.random.default_rng([cfg.seed, epoch]).permutation(G)
+            perm = perm[:per_rank * world][rank::world]
+            total, count, t0 = 0.0, 0, time.perf_counter()
+            pending = None
+            chosen = augmenter.choices(epoch, per_epoch) if augmenter else None
+            for b, sl in enumerate(batch_slices(perm.size, cfg.batch_size)):
+                control.checkpoint()
+                idx = perm[sl]
+                xb, off, tb = group_batch(x, prep.train, idx, target)
+                if chosen is not None:
+                    xb, off, tb = augmenter.apply(chosen[b], xb, off, tb)
+                if cfg.channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                lr = cfg.lr_at(step, total_steps)
+                if graph is not None and graph.fits(xb):
+                    loss = graph.step(xb, off, tb, lr)
+                else:
+                    obj, pred = model(xb, off, extent)
+                    loss = compute_loss(cfg.loss, obj, pred, xb, tb)
+                    # beside a graph, gradients are zeroed in place: it writes into them
+                    opt.zero_grad(set_to_none=graph is None)
+                    fabric.backward(loss)
+                    set_lr(opt, lr)
+                    opt.step()
+                step += 1
+                # the previous step's loss is read once this step is queued, so reading
+                # it never leaves the GPU idle
+                if pending is not None:
+                    total, count = total + _report(emit, *pending), count + pending[2]
+                pending = (loss.detach(), step, len(idx), epoch + 1, total_steps)
+            if pending is not None:
+                total, count = total + _report(emit, *pending), count + pending[2]
+            if world > 1:  # the epoch's loss and pattern count over all ranks
+                total, count = fabric.all_reduce(
+                    torch.tensor([total, count], dtype=torch.float64, device=dev),
+                    reduce_op="sum").tolist()
+            elapsed = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, "loss": total / max(count, 1),
+                      "patterns_per_s": count * cfg.C / elapsed if elapsed > 0 else float("nan")}
+            emit(Epoch(epoch=epoch + 1, metrics=dict(record)))
+            if prep.val is not None:
+                record["val_loss"], canvas, stats = _validate(raw_model, x, target, prep, cfg)
+                emit(Validation(epoch=epoch + 1, metrics={"loss": record["val_loss"]}))
+                emit(StatsSnapshot(phase="validation", record=stats["record"],
+                                   sample_patches=stats["samples"]))
+                emit(CanvasSnapshot(canvas=canvas.canvas, origin=canvas.origin,
+                                    label=f"validation, epoch {epoch + 1}"))
+            history.append(record)
+            metrics = {"train_loss": record["loss"], "val_loss": record.get("val_loss"),
+                       "epochs": epoch + 1, "steps": step}
+            if cfg.time_limit is not None:
+                used = clock.elapsed()
+                if world > 1:  # rank 0's clock decides for all: the ranks must stop together
+                    used = fabric.broadcast(used, 0)
+                total_steps = clock.replan(step, used)
+            last = epoch + 1 == cfg.epochs or step >= total_steps
+            if fabric.global_rank == 0 and (last or (epoch + 1) % cfg.checkpoint_every == 0):
+                save_checkpoint(ckpt_dir, raw_model, raw_opt, {
+                    "epoch": epoch + 1, "step": step, "history": history,
+                    "config": cfg.to_dict(), "data_digest": prep.digest})
+                save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
+                            bundle_meta(prep, N, cfg, metrics))
+            if last:
+                break
+    except StopRequested:
+        stopped = True
+    if not stopped and fabric.global_rank == 0:
+        train_stats = collect_stats(raw_model, x, prep.train, cfg.batch_size, prep.s, "train",
+                                    str(dev), out / "analysis" if cfg.log_patch_stats else None,
+                                    cfg.patch_stats_limit)
+        metrics["train_patch_stats"] = train_stats
+        save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
+                    bundle_meta(prep, N, cfg, metrics))
+    emit(Finished(summary={"stopped": stopped, "history": history, **metrics}))
+    return TrainResult(out, bundle_dir, history, metrics, stopped, rank)
+
+
+def _step_graph(cfg: TrainConfig, device: torch.device, model: PhysicsModel,
+                opt: torch.optim.Optimizer, extent: tuple[int, int] | None,
+                graph_factory: Callable[[], Any] | None = None) -> StepGraph | None:
+    """The captured step of ``--cuda-graphs`` (``graph_factory``: a stand-in for tests)."""
+    if not cfg.cuda_graphs:
+        return None
+    if device.type != "cuda" and graph_factory is None:
+        raise InputError("--cuda-graphs", "a CUDA device (--accelerator cuda)", str(device))
+    return StepGraph(model, opt, cfg.loss, extent, graph_factory)
+
+
+def _resumable(state: dict[str, Any], cfg: TrainConfig, digest: str, N: int) -> None:  # noqa: N803
+    """Refuse a checkpoint of another configuration or other data (one-line error)."""
+    # a key the checkpoint predates had the value the code used before it existed
+    saved = TrainConfig.from_dict({**TrainConfig.KEYS_ADDED, **state["config"]})
+    # network fields compared as built: "the default" and the value it stands for are one
+    # network
+    was = {**saved.to_dict(), **network_config(N, saved).to_dict()}
+    now = {**cfg.to_dict(), **network_config(N, cfg).to_dict()}
+    for key in TrainConfig.RESUME_KEYS:
+        if was[key] != now[key]:
+            raise InputError(f"--resume ({key})", f"the checkpoint's {was[key]!r}",
+                             repr(now[key]))
+    if state["data_digest"] != digest:
+        raise InputError("--resume", "the data the checkpoint was trained on",
+                         "different data (digest mismatch)")
+
+
+def _report(emit: Callable[[Event], None], loss: torch.Tensor, step: int, groups: int,
+            epoch: int, total_steps: int) -> float:
+    """Emit one step's loss; return its sum over the step's groups."""
+    value = float(loss)
+    emit(Step(step=step, metrics={"loss": value, "epoch": epoch, "total_steps": total_steps}))
+    return value * groups
+
+
+def _extent(prep: PreparedData, N: int,  # noqa: N803
+            augmenter: SymmetryAugmenter | None = None) -> tuple[int, int]:
+    """The local canvas that holds every training and validation group (and every
+    transformed copy of the training groups when augmenting)."""
+    train = prep.train.local_offsets
+    sets = [train if augmenter is None else augmenter.offsets_union(train)]
+    if prep.val is not None and prep.val.n_groups:
+        sets.append(prep.val.local_offsets)
+    return group_extent(np.concatenate(sets), N)
+
+
+class _Budget:
+    """The step plan of a time-limited run (``time_limit``), re-made after each epoch.
+
+    The mean wall time of the epochs so far (validation and saving included) predicts how
+    many more whole epochs fit; the plan ends there, never beyond the configured epochs.
+    The first epoch's warm-up makes the early plans cautious; later ones correct them.
+    """
+
+    def __init__(self, limit: float | None, per_epoch: int, total: int) -> None:
+        self.limit, self.per_epoch, self.cap = limit, per_epoch, total
+        self.t0, self.epochs = time.perf_counter(), 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def replan(self, step: int, used: float) -> int:
+        """The total step count after ``step`` steps and ``used`` seconds."""
+        if self.limit is None:
+            return self.cap
+        self.epochs += 1
+        epochs_left = int(max(0.0, self.limit - used) // (used / self.epochs))
+        return min(self.cap, step + epochs_left * self.per_epoch)
+
+
+def _silent(event: Event) -> None:
+    """The event sink of ranks other than 0."""
+
+
+@torch.no_grad()
+def _validate(model: PhysicsModel, x: torch.Tensor, target: torch.Tensor | None,
+              prep: PreparedData, cfg: TrainConfig):
+    """Validation loss, stitched canvas and a statistics record of the held-out region.
+
+    One prediction pass gives all three; the loss stays on the device until the end.
+    """
+    val = prep.val
+    sums: list[torch.Tensor] = []
+
+    def add_loss(sl: slice, obj: torch.Tensor, pred: torch.Tensor, xb: torch.Tensor) -> None:
+        tb = None if target is None else target[torch.as_tensor(val.indices[sl],
+                                                                device=x.device)]
+        sums.append(compute_loss(cfg.loss, obj, pred, xb, tb) * xb.shape[0])
+
+    canvas, stats = stitch_groups(model, x, val, max(cfg.batch_size, 64),
+                                  on_prediction=add_loss)
+    model.train()
+    loss = float(torch.stack(sums).sum()) / max(val.n_groups, 1) if sums else float("nan")
+    return loss, canvas, stats

@@ -1,0 +1,107 @@
+"""Intensity scaling and probe normalisation (SPEC §4).
+
+The network and the solvers see ``X = D / s`` with ``s = sqrt(mean_j Σ D_j² / (N/2)²)``, so
+every pattern has mean energy (N/2)² whatever the photon count; ``s`` travels with every
+model so that inference uses the training scale unless the user asks otherwise.
+
+Examples
+--------
+>>> import numpy as np
+>>> D = np.full((3, 8, 8), 2.0)
+>>> round(intensity_scale(D), 6)   # Σ D² = 256 per pattern, (N/2)² = 16
+4.0
+>>> X1 = D / intensity_scale(D); X2 = (10 * D) / intensity_scale(10 * D)
+>>> bool(np.allclose(X1, X2))
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import InputError
+
+log = logging.getLogger(__name__)
+
+SCALING_MODES = ("bundle", "data", "fixed")
+
+
+def intensity_scale(diffraction: np.ndarray) -> float:
+    """``s = sqrt(mean_j Σ_pixels D_j² / (N/2)²)`` of amplitudes (n, N, N)."""
+    d = np.asarray(diffraction, dtype=np.float64)
+    if d.ndim != 3 or d.shape[0] == 0:
+        raise InputError("diffraction", "a non-empty (n, N, N) array", f"shape {d.shape}")
+    N = d.shape[-1]
+    energy = float(np.mean(np.sum(d * d, axis=(-2, -1))))
+    if not energy > 0:
+        raise InputError("diffraction", "some non-zero amplitude to set the intensity scale",
+                         "all zero")
+    return math.sqrt(energy / (N / 2) ** 2)
+
+
+def normalise_probe(probe: np.ndarray) -> tuple[np.ndarray, float]:
+    """``P · f`` with ``f = sqrt((N/2)² / Σ|P|²)``; returns the probe and ``f``."""
+    p = np.asarray(probe)
+    N = p.shape[-1]
+    power = float(np.sum(np.abs(p) ** 2))
+    if not power > 0:
+        raise InputError("probeGuess", "a probe with non-zero power", "Σ|P|² = 0")
+    factor = math.sqrt((N / 2) ** 2 / power)
+    return (p * factor).astype(np.complex64), factor
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    """Which intensity scale inference uses.
+
+    ``bundle`` (the scale saved with the model), ``data`` (recomputed from the data at hand)
+    or ``fixed`` (``value``). Parse the CLI form with :meth:`parse` (``fixed=9.88``).
+    """
+
+    mode: str = "bundle"
+    value: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in SCALING_MODES:
+            raise InputError("scaling", "'bundle', 'data' or 'fixed=<value>'", repr(self.mode))
+        if self.mode == "fixed" and not (self.value is not None and self.value > 0
+                                         and math.isfinite(self.value)):
+            raise InputError("scaling fixed=<value>", "a finite value > 0", repr(self.value))
+
+    @classmethod
+    def parse(cls, text: str) -> ScalingConfig:
+        if text.startswith("fixed="):
+            try:
+                return cls("fixed", float(text.split("=", 1)[1]))
+            except ValueError:
+                raise InputError("--scaling", "fixed=<number>", repr(text)) from None
+        return cls(text)
+
+
+def resolve_scale(config: ScalingConfig, diffraction: np.ndarray,
+                  bundle_scale: float | None = None) -> tuple[float, str]:
+    """The scale to use and a sentence saying where it came from.
+
+    A bundle scale more than 2× away from the data's own is logged as a warning with both
+    values: that mismatch is what once turned gridsize-1 output into zeros.
+    """
+    data_scale = intensity_scale(diffraction)
+    if config.mode == "data":
+        return data_scale, f"from data: {data_scale:.6f}"
+    if config.mode == "fixed":
+        s = float(config.value)  # type: ignore[arg-type]
+        source = f"fixed: {s:.6f}"
+    else:
+        if bundle_scale is None:
+            raise InputError("scaling 'bundle'", "a model bundle that stores intensity_scale")
+        s = float(bundle_scale)
+        source = f"from bundle: {s:.6f}"
+    ratio = s / data_scale
+    if ratio > 2 or ratio < 0.5:
+        log.warning("intensity scale %s differs from the data's own %.6f by %.2fx", source,
+                    data_scale, ratio if ratio > 1 else 1 / ratio)
+    return s, source

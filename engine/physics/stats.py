@@ -1,0 +1,240 @@
+"""Patch and canvas statistics (SPEC §7): what the live views and the guards read.
+
+Examples
+--------
+>>> import numpy as np
+>>> a = np.ones((2, 1, 8, 8))           # two groups of one flat patch
+>>> s = patch_statistics(a)
+>>> s["var_zero_mean"], s["var_across_group"] is None
+(0.0, True)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.atomic import write_json
+from engine.backends import Backend, get_backend
+from engine.physics.stitching import Canvas
+
+
+def _as_groups(a: Any) -> Any:
+    if a.ndim == 3:
+        return a.reshape(a.shape[0], 1, a.shape[1], a.shape[2])
+    if a.ndim != 4:
+        from engine.errors import InputError
+
+        raise InputError("patches", "a (b, C, M, M) or (n, M, M) array", f"shape {tuple(a.shape)}")
+    return a
+
+
+def var_across_group(amplitudes: Any, local_offsets: np.ndarray, backend: Backend) -> float | None:
+    """Mean per-pixel variance across the C channels of each group, aligned on a local canvas.
+
+    Each channel is resampled (bilinear adjoint, normalised by its own weight) onto its
+    group's local canvas at its local offset; a pixel counts for a channel only where that
+    channel covers it fully. The variance is taken over the channels covering a pixel, for
+    pixels covered by at least two, and averaged over those pixels and groups.
+    ``None`` for C = 1 (undefined, not zero) or when no pixel is seen twice.
+    """
+    a = _as_groups(amplitudes)
+    b, C, M = int(a.shape[0]), int(a.shape[1]), int(a.shape[-1])
+    if C == 1 or b == 0:
+        return None
+    off = np.asarray(local_offsets, dtype=np.float64).reshape(b, C, 2)
+    tl = off - M / 2
+    lo = np.floor(tl.min(axis=(0, 1)))
+    span = np.ceil(tl.max(axis=(0, 1)) - lo).astype(int) + M + 2
+    h, w = int(span[0]), int(span[1])
+    # groups are laid side by side down the rows of one canvas so one scatter serves all
+    stack_shift = np.stack([np.arange(b) * h, np.zeros(b)], axis=1)[:, None, :]
+    tl_all = tl - lo + stack_shift
+    values, valid = [], []
+    ones = backend.asarray(np.ones((1, M, M)))
+    for c in range(C):
+        num = backend.zeros((b * h, w))
+        den = backend.zeros((b * h, w))
+        backend.scatter_add(num, a[:, c], tl_all[:, c])
+        backend.scatter_add(den, ones, tl_all[:, c])
+        num = backend.to_numpy(num).astype(np.float64)
+        den = backend.to_numpy(den).astype(np.float64)
+        full = den > 1 - 1e-4
+        values.append(np.where(full, num / np.where(full, den, 1.0), 0.0))
+        valid.append(full)
+    v, m = np.stack(values), np.stack(valid)
+    count = m.sum(axis=0)
+    seen = count >= 2
+    if not np.any(seen):
+        return None
+    mean = (v * m).sum(axis=0)[seen] / count[seen]
+    var = (((v[:, seen] - mean) ** 2) * m[:, seen]).sum(axis=0) / count[seen]
+    return float(var.mean())
+
+
+def patch_statistics(amplitudes: Any, local_offsets: np.ndarray | None = None,
+                     backend: Backend | str = "numpy") -> dict[str, Any]:
+    """SPEC §7 figures of amplitude patches (b, C, M, M) (or (n, M, M), read as C = 1).
+
+    Returns ``mean``, ``std``, ``var_zero_mean``, ``var_across_group`` (``None`` for C = 1 or
+    without offsets) and ``n_patches``.
+    """
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    a = _as_groups(be.asarray(amplitudes))
+    out: dict[str, Any] = dict(be.patch_stats(a))
+    out["var_across_group"] = (var_across_group(a, local_offsets, be)
+                               if local_offsets is not None else None)
+    out["n_patches"] = int(a.shape[0] * a.shape[1])
+    return out
+
+
+def canvas_statistics(canvas: Canvas | np.ndarray, coverage: np.ndarray | None = None) -> dict:
+    """Mean, std, min, max of the canvas amplitude over covered pixels, and coverage fraction."""
+    if isinstance(canvas, Canvas):
+        canvas, coverage = canvas.canvas, canvas.coverage
+    amp = np.abs(np.asarray(canvas))
+    cov = np.isfinite(amp) if coverage is None else np.asarray(coverage, bool)
+    vals = amp[cov].astype(np.float64)
+    nan = float("nan")
+    return {
+        "mean": float(vals.mean()) if vals.size else nan,
+        "std": float(vals.std()) if vals.size else nan,
+        "min": float(vals.min()) if vals.size else nan,
+        "max": float(vals.max()) if vals.size else nan,
+        "coverage": float(cov.mean()) if cov.size else 0.0,
+    }
+
+
+@dataclass
+class StatsLog:
+    """Collects SPEC §7 records for one phase; writes ``stats_<phase>.json`` and patch grids.
+
+    Parameters
+    ----------
+    phase : ``"train"``, ``"inference"``, ``"truth"``...
+    gridsize, backend, device, intensity_scale : copied into every record.
+    limit : records (and grids) are kept for the first ``limit`` batches only (``None``: all).
+    """
+
+    phase: str
+    gridsize: int
+    backend: str
+    device: str
+    intensity_scale: float | None = None
+    limit: int | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[np.ndarray] = field(default_factory=list)
+    max_sample_groups: int = 8
+
+    def wants(self, batch: int) -> bool:
+        return self.limit is None or batch < self.limit
+
+    def log(self, batch: int | str, amplitudes: Any, local_offsets: np.ndarray | None = None,
+            backend: Backend | str = "numpy", canvas: Canvas | None = None) -> dict | None:
+        """Record the statistics of one batch (returns the record, or None past ``limit``)."""
+        if isinstance(batch, int) and not self.wants(batch):
+            return None
+        be = get_backend(backend) if isinstance(backend, str) else backend
+        figures = patch_statistics(amplitudes, local_offsets, be)
+        return self.add(batch, figures, be.to_numpy(be.asarray(amplitudes)), canvas)
+
+    def add(self, batch: int | str, figures: dict[str, Any], amplitudes: np.ndarray | None = None,
+            canvas: Canvas | None = None) -> dict:
+        """Append a record of already computed ``figures`` (see :func:`patch_statistics`)."""
+        record: dict[str, Any] = {
+            "phase": self.phase, "batch": batch, "gridsize": self.gridsize,
+            "C": self.gridsize**2, "backend": self.backend, "device": self.device,
+            "intensity_scale": self.intensity_scale, **figures,
+        }
+        if canvas is not None:
+            record["canvas"] = canvas_statistics(canvas)
+        self.records.append(record)
+        have = sum(s.shape[0] for s in self.samples)
+        if amplitudes is not None and isinstance(batch, int) and have < self.max_sample_groups:
+            a = _as_groups(np.asarray(amplitudes))
+            self.samples.append(np.abs(a[: self.max_sample_groups - have]).astype(np.float32))
+        return record
+
+    def summary(self) -> dict[str, Any]:
+        """Patch-weighted mean of every figure over the logged batches."""
+        return summarise(self.records)
+
+    def write(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """``stats_<phase>.json`` and ``patches_<phase>_raw.png`` / ``_normalized.png``."""
+        d = Path(directory)
+        paths = [write_json(d / f"stats_{self.phase}.json", self.records)]
+        if self.samples:
+            grid = np.concatenate(self.samples)
+            paths.append(write_patch_grid(d / f"patches_{self.phase}_raw.png", grid, False))
+            paths.append(write_patch_grid(d / f"patches_{self.phase}_normalized.png", grid, True))
+        return paths
+
+
+FIGURES = ("mean", "std", "var_zero_mean", "var_across_group", "intensity_scale")
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One record standing for a stats file: the ``batch: "all"`` record if present, else the
+    patch-weighted mean of each figure over the batches (``None`` stays ``None``)."""
+    whole = [r for r in records if r.get("batch") == "all"]
+    if whole:
+        return dict(whole[-1])
+    out: dict[str, Any] = {}
+    weights = np.array([float(r.get("n_patches") or 0) for r in records])
+    for key in FIGURES:
+        vals = [(r.get(key), w) for r, w in zip(records, weights, strict=True)]
+        known = [(v, w) for v, w in vals if v is not None]
+        if not known:
+            out[key] = None
+            continue
+        v = np.array([float(x) for x, _ in known])
+        w = np.array([x for _, x in known])
+        out[key] = float(np.sum(v * w) / np.sum(w)) if np.sum(w) > 0 else float(np.mean(v))
+    out["n_patches"] = int(weights.sum())
+    if records:
+        for key in ("phase", "gridsize", "C", "backend", "device"):
+            out[key] = records[-1].get(key)
+    return out
+
+
+def patch_mosaic(amplitudes: np.ndarray, normalise: bool, gap: int = 2) -> np.ndarray:
+    """An RGB mosaic (rows = groups, columns = channels) of amplitude patches in [0, 1].
+
+    ``normalise=False`` shares one scale (0 … global max) so collapsed or mis-scaled patches
+    look it; ``True`` stretches each patch to its own range to show structure. Gaps are blue.
+    """
+    a = _as_groups(np.abs(np.asarray(amplitudes, dtype=np.float64)))
+    b, C, M = a.shape[0], a.shape[1], a.shape[-1]
+    vmax = float(a.max()) if a.size and a.max() > 0 else 1.0
+    if normalise:
+        lo = a.min(axis=(-2, -1), keepdims=True)
+        span = a.max(axis=(-2, -1), keepdims=True) - lo
+        v = np.where(span > 0, (a - lo) / np.where(span > 0, span, 1.0), 0.0)
+    else:
+        v = a / vmax
+    rgb = np.empty((b * (M + gap) + gap, C * (M + gap) + gap, 3))
+    rgb[...] = (0.15, 0.25, 0.55)
+    for i in range(b):
+        for c in range(C):
+            r0, c0 = gap + i * (M + gap), gap + c * (M + gap)
+            rgb[r0:r0 + M, c0:c0 + M] = v[i, c][..., None]
+    return rgb
+
+
+def write_patch_grid(path: str | os.PathLike[str], amplitudes: np.ndarray,
+                     normalise: bool) -> Path:
+    """PNG of :func:`patch_mosaic` (one row per group, one column per channel)."""
+    from matplotlib.image import imsave
+
+    from engine.atomic import atomic_open
+
+    rgb = patch_mosaic(amplitudes, normalise)
+    scale = max(1, 128 // max(1, np.asarray(amplitudes).shape[-1]))  # small patches: enlarge
+    rgb = np.kron(rgb, np.ones((scale, scale, 1)))
+    with atomic_open(path, "wb") as fh:
+        imsave(fh, np.clip(rgb, 0, 1), format="png")
+    return Path(path)

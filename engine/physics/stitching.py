@@ -1,0 +1,265 @@
+"""Stitching (reassembly) of patches onto the object grid (SPEC §6).
+
+Each patch contributes its central ``crop`` × ``crop`` window, weighted by a window
+(``uniform`` or ``probe`` = |P|²), through the bilinear adjoint of extraction; the canvas is
+Σ w·patch / Σ w where Σ w > ε and NaN elsewhere, with a boolean coverage mask. Accumulation
+is streamed batch by batch, so memory is O(canvas), not O(patches).
+
+Examples
+--------
+>>> import numpy as np
+>>> from engine.backends import get_backend
+>>> obj = (np.arange(80 * 80).reshape(80, 80) % 7 + 1).astype(complex)
+>>> pos = np.array([[30.0, 30.0], [40.0, 44.0], [50.0, 36.0]])
+>>> be = get_backend("numpy")
+>>> patches = be.extract(obj, pos - 16, 32)
+>>> canvas = stitch(patches, pos, backend=be, config=StitchConfig(crop=32))
+>>> bool(np.allclose(canvas.crop_object(obj.shape)[canvas.crop_coverage(obj.shape)],
+...                  obj[canvas.crop_coverage(obj.shape)]))
+True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.backends import Backend, get_backend
+from engine.data import save_arrays
+from engine.errors import InputError
+
+WINDOWS = ("uniform", "probe")
+
+
+@dataclass(frozen=True)
+class StitchConfig:
+    """Stitching options.
+
+    Parameters
+    ----------
+    crop : central window size in pixels (``None``: N/2; N allowed).
+    window : ``"uniform"`` or ``"probe"`` (weights |P|² of the cropped window).
+    eps : pixels whose weight is at most ``eps`` × max weight are uncovered (NaN).
+    """
+
+    crop: int | None = None
+    window: str = "uniform"
+    eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.window not in WINDOWS:
+            raise InputError("window", f"one of {WINDOWS}", repr(self.window))
+        if self.crop is not None and self.crop < 1:
+            raise InputError("crop", "a positive integer <= N", str(self.crop))
+        if not self.eps >= 0:
+            raise InputError("eps", "a number >= 0", str(self.eps))
+
+    def crop_for(self, N: int) -> int:
+        crop = N // 2 if self.crop is None else self.crop
+        if crop > N:
+            raise InputError("crop", f"at most the patch size N = {N}", str(crop))
+        return crop
+
+
+@dataclass(frozen=True)
+class CanvasGeometry:
+    """Where the canvas sits: ``origin`` (row, col) of canvas pixel 0 in object coordinates."""
+
+    origin: tuple[int, int]
+    shape: tuple[int, int]
+
+    @classmethod
+    def from_positions(cls, positions: np.ndarray, N: int) -> CanvasGeometry:
+        """Bounds from the positions plus the N/2 margin (and one row/col for interpolation).
+
+        Depends only on the set of positions, so any gridsize, group count or batch size of
+        the same patches gives the same canvas.
+        """
+        pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+        if pos.shape[0] == 0:
+            raise InputError("positions", "at least one position to bound the canvas", "none")
+        lo = np.floor(pos.min(axis=0) - N / 2).astype(int)
+        hi = np.ceil(pos.max(axis=0) + N / 2).astype(int) + 1
+        return cls(origin=(int(lo[0]), int(lo[1])), shape=(int(hi[0] - lo[0]), int(hi[1] - lo[1])))
+
+
+@dataclass
+class Canvas:
+    """A stitched estimate.
+
+    Attributes
+    ----------
+    canvas : (h, w) complex64 (or float32 for amplitude-only), NaN where uncovered.
+    coverage : (h, w) bool.
+    origin : (row, col) of canvas pixel 0 in object coordinates.
+    weight : (h, w) float32, Σ w.
+    """
+
+    canvas: np.ndarray
+    coverage: np.ndarray
+    origin: tuple[int, int]
+    weight: np.ndarray
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Atomic NPZ with ``canvas``, ``coverage``, ``origin`` and ``weight``."""
+        return save_arrays(path, {
+            "canvas": self.canvas,
+            "coverage": self.coverage,
+            "origin": np.asarray(self.origin, dtype=np.int64),
+            "weight": self.weight,
+        })
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Canvas:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(str(path), "an existing canvas .npz", "no such file")
+        with np.load(path, allow_pickle=False) as z:
+            for key in ("canvas", "coverage", "origin"):
+                if key not in z.files:
+                    raise InputError(str(path), f"key '{key}' of a canvas file", f"keys {z.files}")
+            canvas = z["canvas"]
+            weight = z["weight"] if "weight" in z.files else z["coverage"].astype(np.float32)
+            return cls(canvas, z["coverage"].astype(bool), tuple(int(v) for v in z["origin"]),
+                       weight)
+
+    def _object_slices(self, shape: tuple[int, int]):
+        r0, c0 = self.origin
+        h, w = self.canvas.shape
+        rs, cs = max(r0, 0), max(c0, 0)
+        re, ce = min(r0 + h, shape[0]), min(c0 + w, shape[1])
+        return (slice(rs, re), slice(cs, ce)), (slice(rs - r0, re - r0), slice(cs - c0, ce - c0))
+
+    def crop_object(self, shape: tuple[int, int]) -> np.ndarray:
+        """The canvas on an object grid of ``shape`` (NaN where not covered)."""
+        out = np.full(shape, np.nan, dtype=self.canvas.dtype)
+        obj_sl, can_sl = self._object_slices(shape)
+        out[obj_sl] = self.canvas[can_sl]
+        return out
+
+    def crop_coverage(self, shape: tuple[int, int]) -> np.ndarray:
+        out = np.zeros(shape, dtype=bool)
+        obj_sl, can_sl = self._object_slices(shape)
+        out[obj_sl] = self.coverage[can_sl]
+        return out
+
+
+def window_weights(N: int, crop: int, window: str, probe: np.ndarray | None) -> np.ndarray:
+    """The (crop, crop) weight window of one patch."""
+    if window == "uniform":
+        return np.ones((crop, crop))
+    if probe is None:
+        raise InputError("window 'probe'", "a probe to weight by |P|²", "none given")
+    s = (N - crop) // 2
+    w = np.abs(np.asarray(probe)[s:s + crop, s:s + crop]) ** 2
+    return w / w.max()
+
+
+class Stitcher:
+    """Streaming accumulator: :meth:`add` batches, then :meth:`result`.
+
+    Parameters
+    ----------
+    geometry : the canvas bounds (see :meth:`CanvasGeometry.from_positions`).
+    N : patch size.
+    backend : where the accumulation runs.
+    config : crop and window.
+    probe : needed for ``window="probe"``.
+    complex : complex canvas (default) or real (amplitude-only).
+    """
+
+    def __init__(self, geometry: CanvasGeometry, N: int, backend: Backend | str = "numpy",
+                 config: StitchConfig | None = None, probe: np.ndarray | None = None,
+                 complex: bool = True) -> None:
+        self.geometry = geometry
+        self.N = N
+        self.backend = get_backend(backend) if isinstance(backend, str) else backend
+        self.config = config or StitchConfig()
+        self.crop = self.config.crop_for(N)
+        self._start = (N - self.crop) // 2
+        self._w = self.backend.asarray(window_weights(N, self.crop, self.config.window, probe))
+        self._num = self.backend.zeros(geometry.shape, complex=complex)
+        self._den = self.backend.zeros(geometry.shape)
+        self.n_added = 0
+
+    def add(self, patches: Any, positions: np.ndarray) -> None:
+        """Accumulate patches (..., N, N) centred at ``positions`` (..., 2) (y, x)."""
+        be = self.backend
+        p = be.asarray(patches)
+        pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+        if tuple(p.shape[-2:]) != (self.N, self.N):
+            raise InputError("patches", f"trailing shape ({self.N}, {self.N})", str(tuple(p.shape)))
+        p = p.reshape(-1, self.N, self.N)
+        if p.shape[0] != pos.shape[0]:
+            raise InputError("positions", f"one per patch ({p.shape[0]})", str(pos.shape[0]))
+        if p.shape[0] == 0:
+            return
+        s, c = self._start, self.crop
+        p = p[:, s:s + c, s:s + c]
+        tl = pos - self.N / 2 + s - np.asarray(self.geometry.origin, dtype=np.float64)
+        be.scatter_add(self._num, p * self._w, tl)
+        be.scatter_add(self._den, self._w[None], tl)  # broadcast over the batch
+        self.n_added += p.shape[0]
+
+    def result(self) -> Canvas:
+        """The canvas: NaN and ``coverage = False`` where Σ w <= eps · max Σ w."""
+        num = self.backend.to_numpy(self._num)
+        den = self.backend.to_numpy(self._den).astype(np.float64)
+        thresh = self.config.eps * (den.max() if den.size and den.max() > 0 else 1.0)
+        coverage = den > max(thresh, 0.0) if den.max() > 0 else np.zeros(den.shape, bool)
+        out_dtype = np.complex64 if np.iscomplexobj(num) else np.float32
+        canvas = np.full(den.shape, np.nan, dtype=out_dtype)
+        canvas[coverage] = (num[coverage] / den[coverage]).astype(out_dtype)
+        return Canvas(canvas, coverage, self.geometry.origin, den.astype(np.float32))
+
+
+def stitch(patches: Any, positions: np.ndarray, *, backend: Backend | str = "numpy",
+           config: StitchConfig | None = None, probe: np.ndarray | None = None,
+           geometry: CanvasGeometry | None = None, batch_size: int = 1024,
+           progress: Callable[[int, int], None] | None = None) -> Canvas:
+    """Stitch patches (..., N, N) at ``positions`` (..., 2) into a :class:`Canvas`.
+
+    ``patches`` may be an in-memory array or an iterable of ``(patch_batch, position_batch)``
+    pairs (streaming, for data that does not fit in memory; then ``geometry`` is required).
+    """
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    if not hasattr(patches, "shape"):
+        if geometry is None:
+            raise InputError("geometry", "canvas bounds when stitching a stream of batches")
+        return _stitch_stream(patches, geometry, be, config, probe, progress)
+    N = int(patches.shape[-1])
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    flat = patches.reshape(-1, N, N)
+    geometry = geometry or CanvasGeometry.from_positions(pos, N)
+    is_complex = bool(np.iscomplexobj(flat)) if isinstance(flat, np.ndarray) else flat.is_complex()
+    st = Stitcher(geometry, N, be, config, probe, complex=is_complex)
+    if batch_size < 1:
+        raise InputError("batch_size", "an integer >= 1", str(batch_size))
+    total = flat.shape[0]
+    for start in range(0, total, batch_size):
+        st.add(flat[start:start + batch_size], pos[start:start + batch_size])
+        if progress is not None:
+            progress(min(start + batch_size, total), total)
+    return st.result()
+
+
+def _stitch_stream(batches: Iterable[tuple[Any, np.ndarray]], geometry: CanvasGeometry,
+                   be: Backend, config: StitchConfig | None, probe: np.ndarray | None,
+                   progress: Callable[[int, int], None] | None) -> Canvas:
+    st: Stitcher | None = None
+    for p, pos in batches:
+        if st is None:
+            is_complex = bool(np.iscomplexobj(p)) if isinstance(p, np.ndarray) else p.is_complex()
+            st = Stitcher(geometry, int(p.shape[-1]), be, config, probe, complex=is_complex)
+        st.add(p, pos)
+        if progress is not None:
+            progress(st.n_added, -1)
+    if st is None:
+        raise InputError("patch stream", "at least one batch", "an empty stream")
+    return st.result()
+

@@ -1,0 +1,1 @@
+"""Simulated experiments: objects, probes, scan patterns and the measured patterns (SPEC §3)."""

@@ -1,0 +1,183 @@
+"""Simulated experiments: objects, probes, scans and Poisson counts (SPEC §3).
+
+Examples
+--------
+>>> ds = simulate(SimulationConfig(object="asym", probe="disk", scan="raster",
+...                                n_positions=25, N=32, step=6, nphotons=1e6, seed=1))
+>>> ds.diffraction.shape, ds.object.dtype.name
+((25, 32, 32), 'complex64')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from engine import __version__
+from engine.backends import Backend, get_backend
+from engine.data import Dataset, check_positions_inside
+from engine.errors import InputError
+from engine.events import Callback, progress_emitter
+from engine.simulation.objects import OBJECTS, make_object
+from engine.simulation.probes import PROBES, make_probe
+from engine.simulation.scans import SCANS, make_scan
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything that defines a simulated data set; same config ⇒ same data.
+
+    Parameters
+    ----------
+    object, probe, scan : generator names (see ``OBJECTS``, ``PROBES``, ``SCANS``).
+    n_positions : number of scan positions n.
+    N : pattern and probe size.
+    step : mean distance between neighbouring positions, pixels.
+    jitter : raster position jitter (standard deviation, pixels).
+    nphotons : mean photon count per pattern; ``0`` or ``inf`` gives noise-free amplitudes.
+    seed : random seed.
+    object_size : (H, W); ``None`` fits the scan plus the probe and a margin.
+    probe_radius : aperture radius in reciprocal pixels (disk, zone-plate) or Gaussian
+        sigma in pixels; ``None`` picks a size suited to N.
+    defocus : out-of-focus strength of the probe (1 = default propagation distance).
+    amplitude_image, phase_image : PNG paths for ``object="image"``.
+    """
+
+    object: str = "lines"
+    probe: str = "disk"
+    scan: str = "raster"
+    n_positions: int = 1024
+    N: int = 64
+    step: float = 8.0
+    jitter: float = 0.0
+    nphotons: float = 1e9
+    seed: int = 0
+    object_size: tuple[int, int] | None = None
+    probe_radius: float | None = None
+    defocus: float = 1.0
+    amplitude_image: str | None = None
+    phase_image: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("object", OBJECTS), ("probe", PROBES), ("scan", SCANS)):
+            if getattr(self, name) not in allowed:
+                raise InputError(name, f"one of {sorted(allowed)}", repr(getattr(self, name)))
+        if self.N < 8 or self.N % 2:
+            raise InputError("N", "an even pattern size >= 8 (32...256 typical)", str(self.N))
+        if self.n_positions < 1:
+            raise InputError("n_positions", "an integer >= 1", str(self.n_positions))
+        if not self.step > 0:
+            raise InputError("step", "a positive distance in pixels", str(self.step))
+        if not self.jitter >= 0:
+            raise InputError("jitter", "a standard deviation >= 0", str(self.jitter))
+        if not self.nphotons >= 0:
+            raise InputError("nphotons", "a mean photon count >= 0 (0 or inf: no noise)",
+                             str(self.nphotons))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
+             object_array: np.ndarray | None = None, probe_array: np.ndarray | None = None,
+             positions: np.ndarray | None = None, batch_size: int = 1024,
+             emit: Callback | None = None) -> Dataset:
+    """Simulate a dataset: object, probe, scan, far-field amplitudes and Poisson counts.
+
+    ``object_array``, ``probe_array`` and ``positions`` (n, 2) (y, x) override the generators
+    (e.g. to simulate diffraction for a measured object and probe). The forward model runs in
+    batches of ``batch_size`` patterns, reporting :class:`~engine.events.Progress` to ``emit``.
+    """
+    rng = np.random.default_rng(config.seed)
+    N = config.N
+    if probe_array is None:
+        probe = make_probe(config.probe, N, radius=config.probe_radius, defocus=config.defocus)
+    else:
+        probe = np.asarray(probe_array, dtype=np.complex64)
+        if probe.shape != (N, N):
+            raise InputError("probe array", f"shape ({N}, {N}) = (N, N)", str(probe.shape))
+    if positions is None:
+        scan = make_scan(config.scan, config.n_positions, config.step, config.jitter, rng)
+        positions, shape = _place_scan(scan, N, config.object_size)
+    else:
+        positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+        shape = None
+    if object_array is None:
+        if shape is None:
+            raise InputError("object_array", "an object when positions are given")
+        obj = make_object(config.object, shape, rng,
+                          images=(config.amplitude_image, config.phase_image))
+    else:
+        obj = np.asarray(object_array, dtype=np.complex64)
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    check_positions_inside(positions, obj.shape, N, "scan positions")
+    o, p = be.asarray(obj, complex=True), be.asarray(probe, complex=True)
+    patches = np.empty((positions.shape[0], N, N), np.complex64)
+    amplitude = np.empty((positions.shape[0], N, N), np.float64)
+    progress = progress_emitter(emit, "simulate")
+    for start in range(0, positions.shape[0], batch_size):
+        sl = slice(start, start + batch_size)
+        patch = be.extract(o, positions[sl] - N / 2, N)
+        patches[sl] = be.to_numpy(patch)
+        amplitude[sl] = be.to_numpy(be.amplitude(be.propagate(be.illuminate(p, patch))))
+        if progress:
+            progress(min(start + batch_size, positions.shape[0]), positions.shape[0])
+    diffraction, gain = poisson_counts(amplitude, config.nphotons, rng)
+    metadata = {
+        "generator": f"ptycho-workbench {__version__} engine.simulation.simulate",
+        "simulation": config.to_dict(),
+        "nphotons": config.nphotons,
+        "seed": config.seed,
+        "gain": gain,
+        "units": {"positions": "object pixels (x = column, y = row, probe centre)",
+                  "diffraction": "sqrt(photon counts)"},
+    }
+    return Dataset(
+        diffraction=diffraction,
+        xcoords=positions[:, 1].copy(),
+        ycoords=positions[:, 0].copy(),
+        probe=probe.astype(np.complex64),
+        object=obj.astype(np.complex64),
+        patches=patches.astype(np.complex64),
+        metadata=metadata,
+    )
+
+
+def poisson_counts(amplitude: np.ndarray, nphotons: float,
+                   rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """sqrt(Poisson(g² A²)) with g² set so the mean count per pattern is ``nphotons``.
+
+    Returns the amplitudes (float32) and g. ``nphotons`` of 0 or inf means noise-free
+    amplitudes at unit gain.
+    """
+    A = np.asarray(amplitude, dtype=np.float64)
+    if nphotons == 0 or math.isinf(nphotons):
+        return A.astype(np.float32), 1.0
+    energy = float(np.mean(np.sum(A * A, axis=(-2, -1))))
+    if not energy > 0:
+        raise InputError("simulated amplitudes", "non-zero far-field energy", "all zero")
+    gain2 = nphotons / energy
+    counts = rng.poisson(gain2 * A * A)
+    return np.sqrt(counts).astype(np.float32), math.sqrt(gain2)
+
+
+def _place_scan(scan: np.ndarray, N: int,
+                object_size: tuple[int, int] | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """Shift scan coordinates so every window fits, and size the object to hold them."""
+    margin = 4
+    lo = scan.min(axis=0)
+    extent = scan.max(axis=0) - lo
+    fit = (int(math.ceil(extent[0])) + N + 2 * margin, int(math.ceil(extent[1])) + N + 2 * margin)
+    if object_size is None:
+        shape = fit
+        positions = scan - lo + N / 2 + margin
+    else:
+        shape = (int(object_size[0]), int(object_size[1]))
+        if shape[0] < fit[0] - 2 * margin or shape[1] < fit[1] - 2 * margin:
+            raise InputError("object_size", f"at least {fit[0] - 2 * margin}x{fit[1] - 2 * margin} "
+                             f"to hold the scan and the {N}x{N} probe", f"{shape[0]}x{shape[1]}")
+        centre = np.array(shape, dtype=np.float64) / 2
+        positions = scan - lo - extent / 2 + centre
+    return positions, shape

@@ -1,1 +1,0 @@
-"""Training of the physics-informed network (Lightning Fabric loop, checkpoints, events)."""

@@ -1,0 +1,70 @@
+"""Scaling (SPEC §4): the normalisation makes the photon count irrelevant."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError
+from engine.physics.scaling import ScalingConfig, intensity_scale, normalise_probe, resolve_scale
+from engine.simulation.simulate import poisson_counts
+
+
+def test_mean_energy_is_quarter_N_squared(small_ds):
+    X = small_ds.diffraction / intensity_scale(small_ds.diffraction)
+    N = small_ds.N
+    assert np.mean(np.sum(X.astype(float) ** 2, axis=(1, 2))) == pytest.approx((N / 2) ** 2)
+
+
+def test_counts_times_100_change_nothing_in_X(small_ds):
+    D = small_ds.diffraction.astype(np.float64)
+    D100 = np.sqrt(100 * D**2)  # every count times 100
+    X1 = D / intensity_scale(D)
+    X2 = D100 / intensity_scale(D100)
+    np.testing.assert_allclose(X1, X2, rtol=1e-12, atol=1e-12)
+    assert intensity_scale(D100) == pytest.approx(10 * intensity_scale(D))
+
+
+def test_normalised_probe_power(small_ds):
+    p, f = normalise_probe(small_ds.probe)
+    N = small_ds.N
+    assert np.sum(np.abs(p) ** 2) == pytest.approx((N / 2) ** 2, rel=1e-5)
+    np.testing.assert_allclose(p, small_ds.probe * f, rtol=1e-6)
+
+
+def test_model_units_match_photon_units(small_ds):
+    """With the normalised probe and an object of unit amplitude, X-unit amplitudes times s
+    are photon-unit amplitudes: the scale is consistent end to end."""
+    rng = np.random.default_rng(0)
+    N = 32
+    amp = np.abs(np.fft.fft2(rng.standard_normal((50, N, N)), norm="ortho"))
+    D, _ = poisson_counts(amp, 1e7, rng)
+    s = intensity_scale(D)
+    X = D / s
+    assert np.mean(np.sum(X**2, axis=(1, 2))) == pytest.approx((N / 2) ** 2, rel=1e-4)
+
+
+def test_scaling_modes(small_ds, caplog):
+    D = small_ds.diffraction
+    s_data = intensity_scale(D)
+    assert resolve_scale(ScalingConfig("data"), D)[0] == pytest.approx(s_data)
+    s, source = resolve_scale(ScalingConfig("bundle"), D, bundle_scale=s_data * 1.5)
+    assert s == pytest.approx(1.5 * s_data) and source.startswith("from bundle: ")
+    with caplog.at_level(logging.WARNING):
+        resolve_scale(ScalingConfig.parse("fixed=1e-3"), D)
+    assert "differs from the data's own" in caplog.text
+    with pytest.raises(InputError, match="scaling"):
+        ScalingConfig.parse("auto")
+    with pytest.raises(InputError, match="fixed"):
+        ScalingConfig.parse("fixed=-1")
+    with pytest.raises(InputError, match="bundle"):
+        resolve_scale(ScalingConfig("bundle"), D)
+
+
+def test_scale_of_empty_or_zero_data_is_an_error():
+    with pytest.raises(InputError, match="diffraction"):
+        intensity_scale(np.zeros((0, 8, 8)))
+    with pytest.raises(InputError, match="non-zero"):
+        intensity_scale(np.zeros((2, 8, 8)))

@@ -1,0 +1,128 @@
+"""Statistics (SPEC §7) and comparison (SPEC §8)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError
+from engine.evaluation.compare import compare_figure, compare_stats, load_stats
+from engine.physics.grouping import GroupingConfig, make_groups
+from engine.physics.stats import StatsLog, canvas_statistics, patch_statistics, summarise
+from engine.physics.stitching import stitch
+from engine.physics.workflows import stats_dataset
+
+
+def test_definitions_on_known_arrays():
+    a = np.zeros((2, 1, 4, 4))
+    a[0, 0, :, :2] = 2.0  # one patch half 0 half 2; one flat zero patch
+    s = patch_statistics(a)
+    assert s["mean"] == pytest.approx(0.5)
+    assert s["std"] == pytest.approx(np.std(a))
+    assert s["var_zero_mean"] == pytest.approx(0.5)  # (1² over 16 px) / 2 patches
+    assert s["var_across_group"] is None and s["n_patches"] == 2
+
+
+def test_var_across_group_detects_misalignment(small_ds):
+    groups = make_groups(small_ds.positions, GroupingConfig(gridsize=2, n_groups=30, seed=0))
+    amp = np.abs(small_ds.patches[groups.indices])
+    aligned = patch_statistics(amp, groups.local_offsets)["var_across_group"]
+    swapped = patch_statistics(amp[:, ::-1], groups.local_offsets)["var_across_group"]
+    assert aligned is not None and swapped is not None
+    assert aligned < 0.05 * swapped  # true patches agree where they overlap
+
+
+def test_collapsed_patches_read_zero():
+    flat = np.full((3, 4, 16, 16), 0.7)
+    offsets = np.random.default_rng(0).uniform(-3, 3, (3, 4, 2))
+    s = patch_statistics(flat, offsets)
+    assert s["var_zero_mean"] == pytest.approx(0, abs=1e-12)
+    assert s["var_across_group"] == pytest.approx(0, abs=1e-10)
+
+
+def test_canvas_statistics_ignore_uncovered(small_ds):
+    c = stitch(small_ds.patches, small_ds.positions)
+    s = canvas_statistics(c)
+    assert 0 < s["coverage"] < 1
+    amp = np.abs(c.canvas[c.coverage])
+    assert s["mean"] == pytest.approx(amp.mean()) and s["max"] == pytest.approx(amp.max())
+
+
+def test_stats_dataset_records_and_files(tmp_path, small_ds):
+    log = stats_dataset(small_ds, grouping=GroupingConfig(gridsize=2, n_groups=40, seed=0),
+                        batch_size=16, limit=2)
+    batches = [r["batch"] for r in log.records]
+    assert batches == [0, 1, "all"]
+    whole = log.records[-1]
+    assert whole["n_patches"] == 160 and "canvas" in whole
+    for key in ("phase", "batch", "gridsize", "C", "backend", "device", "intensity_scale",
+                "mean", "std", "var_zero_mean", "var_across_group", "n_patches"):
+        assert key in whole
+    # the pooled "all" record equals statistics over every group at once
+    groups = make_groups(small_ds.positions, GroupingConfig(gridsize=2, n_groups=40, seed=0))
+    direct = patch_statistics(np.abs(small_ds.patches[groups.indices]), groups.local_offsets)
+    for key in ("mean", "std", "var_zero_mean"):
+        assert whole[key] == pytest.approx(direct[key], rel=1e-9)
+    paths = log.write(tmp_path)
+    names = sorted(p.name for p in paths)
+    assert names == ["patches_truth_normalized.png", "patches_truth_raw.png", "stats_truth.json"]
+    assert json.loads((tmp_path / "stats_truth.json").read_text())[0]["C"] == 4
+
+
+def test_gridsize_one_statistics_are_meaningful(small_ds):
+    log = stats_dataset(small_ds, grouping=GroupingConfig(gridsize=1))
+    whole = log.records[-1]
+    assert whole["var_across_group"] is None
+    assert whole["var_zero_mean"] > 1e-3 and whole["canvas"]["coverage"] > 0.5
+
+
+def test_statslog_limit():
+    log = StatsLog("train", gridsize=1, backend="numpy", device="cpu", limit=1)
+    a = np.ones((2, 1, 8, 8))
+    assert log.log(0, a) is not None and log.log(1, a) is None
+    assert len(log.records) == 1
+
+
+@pytest.mark.parametrize("b,c,status", [(1.0, 2.0, "ok"), (0.0, 1.0, "baseline_zero"),
+                                        (1.0, 0.0, "candidate_zero"), (0.0, 0.0, "both_zero"),
+                                        (None, 1.0, "missing"), (float("nan"), 1.0, "nan")])
+def test_compare_statuses(b, c, status):
+    f = compare_figure(b, c)
+    assert f["status"] == status
+    if status == "ok":
+        assert f["ratio"] == 2.0 and f["delta"] == 1.0
+
+
+def test_compare_files(tmp_path, small_ds):
+    a = stats_dataset(small_ds, grouping=GroupingConfig(gridsize=2, seed=0), phase="train")
+    b = stats_dataset(small_ds, grouping=GroupingConfig(gridsize=1), phase="inference")
+    a.write(tmp_path / "a")
+    b.write(tmp_path / "b")
+    report = compare_stats(tmp_path / "a" / "stats_train.json", tmp_path / "b")
+    assert report["figures"]["mean"]["status"] == "ok"
+    assert report["figures"]["mean"]["ratio"] == pytest.approx(1, rel=0.02)
+    assert report["figures"]["var_across_group"]["status"] == "missing"
+    assert report["figures"]["canvas.coverage"]["ratio"] == pytest.approx(1.0)
+
+
+def test_compare_bad_inputs(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="valid JSON"):
+        load_stats(bad)
+    bad.write_text("[]")
+    with pytest.raises(InputError, match="at least one"):
+        load_stats(bad)
+    with pytest.raises(InputError, match="no such file"):
+        load_stats(tmp_path / "none.json")
+
+
+def test_summarise_weights_by_patches():
+    recs = [{"mean": 1.0, "std": 0, "var_zero_mean": 0, "var_across_group": None,
+             "intensity_scale": 2.0, "n_patches": 1},
+            {"mean": 4.0, "std": 0, "var_zero_mean": 0, "var_across_group": None,
+             "intensity_scale": 2.0, "n_patches": 3}]
+    s = summarise(recs)
+    assert s["mean"] == pytest.approx(3.25) and s["var_across_group"] is None
