@@ -1,4 +1,5 @@
-"""The dataset of SPEC §2: an NPZ file compatible with PtychoPINN's key layout.
+"""The dataset (docs/conventions.md#data-format): an NPZ file compatible with PtychoPINN's key
+layout.
 
 Reading validates everything before returning (nothing is half-loaded) and never unpickles;
 writing is atomic.
@@ -98,7 +99,8 @@ def _finite(name: str, a: np.ndarray) -> None:
 
 
 def validate(ds: Dataset) -> None:
-    """Check SPEC §2; raise :class:`InputError` naming the first violation."""
+    """Check docs/conventions.md#data-format; raise :class:`InputError` naming the first
+    violation."""
     x, y = ds.xcoords, ds.ycoords
     if x.ndim != 1 or y.ndim != 1 or x.shape != y.shape:
         raise InputError("'xcoords'/'ycoords'", "two 1-D arrays of equal length",
@@ -140,8 +142,9 @@ def check_positions_inside(positions: np.ndarray, shape: tuple[int, ...], N: int
                            what: str = "positions") -> None:
     """Every N×N window centred at a position must lie inside an object of ``shape``.
 
-    The window of position p spans rows p_y - N/2 ... p_y + N/2 - 1 (SPEC §3.1); bilinear
-    interpolation reads one more row/column, which the backends supply by edge padding.
+    The window of position p spans rows p_y - N/2 ... p_y + N/2 - 1
+    (docs/conventions.md#coordinates); bilinear interpolation reads one more row/column, which the
+    backends supply by edge padding.
     """
     H, W = shape
     lo = positions - N / 2
@@ -183,7 +186,7 @@ def _diffraction_layout(d: np.ndarray, n: int, N: int, path: Path) -> np.ndarray
 
 
 def read_npz(path: str | os.PathLike[str], *, require_diffraction: bool = True) -> Dataset:
-    """Read and validate a dataset (SPEC §2).
+    """Read and validate a dataset (docs/conventions.md#data-format).
 
     Parameters
     ----------
@@ -248,7 +251,8 @@ def read_npz(path: str | os.PathLike[str], *, require_diffraction: bool = True) 
 
 
 def write_npz(path: str | os.PathLike[str], ds: Dataset) -> Path:
-    """Write ``ds`` atomically in the SPEC §2 layout (no pickled objects)."""
+    """Write ``ds`` atomically in the layout of docs/conventions.md#data-format (no pickled
+    objects)."""
     validate(ds)
     arrays: dict[str, np.ndarray] = {
         "xcoords": ds.xcoords.astype(np.float64),

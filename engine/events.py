@@ -74,7 +74,8 @@ class Validation(Event):
 
 @dataclass(frozen=True)
 class StatsSnapshot(Event):
-    """A SPEC §7 statistics record plus a few sample patches (b, C, N, N) amplitudes."""
+    """A statistics record (docs/conventions.md#statistics) plus a few sample patches (b, C, N, N)
+    amplitudes."""
 
     phase: str
     record: dict[str, Any]

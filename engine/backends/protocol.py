@@ -3,8 +3,8 @@
 Arrays are the backend's own type (``numpy.ndarray`` or ``torch.Tensor``); the engine moves
 data across with :meth:`Backend.asarray` and :meth:`Backend.to_numpy` only at the edges.
 
-Geometry conventions (SPEC §3): ``top_left`` is an ``(n, 2)`` float array of (row, col)
-object coordinates of a window's pixel (0, 0); a probe centred at position (y, x) has
+Geometry conventions (docs/conventions.md#coordinates): ``top_left`` is an ``(n, 2)`` float array of
+(row, col) object coordinates of a window's pixel (0, 0); a probe centred at position (y, x) has
 ``top_left = (y - N/2, x - N/2)``. Sub-pixel values use **bilinear interpolation**, the one
 documented interpolation of the project; reads beyond the last row/column repeat the edge
 (the weight there is zero for every in-bounds window, see ``data.check_positions_inside``).
@@ -80,7 +80,8 @@ class Backend(Protocol):
         """Far-field amplitudes (n, N, N) at probe centres ``positions`` (n, 2) (y, x)."""
 
     def patch_stats(self, a: Array) -> dict[str, float]:
-        """``mean``, ``std`` and ``var_zero_mean`` of real patches (..., M, M) (SPEC §7)."""
+        """``mean``, ``std`` and ``var_zero_mean`` of real patches (..., M, M)
+        (docs/conventions.md#statistics)."""
 
     def synchronize(self) -> None:
         """Wait for queued device work (for timing)."""

@@ -2,7 +2,8 @@
 
 Simulates ``lines`` (N, n positions), trains at each gridsize under a fixed step budget,
 infers on the whole scan with the bundle's scale and evaluates the stitched canvas against
-the truth (SPEC §9) on the whole covered region and on the held-out (validation) stripe.
+the truth (docs/conventions.md#evaluation-metrics) on the whole covered region and on the
+held-out (validation) stripe.
 Optionally an iterative solver runs on the same data, from a flat start (the baseline a user
 compares against) and from the network's canvas (the network as a solver's initialiser),
 scored the same way.

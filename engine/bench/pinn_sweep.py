@@ -2,7 +2,8 @@
 
 ``ptycho bench pinn-sweep --grid GRID.json`` reads a list of cases, trains each on
 simulated ``lines`` under a step and/or time budget, infers on the whole scan with the
-bundle's scale and evaluates the stitched canvas (SPEC §9), whole and held-out stripe.
+bundle's scale and evaluates the stitched canvas (docs/conventions.md#evaluation-metrics),
+whole and held-out stripe.
 It is how a training recipe is chosen: same data, same budget, one change at a time.
 
 The grid file::

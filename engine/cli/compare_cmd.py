@@ -1,4 +1,5 @@
-"""``ptycho compare``: two stats files / runs figure by figure, or two canvases (SPEC §8)."""
+"""``ptycho compare``: two stats files / runs figure by figure, or two canvases
+(docs/conventions.md#comparison)."""
 
 from __future__ import annotations
 

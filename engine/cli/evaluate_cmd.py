@@ -1,4 +1,5 @@
-"""``ptycho evaluate``: a reconstruction against the ground truth (SPEC §9)."""
+"""``ptycho evaluate``: a reconstruction against the ground truth
+(docs/conventions.md#evaluation-metrics)."""
 
 from __future__ import annotations
 

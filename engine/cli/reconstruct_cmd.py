@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reconstruct", help="iterative reconstruction (ePIE, rPIE, LSQ-ML)",
         description="Reconstruct object and probe with an iterative solver; writes recon.npz "
                     "(canvas layout), probe.npz, history.json, options.json and PNGs.")
-    p.add_argument("data", help="dataset .npz (SPEC §2)")
+    p.add_argument("data", help="dataset .npz (docs/conventions.md#data-format)")
     p.add_argument("--method", choices=("epie", "rpie", "lsqml"), default="lsqml")
     p.add_argument("--iterations", type=int, default=50, help="epochs (default 50)")
     p.add_argument("--batch-size", type=int, default=64, help="positions per update; 1 = "

@@ -1,4 +1,5 @@
-"""``ptycho simulate``: write a simulated dataset (SPEC §2, §3)."""
+"""``ptycho simulate``: write a simulated dataset (docs/conventions.md#data-format,
+#forward-model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``ptycho stats``: SPEC §7 statistics JSON (and patch-grid PNGs) of a source."""
+"""``ptycho stats``: statistics JSON (docs/conventions.md#statistics) (and patch-grid PNGs) of a
+source."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from engine.physics.workflows import stats_dataset
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stats", help="patch and canvas statistics (SPEC §7)")
+    p = sub.add_parser("stats", help="patch and canvas statistics (docs/conventions.md#statistics)")
     add_source_args(p)
     p.add_argument("--phase", default="truth", help="phase label of the records")
     p.add_argument("--limit", type=int, default=None, help="record only the first K batches")

@@ -1,4 +1,5 @@
-"""``ptycho stitch``: stitch patches of a source into a canvas NPZ (SPEC §6)."""
+"""``ptycho stitch``: stitch patches of a source into a canvas NPZ
+(docs/conventions.md#stitching)."""
 
 from __future__ import annotations
 

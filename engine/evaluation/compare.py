@@ -1,4 +1,4 @@
-"""Comparison of two statistics files or runs (SPEC §8, statistics part).
+"""Comparison of two statistics files or runs (docs/conventions.md#comparison, statistics part).
 
 Examples
 --------
@@ -47,7 +47,8 @@ def load_stats(source: str | os.PathLike[str] | list[dict[str, Any]]) -> list[di
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise InputError(str(path), "a JSON list of statistics records (SPEC §7)")
+        raise InputError(str(path),
+                         "a JSON list of statistics records (docs/conventions.md#statistics)")
     if not data:
         raise InputError(str(path), "at least one statistics record", "an empty list")
     return data

@@ -16,9 +16,9 @@ Files (all JSON written atomically; positions and offsets are (dy, dx) = (row, c
     "local": {"mean": {"dy", "dx"}, "std": {"dy", "dx"}}}``. ``centred_std`` is the RMS
     distance of the patch centres from their centroid, sqrt(mean((dy−ȳ)² + (dx−x̄)²)).
 ``stats.json``
-    ``{"patches": engine.physics.stats.patch_statistics (SPEC §7: mean, std, var_zero_mean,
-    var_across_group, n_patches), "canvas": engine.physics.stats.canvas_statistics (mean, std, min,
-    max of the canvas amplitude over covered pixels, coverage)}``.
+    ``{"patches": engine.physics.stats.patch_statistics (mean, std, var_zero_mean, var_across_group,
+    n_patches; docs/conventions.md#statistics), "canvas": engine.physics.stats.canvas_statistics
+    (mean, std, min, max of the canvas amplitude over covered pixels, coverage)}``.
 ``pred_patches_amp_grid.png``, ``pred_patches_amp_grid_normalized.png``
     the first groups' amplitude patches on one shared scale, and each stretched to its own
     range (:func:`engine.physics.stats.write_patch_grid`).

@@ -1,4 +1,5 @@
-"""Image-quality figures and the evaluation of a canvas against the truth (SPEC §8, §9).
+"""Image-quality figures and the evaluation of a canvas against the truth
+(docs/conventions.md#comparison, #evaluation-metrics).
 
 :func:`evaluate_canvas` places a stitched canvas on the truth object's grid (through its
 origin), registers it to sub-pixel precision, removes the global phase offset (and
@@ -238,7 +239,8 @@ def _alignment_record(al: Any, n_valid: int) -> dict[str, Any]:
 def evaluate_canvas(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False,
                     upsample: int = 100, max_shift: float | None = None,
                     min_weight: float = 0.0) -> dict[str, Any]:
-    """Evaluate a stitched canvas against the ground-truth object (SPEC §9).
+    """Evaluate a stitched canvas against the ground-truth object
+    (docs/conventions.md#evaluation-metrics).
 
     Parameters
     ----------
@@ -302,7 +304,8 @@ def _on_grid(c: Canvas, origin: tuple[int, int], shape: tuple[int, int]) -> tupl
 
 def compare_canvases(baseline: Canvas, candidate: Canvas, *, upsample: int = 100,
                      max_shift: float | None = None) -> dict[str, Any]:
-    """Compare two canvases (SPEC §8): figures of ``candidate`` against ``baseline``.
+    """Compare two canvases (docs/conventions.md#comparison): figures of ``candidate`` against
+    ``baseline``.
 
     Both are placed on one grid through their origins; the candidate is registered to the
     baseline and its global phase aligned (no amplitude scaling). Returns ``alignment`` (as

@@ -1,4 +1,5 @@
-"""Sub-pixel registration and phase alignment of an estimate to a reference (SPEC §8, §9).
+"""Sub-pixel registration and phase alignment of an estimate to a reference
+(docs/conventions.md#comparison, #evaluation-metrics).
 
 Translation is found by cross-correlation (Guizar-Sicairos, Thurman & Fienup, Opt. Lett. 33,
 156 (2008)): the integer peak of the FFT cross-correlation, then the band-limited

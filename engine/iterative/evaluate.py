@@ -1,4 +1,5 @@
-"""Phase error of a reconstruction against ground truth (SPEC §9, the part the solvers need).
+"""Phase error of a reconstruction against ground truth (docs/conventions.md#evaluation-metrics, the
+part the solvers need).
 
 The solvers refine nothing geometric (positions are known), so no registration is needed:
 the error is taken on the well-illuminated region after removing the global phase offset

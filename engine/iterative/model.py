@@ -1,9 +1,9 @@
 """The forward model of one batch and the Fourier-space (measurement) update.
 
-Units are SPEC §4's intensity-normalised ones throughout: the solvers see ``X = D / s`` and a
-probe normalised to Σ|P|² = (N/2)², so a flat object of modulus 1 already has the data's
-energy and one set of default steps fits every photon count (the invariance test of SPEC §4
-holds for the reconstruction as well).
+Units are the intensity-normalised ones throughout (docs/conventions.md#intensity-scaling):
+the solvers see ``X = D / s`` and a probe normalised to Σ|P|² = (N/2)², so a flat object of
+modulus 1 already has the data's energy and one set of default steps fits every photon count
+(the scaling's invariance test holds for the reconstruction as well).
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ class BatchModel:
 
 def batch_model(problem: Problem, obj: Array, probe: Array,
                 top_left: np.ndarray) -> BatchModel:
-    """Extract, illuminate with every mode, propagate (SPEC §3 steps 1–3)."""
+    """Extract, illuminate with every mode, propagate (docs/conventions.md#forward-model steps
+    1–3)."""
     be = problem.backend
     N = probe.shape[-1]
     patches = be.extract(obj, top_left, N)

@@ -36,7 +36,8 @@ class ReconResult:
     options : the options of the run.
     epochs : completed epochs.
     stopped : True if a stop request ended the run early.
-    intensity_scale : s of SPEC §4 (photon amplitudes = s · model amplitudes).
+    intensity_scale : s (docs/conventions.md#intensity-scaling; photon amplitudes =
+        s · model amplitudes).
     probe_factor : the factor that normalised the dataset's probe.
     """
 

@@ -1,4 +1,5 @@
-"""Training data: scaling (SPEC §4), the scan-region split and the groups of each region."""
+"""Training data: scaling (docs/conventions.md#intensity-scaling), the scan-region split and the
+groups of each region."""
 
 from __future__ import annotations
 

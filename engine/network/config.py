@@ -24,8 +24,8 @@ class TrainConfig:
 
     Parameters
     ----------
-    gridsize, neighbor_count, n_groups : grouping (SPEC §5); ``n_groups`` caps the groups of
-        the training region (``None``: one per position).
+    gridsize, neighbor_count, n_groups : grouping (docs/conventions.md#grouping); ``n_groups``
+        caps the groups of the training region (``None``: one per position).
     batch_size : groups per optimiser step.
     epochs : passes over the training groups.
     checkpoint_every : epochs between checkpoint and bundle writes (the last epoch is always
@@ -70,7 +70,8 @@ class TrainConfig:
     cuda_graphs : GPU lever: each full batch's step (forward, loss, backward, Adam) replayed
         as one captured CUDA graph (:mod:`engine.network.graphs`); one CUDA device, fp32,
         without ``compile``. A partial last batch runs eagerly.
-    log_patch_stats, patch_stats_limit : SPEC §7 statistics of the first K batches.
+    log_patch_stats, patch_stats_limit : statistics (docs/conventions.md#statistics) of the
+        first K batches.
     """
 
     gridsize: int = 1

@@ -1,4 +1,5 @@
-"""Inference with a trained bundle: scale, group, predict, stitch (SPEC §4, §6).
+"""Inference with a trained bundle: scale, group, predict, stitch
+(docs/conventions.md#intensity-scaling, #stitching).
 
 The intensity scale comes from the bundle by default (``--scaling bundle``); ``data``
 recomputes it from the data at hand and ``fixed=<v>`` sets it. The log says which and its
@@ -49,7 +50,8 @@ class InferConfig:
     seed : grouping seed (default: the training seed).
     stitch : crop and window of the reassembly (default
         :data:`~engine.network.patch_stats.NETWORK_STITCH`: the probe's |P|² window).
-    log_patch_stats, patch_stats_limit : write SPEC §7 statistics for the first K batches.
+    log_patch_stats, patch_stats_limit : write statistics (docs/conventions.md#statistics) for the
+        first K batches.
     debug_dump : keep every patch amplitude for :mod:`engine.evaluation.debug_dump`.
     precision : ``"32"`` or ``"bf16"``: the network's weights and activations in bfloat16
         (the physics and the stitching stay fp32), a GPU option: half the memory traffic of

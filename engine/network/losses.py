@@ -1,4 +1,5 @@
-"""Training losses (SPEC §4): Poisson NLL on counts, MAE on normalised amplitudes, supervised.
+"""Training losses (docs/conventions.md#intensity-scaling): Poisson NLL on counts, MAE on normalised
+amplitudes, supervised.
 
 All three are written in X units (``X = D / s``) so that their value and gradients do not
 depend on the photon count: the Poisson NLL with λ = (s·Â)², k = D² = (s·X)² equals

@@ -1,13 +1,14 @@
 """Encoder–decoder CNN mapping a group of diffraction amplitudes to object patches.
 
-Input: ``X = D / s`` of a group, (B, C, N, N) with C = gridsize² (SPEC §4). Output:
-amplitude (softplus, positive, in X units) and phase (π·tanh) of C patches (B, C, N, N).
-The diffraction and object domains are not aligned pixel by pixel, so there are no skip
-connections: the encoder halves the resolution down to the bottleneck (``bottleneck``; what
-``ptycho train`` picks for each N is :func:`default_bottleneck`) and the decoder grows back
-to N. Everything the decoder draws must therefore pass through its own resampling, which is
-why learned resampling (``upsample="shuffle"``, ``downsample="strided"``) reconstructs finer
-detail than fixed nearest/average resampling.
+Input: ``X = D / s`` of a group, (B, C, N, N) with C = gridsize²
+(docs/conventions.md#intensity-scaling). Output: amplitude (softplus, positive, in X units) and
+phase (π·tanh) of C patches (B, C, N, N). The diffraction and object domains are not aligned
+pixel by pixel, so there are no skip connections: the encoder halves the resolution down to the
+bottleneck (``bottleneck``; what ``ptycho train`` picks for each N is
+:func:`default_bottleneck`) and the decoder grows back to N. Everything the decoder draws must
+therefore pass through its own resampling, which is why learned resampling
+(``upsample="shuffle"``, ``downsample="strided"``) reconstructs finer detail than fixed
+nearest/average resampling.
 """
 
 from __future__ import annotations
@@ -196,7 +197,8 @@ class PtychoNet(nn.Module):
         self.amplitude_head = nn.Conv2d(cin, config.C, 3, padding=1)
         self.phase_head = nn.Conv2d(cin, config.C, 3, padding=1)
         # start near a unit-amplitude, flat-phase object: the mean amplitude in X units
-        # is ~1 by construction of s (SPEC §4), so training begins at the right scale
+        # is ~1 by construction of s (docs/conventions.md#intensity-scaling), so training begins at
+        # the right scale
         nn.init.zeros_(self.amplitude_head.weight)
         nn.init.constant_(self.amplitude_head.bias, math.log(math.e - 1.0))
         nn.init.zeros_(self.phase_head.bias)

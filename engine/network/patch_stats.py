@@ -1,4 +1,5 @@
-"""SPEC §7 statistics and stitched canvases of the network's patches (training and inference).
+"""Statistics (docs/conventions.md#statistics) and stitched canvases of the network's patches
+(training and inference).
 
 Both phases call :func:`collect_stats` with the same definition of a patch (what the
 forward model sees), so ``stats_train.json`` and ``stats_inference.json`` compare directly.
@@ -49,7 +50,8 @@ class _Totals:
 
 
 class StatsCollector:
-    """Statistics of every batch of one phase: the first ``limit`` kept as SPEC §7 records,
+    """Statistics of every batch of one phase: the first ``limit`` kept as records
+    (docs/conventions.md#statistics),
     plus a ``batch: "all"`` record over the whole set (exact mean, std, var_zero_mean)."""
 
     def __init__(self, groups: Groups, s: float, phase: str, device: str, limit: int = 2) -> None:
@@ -104,7 +106,8 @@ NETWORK_STITCH = StitchConfig(window="probe")
 def stitch_groups(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_size: int,
                   geometry: CanvasGeometry | None = None, config: StitchConfig | None = None,
                   on_batch=None, on_prediction=None) -> tuple[Canvas, dict[str, Any]]:
-    """Predict every group and stitch the patches at their positions (SPEC §6).
+    """Predict every group and stitch the patches at their positions
+    (docs/conventions.md#stitching).
 
     Returns the canvas and ``{"record": stats of the first batch, "samples": its patches}``.
     ``on_batch(slice, patches)`` sees every batch (statistics, debug dumps);

@@ -1,4 +1,5 @@
-"""The differentiable forward model the network is trained through (SPEC §3).
+"""The differentiable forward model the network is trained through
+(docs/conventions.md#forward-model).
 
 ``object_big`` merges the C patches of a group on a shared local canvas at their local
 offsets (bilinear adjoint, :meth:`TorchBackend.scatter_add`) and re-extracts them
@@ -85,7 +86,8 @@ class PhysicsModel(nn.Module):
     Parameters
     ----------
     net : the encoder–decoder.
-    probe : (N, N) complex, already normalised (SPEC §4); stored as a buffer, not trained.
+    probe : (N, N) complex, already normalised (docs/conventions.md#intensity-scaling); stored
+        as a buffer, not trained.
     object_big : merge/re-extract the group's patches before the forward model.
     """
 

@@ -1,4 +1,4 @@
-"""Grouping of scan positions into network inputs (SPEC §5).
+"""Grouping of scan positions into network inputs (docs/conventions.md#grouping).
 
 A group is a seed position plus C - 1 = gridsize² - 1 others drawn from its K nearest
 neighbours, ordered row-major so that channel c sits at (c // g, c % g).
@@ -112,7 +112,7 @@ def row_major(members: np.ndarray, positions: np.ndarray, gridsize: int) -> np.n
 
 
 def make_groups(positions: np.ndarray, config: GroupingConfig) -> Groups:
-    """Group ``positions`` (n, 2) (y, x) according to ``config`` (SPEC §5)."""
+    """Group ``positions`` (n, 2) (y, x) according to ``config`` (docs/conventions.md#grouping)."""
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
     n = positions.shape[0]
     g, C = config.gridsize, config.C

@@ -1,4 +1,4 @@
-"""Intensity scaling and probe normalisation (SPEC §4).
+"""Intensity scaling and probe normalisation (docs/conventions.md#intensity-scaling).
 
 The network and the solvers see ``X = D / s`` with ``s = sqrt(mean_j Σ D_j² / (N/2)²)``, so
 every pattern has mean energy (N/2)² whatever the photon count; ``s`` travels with every

@@ -1,4 +1,5 @@
-"""Patch and canvas statistics (SPEC §7): what the live views and the guards read.
+"""Patch and canvas statistics (docs/conventions.md#statistics): what the live views and the guards
+read.
 
 Examples
 --------
@@ -78,7 +79,8 @@ def var_across_group(amplitudes: Any, local_offsets: np.ndarray, backend: Backen
 
 def patch_statistics(amplitudes: Any, local_offsets: np.ndarray | None = None,
                      backend: Backend | str = "numpy") -> dict[str, Any]:
-    """SPEC §7 figures of amplitude patches (b, C, M, M) (or (n, M, M), read as C = 1).
+    """Statistics (docs/conventions.md#statistics) of amplitude patches (b, C, M, M) (or (n, M, M),
+    read as C = 1).
 
     Returns ``mean``, ``std``, ``var_zero_mean``, ``var_across_group`` (``None`` for C = 1 or
     without offsets) and ``n_patches``.
@@ -111,7 +113,8 @@ def canvas_statistics(canvas: Canvas | np.ndarray, coverage: np.ndarray | None =
 
 @dataclass
 class StatsLog:
-    """Collects SPEC §7 records for one phase; writes ``stats_<phase>.json`` and patch grids.
+    """Collects statistics records (docs/conventions.md#statistics) for one phase; writes
+    ``stats_<phase>.json`` and patch grids.
 
     Parameters
     ----------

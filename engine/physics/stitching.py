@@ -1,4 +1,4 @@
-"""Stitching (reassembly) of patches onto the object grid (SPEC §6).
+"""Stitching (reassembly) of patches onto the object grid (docs/conventions.md#stitching).
 
 Each patch contributes its central ``crop`` × ``crop`` window, weighted by a window
 (``uniform`` or ``probe`` = |P|²), through the bilinear adjoint of extraction; the canvas is

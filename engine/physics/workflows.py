@@ -66,7 +66,8 @@ def stats_dataset(ds: Dataset, *, source: str = "truth", grouping: GroupingConfi
                   stitch_config: StitchConfig | None = None, backend: Backend | str = "numpy",
                   device: str = "auto", batch_size: int = 1024, phase: str = "truth",
                   limit: int | None = None, emit: Callback | None = None) -> StatsLog:
-    """SPEC §7 statistics of the amplitude patches of ``source``, batch by batch.
+    """Statistics (docs/conventions.md#statistics) of the amplitude patches of ``source``, batch by
+    batch.
 
     The returned log holds one record per batch (the first ``limit``) and a final record
     with ``batch = "all"`` over every group, carrying the stitched canvas statistics.

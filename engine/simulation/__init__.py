@@ -1,1 +1,2 @@
-"""Simulated experiments: objects, probes, scan patterns and the measured patterns (SPEC §3)."""
+"""Simulated experiments: objects, probes, scan patterns and the measured patterns
+(docs/conventions.md#forward-model)."""

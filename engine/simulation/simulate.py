@@ -1,4 +1,5 @@
-"""Simulated experiments: objects, probes, scans and Poisson counts (SPEC §3).
+"""Simulated experiments: objects, probes, scans and Poisson counts
+(docs/conventions.md#forward-model).
 
 Examples
 --------

@@ -1,4 +1,5 @@
-"""Data contract (SPEC §2): every violation is a one-line error naming the key."""
+"""Data contract (docs/conventions.md#data-format): every violation is a one-line error naming the
+key."""
 
 from __future__ import annotations
 

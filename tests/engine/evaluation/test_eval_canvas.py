@@ -1,4 +1,5 @@
-"""evaluate_canvas (SPEC §9) and compare_canvases (SPEC §8) on stitched canvases."""
+"""evaluate_canvas (docs/conventions.md#evaluation-metrics) and compare_canvases
+(docs/conventions.md#comparison) on stitched canvases."""
 
 from __future__ import annotations
 

@@ -69,7 +69,8 @@ def trained(pinn_ds, tmp_path_factory):
 
 
 def truth_patch_stats(ds) -> dict[str, float]:
-    """Statistics of the ground-truth patches in the model's units (X units, SPEC §4).
+    """Statistics of the ground-truth patches in the model's units (X units,
+    docs/conventions.md#intensity-scaling).
 
     The truth Y is brought into X units by c = sqrt((N/2)² / mean Σ|P·Y|²), the factor for
     which its far field has the energy every X pattern has (Parseval), as the supervised loss

@@ -1,5 +1,6 @@
 """The guards against the seed project's bug class: a scale mismatch that collapses the
-network's output (SPEC §4). Train then infer at gridsize 1 and 2 on a simulated set."""
+network's output (docs/conventions.md#intensity-scaling). Train then infer at gridsize 1 and 2 on a
+simulated set."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Losses in X units (SPEC §4): the count NLL up to the constant s², dose-invariant."""
+"""Losses in X units (docs/conventions.md#intensity-scaling): the count NLL up to the constant s²,
+dose-invariant."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A short CPU training beats a flat object on the SPEC §9 metrics, at gridsize 1 and 2."""
+"""A short CPU training beats a flat object on the metrics of
+docs/conventions.md#evaluation-metrics, at gridsize 1 and 2."""
 
 from __future__ import annotations
 

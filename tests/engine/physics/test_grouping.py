@@ -1,4 +1,4 @@
-"""Grouping (SPEC §5)."""
+"""Grouping (docs/conventions.md#grouping)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Forward model of SPEC §3 on every backend."""
+"""Forward model of docs/conventions.md#forward-model on every backend."""
 
 from __future__ import annotations
 

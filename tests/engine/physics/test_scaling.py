@@ -1,4 +1,5 @@
-"""Scaling (SPEC §4): the normalisation makes the photon count irrelevant."""
+"""Scaling (docs/conventions.md#intensity-scaling): the normalisation makes the photon count
+irrelevant."""
 
 from __future__ import annotations
 

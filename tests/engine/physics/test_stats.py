@@ -1,4 +1,4 @@
-"""Statistics (SPEC §7) and comparison (SPEC §8)."""
+"""Statistics (docs/conventions.md#statistics) and comparison (docs/conventions.md#comparison)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stitching (SPEC §6): round trips, geometry, batching and streaming."""
+"""Stitching (docs/conventions.md#stitching): round trips, geometry, batching and streaming."""
 
 from __future__ import annotations
 
