@@ -39,3 +39,24 @@ def test_the_scan_sees_the_code():
     # a scan that found no files would pass vacuously
     names = {p.name for p in _files()}
     assert {"data.py", "stitching.py", "README.md"} <= names
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to '-'."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_cited_section_of_the_conventions_exists():
+    doc = (ROOT / "docs" / "conventions.md").read_text(encoding="utf-8")
+    anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", doc, flags=re.MULTILINE)}
+    cited = {}
+    for p in _files():
+        for m in re.finditer(r"conventions\.md#([\w-]+)((?:, #[\w-]+)*)", p.read_text("utf-8")):
+            for a in [m.group(1)] + re.findall(r"#([\w-]+)", m.group(2)):
+                cited.setdefault(a, str(p.relative_to(ROOT)))
+    for m in re.finditer(r"\]\(#([\w-]+)\)", doc):  # the page's own links
+        cited.setdefault(m.group(1), "docs/conventions.md")
+    assert len(cited) >= 8, cited
+    missing = {a: where for a, where in cited.items() if a not in anchors}
+    assert not missing, f"sections cited but absent from docs/conventions.md: {missing}"
