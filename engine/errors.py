@@ -23,3 +23,20 @@ class InputError(PtychoError, ValueError):
         self.what = what
         self.expected = expected
         self.got = got
+
+
+class OutputError(PtychoError, OSError):
+    """An output (file or directory) cannot be written: names the path and the reason."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: cannot write ({reason})".replace("\n", " "))
+        self.path = str(path)
+        self.reason = reason
+
+    def __str__(self) -> str:  # OSError's own __str__ would print the errno tuple
+        return str(self.args[0])
+
+
+def os_reason(exc: OSError) -> str:
+    """The human reason of an ``OSError`` (``'Read-only file system'``), never a traceback."""
+    return exc.strerror or type(exc).__name__

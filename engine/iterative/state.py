@@ -1,28 +1,33 @@
 """Solver state and its checkpoint: object, probe modes, epoch, random state, history.
 
-A checkpoint is two files written atomically in one directory: ``checkpoint.npz`` (plain
-arrays, no pickle) and ``checkpoint.json`` (epoch, the NumPy bit generator's state, the error
-history, the options). Resuming from it continues exactly where the run stopped: batch orders
-come from the restored generator, so a resumed run equals an uninterrupted one.
+A checkpoint is one file written atomically, ``checkpoint.npz``: plain arrays (no pickle) and,
+under the key ``state``, a JSON string of the epoch, the NumPy bit generator's state, the error
+history and the options. Arrays and state are one unit: a kill leaves the previous checkpoint
+or the new one, never the arrays of one epoch beside the state of another. Resuming from it
+continues exactly where the run stopped: batch orders come from the restored generator, so a
+resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.atomic import write_json
+from engine.atomic import json_text
 from engine.data import save_arrays
 from engine.errors import InputError
 from engine.iterative.options import SolverOptions, options_from_dict
 
 CHECKPOINT_ARRAYS = "checkpoint.npz"
-CHECKPOINT_META = "checkpoint.json"
+STATE_KEY = "state"
+LEGACY_META = "checkpoint.json"  # the state's own file before it moved into the NPZ
 
 
 @dataclass
@@ -49,20 +54,23 @@ class SolverState:
 
 def save_checkpoint(directory: str | os.PathLike[str], state: SolverState,
                     options: SolverOptions, extra: dict[str, Any] | None = None) -> Path:
-    """Write the checkpoint of ``state`` into ``directory`` (arrays first, then metadata)."""
+    """Write the checkpoint of ``state`` into ``directory``: one NPZ, arrays and state."""
     d = Path(directory)
-    save_arrays(d / CHECKPOINT_ARRAYS, {
-        "object": np.asarray(state.object, dtype=np.complex128),
-        "probe": np.asarray(state.probe, dtype=np.complex128),
-        "origin": np.asarray(state.origin, dtype=np.int64),
-    })
-    write_json(d / CHECKPOINT_META, {
+    meta = {
         "epoch": state.epoch,
         "rng": state.rng.bit_generator.state,
         "history": state.history,
         "options": options.to_dict(),
         **(extra or {}),
+    }
+    save_arrays(d / CHECKPOINT_ARRAYS, {
+        "object": np.asarray(state.object, dtype=np.complex128),
+        "probe": np.asarray(state.probe, dtype=np.complex128),
+        "origin": np.asarray(state.origin, dtype=np.int64),
+        STATE_KEY: np.array(json_text(meta)),
     })
+    with contextlib.suppress(FileNotFoundError):  # an older run's separate state file
+        (d / LEGACY_META).unlink()
     return d
 
 
@@ -70,21 +78,27 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[SolverState, Sol
                                                                 dict[str, Any]]:
     """Read a checkpoint: the state, the options it was written with, and the metadata."""
     d = Path(directory)
-    arrays, meta_path = d / CHECKPOINT_ARRAYS, d / CHECKPOINT_META
-    if not (arrays.is_file() and meta_path.is_file()):
-        raise InputError(f"--resume {d}", f"a directory with {CHECKPOINT_ARRAYS} and "
-                         f"{CHECKPOINT_META}", "missing files")
+    arrays = d / CHECKPOINT_ARRAYS
+    if not arrays.is_file():
+        raise InputError(f"resume {d}", f"a directory with {CHECKPOINT_ARRAYS}", "none found")
     try:
-        meta = json.loads(meta_path.read_text())
+        with np.load(arrays, allow_pickle=False) as z:
+            if STATE_KEY not in z.files:
+                raise InputError(f"resume {arrays}", "a checkpoint holding its state (written "
+                                 "by this version)", f"an older checkpoint without '{STATE_KEY}' "
+                                 f"(its {LEGACY_META} cannot be checked against the arrays)")
+            obj, probe, origin = z["object"], z["probe"], z["origin"]
+            meta = json.loads(str(z[STATE_KEY]))
         rng = np.random.default_rng()
         rng.bit_generator.state = meta["rng"]
         epoch = int(meta["epoch"])
         options = options_from_dict(meta["options"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{meta_path}", "a checkpoint written by ptycho reconstruct",
+    except InputError:
+        raise
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, EOFError, OSError,
+            zipfile.BadZipFile) as exc:
+        raise InputError(f"resume {arrays}", "a checkpoint written by ptycho reconstruct",
                          type(exc).__name__) from None
-    with np.load(arrays, allow_pickle=False) as z:
-        obj, probe, origin = z["object"], z["probe"], z["origin"]
     state = SolverState(obj, probe, epoch, rng, list(meta.get("history", [])),
                         (int(origin[0]), int(origin[1])))
     return state, options, meta

@@ -9,9 +9,11 @@ Layout::
                             N, gridsize, data digest, versions, metrics and the sha256 and
                             size of every other file, plus the sha256 of its own content
 
-Writing goes to a temporary sibling directory renamed into place, so a failed or killed
-write leaves the previous bundle intact. Loading verifies every digest and refuses a
-tampered or truncated bundle with a one-line :class:`~engine.errors.InputError`.
+Writing goes to a staging sibling directory swapped into place atomically
+(:func:`engine.atomic.atomic_directory`), ``bundle.json`` last, so a failed or killed write
+leaves the previous bundle or the complete new one, never none. Loading verifies every
+digest and refuses a tampered or truncated bundle with a one-line
+:class:`~engine.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from engine.atomic import atomic_directory, atomic_open
+from engine.atomic import atomic_directory, atomic_open, leftover_directory
 from engine.errors import InputError
 
 FORMAT = "ptycho-bundle/1"
@@ -127,6 +129,12 @@ def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
         return p
     if (p / "bundle" / META).is_file():
         return p / "bundle"
+    # a write killed between its two renames (file systems that cannot swap directories)
+    # leaves the complete bundle under a hidden name until the next write recovers it
+    for candidate in (p, p / "bundle"):
+        left = leftover_directory(candidate)
+        if left is not None and (left / META).is_file():
+            return left
     raise InputError(str(p), "a model bundle (a directory with bundle.json, a run directory "
                      "holding bundle/, or a bundle .zip)", "none found")
 

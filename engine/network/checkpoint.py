@@ -2,11 +2,14 @@
 
 ``<out>/checkpoint/`` holds ``model.safetensors`` (weights), ``optimizer.safetensors`` (Adam
 moments and step counts, flattened) and ``state.json`` (epoch, step, history, config,
-optimizer hyper-parameters). Written to a temporary directory renamed into place.
+optimizer hyper-parameters) plus the sha256 and size of the two safetensors files, verified
+before anything is restored (like a bundle's). Written whole into a staging directory swapped
+into place (:func:`engine.atomic.atomic_directory`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -15,12 +18,15 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 
 from engine.atomic import atomic_directory
 from engine.errors import InputError
 
 STATE = "state.json"
+MODEL = "model.safetensors"
+OPTIMIZER = "optimizer.safetensors"
 IMPLEMENTATION_KEYS = ("fused", "capturable", "foreach", "differentiable")
 
 
@@ -54,13 +60,31 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tenso
 def save_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
                     opt: torch.optim.Optimizer, state: dict[str, Any]) -> Path:
     target = Path(directory)
+    tensors, rest = optimizer_tensors(opt)
+    files = {MODEL: st_save({k: v.detach().cpu().contiguous()
+                             for k, v in model.state_dict().items()}),
+             OPTIMIZER: st_save(tensors)}
+    digests = {name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+               for name, data in files.items()}
+    files[STATE] = json.dumps({**state, "optimizer": rest, "files": digests}, indent=1).encode()
     with atomic_directory(target) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                  str(tmp / "model.safetensors"))
-        tensors, rest = optimizer_tensors(opt)
-        save_file(tensors, str(tmp / "optimizer.safetensors"))
-        (tmp / STATE).write_text(json.dumps({**state, "optimizer": rest}, indent=1))
+        for name, data in files.items():  # state.json last: it vouches for the others
+            with open(tmp / name, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
     return target
+
+
+def _verified(d: Path, name: str, info: Any) -> bytes:
+    """The bytes of ``d/name`` if they match the digest ``state.json`` recorded."""
+    data = (d / name).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    if not isinstance(info, dict) or len(data) != info.get("size") or sha != info.get("sha256"):
+        want = info.get("sha256", "?")[:12] if isinstance(info, dict) else "?"
+        raise InputError(f"checkpoint {d / name}", f"the sha256 {want}... recorded in {STATE}",
+                         f"{len(data)} bytes with sha256 {sha[:12]}... (corrupted or altered)")
+    return data
 
 
 def load_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
@@ -76,9 +100,12 @@ def load_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
         raise InputError("--resume", f"a checkpoint in {d}", "none found")
     try:
         state = json.loads((d / STATE).read_text())
-        weights = load_file(str(d / "model.safetensors"))
-        opt_tensors = load_file(str(d / "optimizer.safetensors"))
-    except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+        if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
+            raise InputError(f"checkpoint {d}", f"a {STATE} with the digests of its files "
+                             "(written by this version)", "none (an older or edited checkpoint)")
+        weights = st_load(_verified(d, MODEL, state["files"].get(MODEL)))
+        opt_tensors = st_load(_verified(d, OPTIMIZER, state["files"].get(OPTIMIZER)))
+    except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, OSError) as exc:
         raise InputError(f"checkpoint {d}", "readable safetensors and JSON files",
                          type(exc).__name__) from None
     if check is not None:

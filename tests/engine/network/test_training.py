@@ -292,3 +292,25 @@ def test_cpu_inference_model_is_channels_last_and_predicts_the_same(tiny_ds, tmp
     with torch.no_grad():
         torch.testing.assert_close(model.patches(x, off), plain.patches(x, off),
                                    rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "optimizer.safetensors"])
+def test_resume_refuses_a_corrupted_checkpoint(tiny_ds, tmp_path, name):
+    train(tiny_ds, tiny_config(epochs=1), tmp_path)
+    f = tmp_path / "checkpoint" / name
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit in the tensor data
+    f.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=f"{name}.*sha256.*corrupted") as info:
+        train(tiny_ds, tiny_config(epochs=2), tmp_path, resume=True)
+    assert "\n" not in str(info.value)
+
+
+def test_resume_refuses_a_checkpoint_without_digests(tiny_ds, tmp_path):
+    train(tiny_ds, tiny_config(epochs=1), tmp_path)
+    state_file = tmp_path / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["files"]
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(InputError, match="digests"):
+        train(tiny_ds, tiny_config(epochs=2), tmp_path, resume=True)
