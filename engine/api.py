@@ -140,12 +140,17 @@ def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
 
 
 def train(data: Dataset, options: TrainConfig, *, out: str | os.PathLike[str],
-          resume: bool = False, emit: Callback | None = None,
+          resume: bool = False, overwrite: bool = False, emit: Callback | None = None,
           control: RunControl | None = None):
-    """Train the physics-informed network on ``data``; checkpoints and bundle go to ``out``."""
+    """Train the physics-informed network on ``data``; checkpoints and bundle go to ``out``.
+
+    ``out`` is locked for the run; one that holds another run is refused unless ``resume``
+    (continue it) or ``overwrite`` (replace it) is given (:func:`engine.rundir.open_run`).
+    """
     from engine.network.trainer import train as _train
 
-    return _train(data, options, out, emit=emit, control=control, resume=resume)
+    return _train(data, options, out, emit=emit, control=control, resume=resume,
+                  overwrite=overwrite)
 
 
 def infer(data: Dataset, bundle: str | os.PathLike[str], options: InferConfig | None = None, *,

@@ -12,7 +12,7 @@ import logging
 import sys
 from importlib import import_module
 
-from engine.errors import PtychoError
+from engine.errors import PtychoError, os_reason
 
 COMMANDS = (
     "simulate",
@@ -38,15 +38,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The outputs of each command (argument, is a directory): checked writable before any work
+# is done, so a bad --out costs nothing (train, infer and reconstruct hold theirs as runs)
+OUTPUTS = {
+    "simulate": (("out", False),),
+    "stitch": (("out", False),),
+    "stats": (("out", False), ("grid_png", False)),
+    "compare": (("out", False),),
+    "evaluate": (("out", False),),
+    "inventory": (("out", False),),
+    "demo": (("out", True),),
+    "train": (("out", True),),
+    "infer": (("out", True),),
+    "reconstruct": (("out", True),),
+}
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an unwritable output of ``args`` before the command does any work."""
+    from engine.rundir import check_writable
+
+    if getattr(args, "dry_run", False):
+        return
+    for name, directory in OUTPUTS.get(args.command, ()):
+        value = getattr(args, name, None)
+        if value is not None:
+            check_writable(value, directory=directory, field=name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:
+        check_outputs(args)
         return int(args.handler(args) or 0)
     except PtychoError as exc:
         print(f"ptycho {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # any other file-system failure: the path and the reason
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"ptycho {args.command}: error: {where}{os_reason(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"ptycho {args.command}: interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ from importlib import import_module
 from engine.atomic import write_json
 from engine.bench import SUITES
 from engine.cli.progress import ProgressBar
+from engine.rundir import check_writable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,7 @@ def suite_parser(name: str) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     opts = suite_parser(args.suite).parse_args(args.rest)
+    check_writable(opts.out, directory=False)  # before hours of measuring, not after
     bar = ProgressBar(delay=0.0)
     result = opts.suite_module.run(opts, bar)
     bar.close()

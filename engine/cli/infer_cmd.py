@@ -9,6 +9,7 @@ from engine.cli.progress import ProgressBar
 from engine.cli.train_cmd import _int, one_line_errors
 from engine.data import read_npz
 from engine.physics.scaling import ScalingConfig
+from engine.rundir import check_writable, open_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--debug-dump", action="store_true", help="write debug/ (offsets, stats...)")
     p.add_argument("--log-patch-stats", action="store_true")
     p.add_argument("--patch-stats-limit", type=_int, default=2)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the outputs already in --out (refused without it)")
     p.set_defaults(handler=run)
     one_line_errors(p, "infer")
 
@@ -42,11 +45,13 @@ def run(args: argparse.Namespace) -> int:
         stitch=stitch_config_from(args), log_patch_stats=args.log_patch_stats,
         patch_stats_limit=args.patch_stats_limit, debug_dump=args.debug_dump,
         precision=args.precision)
+    check_writable(args.out, directory=True)
     ds = read_npz(args.data)
     bar = ProgressBar()
-    result = infer(args.run, ds, config, emit=bar, out_dir=args.out)
-    bar.close()
-    write_outputs(result, args.out)
+    with open_run(args.out, overwrite=args.overwrite):
+        result = infer(args.run, ds, config, emit=bar, out_dir=args.out)
+        bar.close()
+        write_outputs(result, args.out)
     h, w = result.canvas.canvas.shape
     print(f"wrote {args.out}/recon.npz: canvas {h}x{w} at origin {result.canvas.origin}, "
           f"coverage {result.canvas.coverage.mean():.1%}, intensity scale "

@@ -15,6 +15,7 @@ from pathlib import Path
 from engine.data import read_npz
 from engine.errors import InputError
 from engine.events import Epoch, Event, Finished, RunStarted
+from engine.rundir import check_writable, open_run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", default=None, help="checkpoint directory to continue from")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress on stderr")
     p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (refused without it)")
     p.set_defaults(handler=run)
 
 
@@ -109,6 +112,10 @@ def _printer(quiet: bool):
     return show
 
 
+def _inside(path: Path, directory: Path) -> bool:
+    return path.resolve().is_relative_to(directory.resolve())
+
+
 def run(args: argparse.Namespace) -> int:
     from engine.iterative import reconstruct
 
@@ -121,14 +128,19 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.torch_threads)
+    out = check_writable(args.out, directory=True)
     dataset = read_npz(args.data)
-    out = Path(args.out)
-    result = reconstruct(dataset, options, backend=args.backend, device=args.device,
-                         init=args.init, emit=_printer(args.quiet),
-                         checkpoint_dir=str(out / "checkpoint"),
-                         checkpoint_every=args.checkpoint_every, resume=args.resume,
-                         snapshot_every=0)
-    result.save(out)
+    # resuming from this run's own checkpoint continues it: its earlier outputs (recon.npz,
+    # PNGs...) are superseded and go at once, so a kill cannot leave them beside the newer
+    # checkpoint
+    own = args.resume is not None and _inside(Path(args.resume), out)
+    with open_run(out, overwrite=args.overwrite, resume=own, keep=("checkpoint",)):
+        result = reconstruct(dataset, options, backend=args.backend, device=args.device,
+                             init=args.init, emit=_printer(args.quiet),
+                             checkpoint_dir=str(out / "checkpoint"),
+                             checkpoint_every=args.checkpoint_every, resume=args.resume,
+                             snapshot_every=0)
+        result.save(out)
     print(f"wrote {out}/recon.npz, probe.npz, history.json "
           f"(final error {result.errors[-1]:.4e})")
     return 0

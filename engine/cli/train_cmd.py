@@ -79,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-patch-stats", action="store_true")
     p.add_argument("--patch-stats-limit", type=_int, default=2)
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (refused without it)")
     p.add_argument("--zip", action="store_true", help="also write <out>/bundle.zip")
     p.add_argument("--dry-run", action="store_true",
                    help="check data and options, print model size and FLOPs, train nothing")
@@ -151,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
         elif isinstance(event, Validation):
             log.info("epoch %d: validation loss %.6g", event.epoch, event.metrics["loss"])
 
-    result = train(ds, cfg, args.out, emit=on_event, resume=args.resume)
+    result = train(ds, cfg, args.out, emit=on_event, resume=args.resume,
+                   overwrite=args.overwrite)
     bar.close()
     if result.rank != 0:  # rank 0 writes the bundle and reports it
         return 0

@@ -7,6 +7,7 @@ Events go to ``emit``; a :class:`~engine.events.RunControl` pauses or stops betw
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -44,6 +45,7 @@ from engine.network.model import NetworkConfig, PtychoNet, default_bottleneck, d
 from engine.network.patch_stats import collect_stats, stitch_groups
 from engine.network.physics import PhysicsModel, group_extent
 from engine.network.predict import batch_slices, group_batch
+from engine.rundir import check_writable, open_run
 
 log = logging.getLogger(__name__)
 
@@ -108,29 +110,34 @@ def bundle_meta(prep: PreparedData, N: int, cfg: TrainConfig, metrics: dict) -> 
 
 def train(ds: Dataset, cfg: TrainConfig, out: str | os.PathLike[str], *,
           emit: Callable[[Event], None] | None = None, control: RunControl | None = None,
-          resume: bool = False) -> TrainResult:
+          resume: bool = False, overwrite: bool = False) -> TrainResult:
     """Train on ``ds``; write ``<out>/checkpoint`` and ``<out>/bundle`` after every epoch.
 
+    ``out`` is held for the run (:func:`engine.rundir.open_run`): a directory that holds
+    another run is refused unless ``resume`` (continue it) or ``overwrite`` (replace it).
     Returns the :class:`TrainResult`; a stop request ends the run after the current step
     with the last epoch's bundle intact (``stopped=True``).
     """
-    out = Path(out)
+    out = check_writable(out, directory=True)
     emit = emit or (lambda e: None)
     control = control or RunControl()
     emit(RunStarted(kind="train", config=cfg.to_dict()))
     try:
-        return _train(ds, cfg, out, emit, control, resume)
+        with contextlib.ExitStack() as run_dir:
+            return _train(ds, cfg, out, emit, control, resume, overwrite, run_dir)
     except Exception as exc:
         emit(Failed(error=str(exc)))
         raise
 
 
 def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
-           resume: bool) -> TrainResult:
+           resume: bool, overwrite: bool, run_dir: contextlib.ExitStack) -> TrainResult:
     _seed(cfg)
     prep = prepare(ds, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
                    cfg.seed, cfg.loss == "supervised")
     fabric = make_fabric(cfg)
+    if fabric.global_rank == 0:  # the writer holds the run directory; other ranks only train
+        run_dir.enter_context(open_run(out, overwrite=overwrite, resume=resume))
     cuda = fabric.device.type == "cuda"
     if cuda and not cfg.deterministic:
         # batches share one shape: cuDNN's timed algorithm choice pays for itself at once

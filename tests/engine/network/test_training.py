@@ -98,7 +98,7 @@ def test_failed_bundle_write_keeps_the_previous_one(tiny_ds, tmp_path, monkeypat
 
     monkeypatch.setattr(bundles, "st_save", boom)
     with pytest.raises(OSError):
-        train(tiny_ds, tiny_config(epochs=1, seed=5), tmp_path)
+        train(tiny_ds, tiny_config(epochs=1, seed=5), tmp_path, overwrite=True)
     assert (tmp_path / "bundle/weights.safetensors").read_bytes() == before
     load_bundle(tmp_path / "bundle")
 
