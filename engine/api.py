@@ -179,12 +179,18 @@ def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False) ->
     return evaluate_canvas(canvas, truth, remove_ramp=remove_ramp)
 
 
-def compare(baseline: Any, candidate: Any) -> dict[str, Any]:
-    """Compare two statistics files/records (or two canvases) figure by figure."""
+def compare(baseline: Any, candidate: Any, *, rtol: float = 0.05,
+            zero_tol: float = 0.0) -> dict[str, Any]:
+    """Compare two statistics files/directories/records (or two canvases) figure by figure.
+
+    Statistics: each figure's ``status`` (``ok`` within ``rtol`` of the baseline,
+    ``differs``, ``*_zero`` at or below ``zero_tol``, ``missing``, ``undefined``, ``nan``)
+    and an overall ``verdict`` (see :mod:`engine.evaluation.compare`).
+    """
     if isinstance(baseline, Canvas) and isinstance(candidate, Canvas):
         from engine.evaluation.metrics import compare_canvases
 
         return compare_canvases(baseline, candidate)
     from engine.evaluation.compare import compare_stats
 
-    return compare_stats(baseline, candidate)
+    return compare_stats(baseline, candidate, tol=zero_tol, rtol=rtol)

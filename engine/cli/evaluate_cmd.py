@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,17 @@ def run(args: argparse.Namespace) -> int:
     write_json(args.out, to_jsonable(result))
     print(format_table(result))
     print(f"wrote {args.out}")
+    warn_registration(result, "evaluate")
     return 0
+
+
+def warn_registration(result: dict[str, Any], command: str) -> None:
+    """A warning on stderr when the registration cannot be trusted (the figures then
+    compare misplaced images)."""
+    reg = result.get("alignment", {}).get("registration", {})
+    if reg.get("ok") is False:
+        print(f"ptycho {command}: warning: registration failed: {reg.get('reason')}; the "
+              f"figures compare misplaced images", file=sys.stderr)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -77,4 +88,7 @@ def format_table(result: dict[str, Any]) -> str:
     shift = al.get("registration", {}).get("shift_px", [0.0, 0.0])
     lines.append(f"shift (dy, dx) {shift[0]:+.2f}, {shift[1]:+.2f} px; phase offset "
                  f"{_fmt(al.get('phase_offset_rad'))} rad; {al.get('n_pixels', 0)} pixels")
+    reg = al.get("registration", {})
+    if reg.get("ok") is False:
+        lines.append(f"REGISTRATION FAILED: {reg.get('reason')}")
     return "\n".join(lines)

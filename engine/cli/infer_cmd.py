@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.cli.common import add_stitch_args, stitch_config_from
-from engine.cli.progress import ProgressBar
+from engine.cli.progress import ProgressBar, stats_line
 from engine.cli.train_cmd import _int, one_line_errors
 from engine.data import read_npz
+from engine.events import Event
 from engine.physics.scaling import ScalingConfig
 from engine.rundir import check_writable, open_run
+
+# the exit status of --strict when the collapse guards fire (2 is bad input)
+EXIT_COLLAPSED = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,11 +32,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="32",
                    help="32 (default) or bf16: the network in bfloat16, a GPU option "
                         "(physics and stitching stay fp32)")
-    p.add_argument("--debug-dump", action="store_true", help="write debug/ (offsets, stats...)")
-    p.add_argument("--log-patch-stats", action="store_true")
+    p.add_argument("--debug-dump", nargs="?", const="", default=None, metavar="DIR",
+                   help="write the debug dump (offsets, stats, patch grids) to DIR "
+                        "(default <out>/debug)")
+    p.add_argument("--log-patch-stats", action="store_true",
+                   help="write analysis/stats_inference.json and print one line per logged "
+                        "batch")
     p.add_argument("--patch-stats-limit", type=_int, default=2)
     p.add_argument("--overwrite", action="store_true",
                    help="replace the outputs already in --out (refused without it)")
+    p.add_argument("--strict", action="store_true",
+                   help=f"exit with status {EXIT_COLLAPSED} when the collapse guards fire "
+                        "(var_zero_mean <= 1e-6 or |mean| <= 1e-9: the network's output is "
+                        "flat or zero); outputs are written either way")
     p.set_defaults(handler=run)
     one_line_errors(p, "infer")
 
@@ -43,17 +56,31 @@ def run(args: argparse.Namespace) -> int:
         scaling=ScalingConfig.parse(args.scaling), batch_size=args.batch_size,
         device=args.device, gridsize=args.gridsize, n_groups=args.n_groups,
         stitch=stitch_config_from(args), log_patch_stats=args.log_patch_stats,
-        patch_stats_limit=args.patch_stats_limit, debug_dump=args.debug_dump,
+        patch_stats_limit=args.patch_stats_limit, debug_dump=args.debug_dump is not None,
         precision=args.precision)
     check_writable(args.out, directory=True)
+    if args.debug_dump:
+        check_writable(args.debug_dump, directory=True)
     ds = read_npz(args.data)
     bar = ProgressBar()
+
+    def on_event(event: Event) -> None:
+        bar(event)
+        line = stats_line(event) if args.log_patch_stats else None
+        if line:
+            bar.close()
+            print(line)
+
     with open_run(args.out, overwrite=args.overwrite):
-        result = infer(args.run, ds, config, emit=bar, out_dir=args.out)
+        result = infer(args.run, ds, config, emit=on_event, out_dir=args.out)
         bar.close()
-        write_outputs(result, args.out)
+        write_outputs(result, args.out, debug_dir=args.debug_dump or None)
     h, w = result.canvas.canvas.shape
     print(f"wrote {args.out}/recon.npz: canvas {h}x{w} at origin {result.canvas.origin}, "
           f"coverage {result.canvas.coverage.mean():.1%}, intensity scale "
           f"{result.scale_source}")
+    if result.collapsed and args.strict:
+        print(f"ptycho infer: error: the network's output collapsed "
+              f"({'; '.join(result.collapse['reasons'])}); --strict", file=sys.stderr)
+        return EXIT_COLLAPSED
     return 0

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-from engine.evaluation.inventory import format_inventory, inventory, write_inventory
+from engine.evaluation.inventory import (
+    check_digests,
+    format_inventory,
+    format_mismatch,
+    inventory,
+    write_inventory,
+)
+
+# the exit status of --check when a digest does not match (2 is bad input)
+EXIT_MISMATCH = 1
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -17,14 +27,31 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, help="run directory")
     p.add_argument("--out", type=Path, default=None,
                    help="inventory JSON to write (left out of the listing if inside RUN_DIR)")
+    p.add_argument("--check", action="store_true",
+                   help="verify every digest the run records (bundle/bundle.json, checkpoint "
+                        "manifests, bundle.zip, inventory JSONs inside RUN_DIR): one line per "
+                        f"mismatch, exit status {EXIT_MISMATCH} on any")
     p.set_defaults(handler=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.check:
+        return check(args.run_dir)
     entries = inventory(args.run_dir, exclude=[args.out] if args.out else None)
     print(format_inventory(entries))
     if args.out is not None:
         write_inventory(args.out, args.run_dir, entries)
         print(f"wrote {args.out}")
     return 0
+
+
+def check(run_dir: Path) -> int:
+    result = check_digests(run_dir)
+    for m in result["mismatches"]:
+        print(format_mismatch(m), file=sys.stderr)
+    n_bad = len(result["mismatches"])
+    where = ", ".join(result["manifests"]) or "no manifest found"
+    print(f"checked {result['checked']} digests ({where}): "
+          + (f"{n_bad} mismatch{'es' if n_bad != 1 else ''}" if n_bad else "all match"))
+    return EXIT_MISMATCH if n_bad else 0

@@ -6,7 +6,23 @@ import sys
 import time
 from typing import TextIO
 
-from engine.events import Event, Progress, Step
+from engine.events import Event, Progress, StatsSnapshot, Step
+
+
+def stats_line(event: Event) -> str | None:
+    """The console line of a logged statistics record (a :class:`StatsSnapshot` whose
+    record names its batch), e.g. ``patch stats (train batch 0): mean=0.51 std=0.2 ...``."""
+    if not isinstance(event, StatsSnapshot) or "batch" not in event.record:
+        return None
+    r = event.record
+
+    def g(key: str) -> str:
+        v = r.get(key)
+        return "null" if v is None else f"{v:.6g}"
+
+    return (f"patch stats ({event.phase} batch {r['batch']}): mean={g('mean')} std={g('std')} "
+            f"var_zero_mean={g('var_zero_mean')} var_across_group={g('var_across_group')} "
+            f"min={g('min')} max={g('max')}")
 
 
 class ProgressBar:

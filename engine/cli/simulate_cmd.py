@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine.cli.common import positive_int
 from engine.cli.progress import ProgressBar
@@ -58,6 +59,16 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar()
     ds = simulate(config, backend=args.backend, emit=bar, **overrides)
     bar.close()
+    if args.from_npz:
+        # where the object, probe and positions came from, so the file can be traced back
+        from dataclasses import replace
+
+        from engine.evaluation.inventory import file_digests
+
+        size, _, sha256 = file_digests(args.from_npz)
+        ds = replace(ds, metadata={**ds.metadata, "source": {
+            "file": str(Path(args.from_npz).resolve()), "sha256": sha256, "size": size,
+            "taken": ["objectGuess", "probeGuess", "xcoords", "ycoords"]}})
     write_npz(args.out, ds)
     H, W = ds.object.shape
     print(f"wrote {args.out}: {ds.n} patterns {ds.N}x{ds.N}, object {H}x{W}, "

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from engine.cli.progress import ProgressBar
+from engine.cli.progress import ProgressBar, stats_line
 from engine.data import read_npz
 from engine.errors import InputError
 from engine.events import Epoch, Event, Validation
@@ -76,7 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="GPU lever: torch.compile the network")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="GPU lever: replay each step as one captured CUDA graph (fp32, 1 GPU)")
-    p.add_argument("--log-patch-stats", action="store_true")
+    p.add_argument("--log-patch-stats", action="store_true",
+                   help="write analysis/stats_train.json and print one line per logged batch")
     p.add_argument("--patch-stats-limit", type=_int, default=2)
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     p.add_argument("--overwrite", action="store_true",
@@ -152,6 +153,9 @@ def run(args: argparse.Namespace) -> int:
                      event.metrics["loss"], event.metrics["patterns_per_s"])
         elif isinstance(event, Validation):
             log.info("epoch %d: validation loss %.6g", event.epoch, event.metrics["loss"])
+        elif (line := stats_line(event)) is not None:
+            bar.close()
+            print(line)
 
     result = train(ds, cfg, args.out, emit=on_event, resume=args.resume,
                    overwrite=args.overwrite)

@@ -12,7 +12,9 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,141 @@ def format_inventory(entries: list[dict[str, Any]]) -> str:
     total = sum(e["size"] for e in entries)
     lines.append(f"{len(entries)} files, {total} bytes")
     return "\n".join(lines)
+
+
+def _manifest_digest(meta: dict[str, Any]) -> str:
+    """sha256 of a manifest's JSON without its own ``manifest_sha256`` (keys sorted): the
+    rule bundle.json follows."""
+    body = {k: v for k, v in meta.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _check_manifest(meta: dict[str, Any], where: str, read: Any,
+                    prefix: str) -> tuple[int, list[dict]]:
+    """Check a manifest's own digest and its ``files`` table; ``read(name)`` gives a listed
+    file's bytes (``None`` when absent), ``prefix + name`` names it in a mismatch."""
+    checked, bad = 0, []
+    if "manifest_sha256" in meta:
+        checked += 1
+        got = _manifest_digest(meta)
+        if got != meta["manifest_sha256"]:
+            bad.append({"file": where, "listed_in": where, "expected": meta["manifest_sha256"],
+                        "got": got, "reason": "manifest digest"})
+    files = meta.get("files")
+    if isinstance(files, dict):
+        for name, info in sorted(files.items()):
+            if not (isinstance(info, dict) and "sha256" in info):
+                continue
+            checked += 1
+            data = read(name)
+            file = prefix + name
+            if data is None:
+                bad.append({"file": file, "listed_in": where, "expected": info["sha256"],
+                            "got": None, "reason": "missing"})
+                continue
+            got = hashlib.sha256(data).hexdigest()
+            if got != info["sha256"] or ("size" in info and len(data) != info["size"]):
+                bad.append({"file": file, "listed_in": where, "expected": info["sha256"],
+                            "got": got, "reason": f"{len(data)} bytes"})
+    return checked, bad
+
+
+def check_digests(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Verify every digest a run directory records about itself.
+
+    Digests are found in: JSON manifests with a ``files`` table of ``{name: {"sha256",
+    "size"}}`` relative to the manifest's directory and an optional ``manifest_sha256`` of
+    their own content (``bundle/bundle.json``, checkpoint manifests); the same inside zip
+    files (``bundle.zip``); and inventory JSONs written by :func:`write_inventory` (their
+    ``files`` list, relative to ``run_dir``).
+
+    Returns ``{"checked": number of digests verified, "manifests": [where they were
+    listed], "mismatches": [{"file", "listed_in", "expected", "got", "reason"}]}``.
+    """
+    root = Path(run_dir)
+    entries = inventory(root)
+    checked, bad, manifests = 0, [], []
+    for e in entries:
+        path = root / e["path"]
+        if path.suffix == ".json":
+            try:
+                meta = json.loads(path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+                continue
+            if not isinstance(meta, dict):
+                continue
+            if isinstance(meta.get("files"), dict):
+                def read(name: str, base: Path = path.parent) -> bytes | None:
+                    f = base / name
+                    return f.read_bytes() if f.is_file() else None
+
+                parent = Path(e["path"]).parent.as_posix()
+                n, b = _check_manifest(meta, e["path"], read,
+                                       "" if parent == "." else parent + "/")
+            elif isinstance(meta.get("files"), list) and "n_files" in meta:
+                n, b = _check_inventory(meta, e["path"], root)
+            else:
+                continue
+            if n:
+                manifests.append(e["path"])
+            checked, bad = checked + n, bad + b
+        elif path.suffix == ".zip" and zipfile.is_zipfile(path):
+            n, b = _check_zip(path, e["path"])
+            if n:
+                manifests.append(e["path"])
+            checked, bad = checked + n, bad + b
+    return {"checked": checked, "manifests": manifests, "mismatches": bad}
+
+
+def _check_zip(path: Path, where: str) -> tuple[int, list[dict]]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            jsons = [n for n in names if n.endswith(".json")]
+            checked, bad = 0, []
+            for name in jsons:
+                try:
+                    meta = json.loads(z.read(name))
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue
+                if not (isinstance(meta, dict) and isinstance(meta.get("files"), dict)):
+                    continue
+                prefix = name.rpartition("/")[0]
+
+                def read(n: str, prefix: str = prefix) -> bytes | None:
+                    full = f"{prefix}/{n}" if prefix else n
+                    return z.read(full) if full in names else None
+
+                n, b = _check_manifest(meta, f"{where}:{name}", read,
+                                       f"{where}:{prefix + '/' if prefix else ''}")
+                checked, bad = checked + n, bad + b
+            return checked, bad
+    except (zipfile.BadZipFile, OSError) as exc:
+        return 1, [{"file": where, "listed_in": where, "expected": "a readable zip",
+                    "got": type(exc).__name__, "reason": "unreadable"}]
+
+
+def _check_inventory(meta: dict[str, Any], where: str, root: Path) -> tuple[int, list[dict]]:
+    checked, bad = 0, []
+    for e in meta["files"]:
+        if not (isinstance(e, dict) and "path" in e and "sha256" in e):
+            continue
+        checked += 1
+        f = root / e["path"]
+        if not f.is_file():
+            bad.append({"file": e["path"], "listed_in": where, "expected": e["sha256"],
+                        "got": None, "reason": "missing"})
+            continue
+        size, _, sha256 = file_digests(f)
+        if sha256 != e["sha256"]:
+            bad.append({"file": e["path"], "listed_in": where, "expected": e["sha256"],
+                        "got": sha256, "reason": f"{size} bytes"})
+    return checked, bad
+
+
+def format_mismatch(m: dict[str, Any]) -> str:
+    """One line for one digest mismatch."""
+    if m["got"] is None:
+        return f"MISMATCH {m['file']}: missing (listed in {m['listed_in']})"
+    return (f"MISMATCH {m['file']}: sha256 {m['got'][:16]}… ({m['reason']}), expected "
+            f"{m['expected'][:16]}… (listed in {m['listed_in']})")

@@ -5,8 +5,11 @@
 origin), registers it to sub-pixel precision, removes the global phase offset (and
 optionally a phase ramp), scales its amplitude by mean(truth)/mean(estimate) and reports,
 for amplitude and phase, MAE, RMSE, PSNR, SSIM, Pearson r and FRC resolutions, plus the
-phase RMS error. :func:`compare_canvases` does the same between two canvases, without the
-amplitude scaling (a scale difference between two runs is a finding, not a nuisance).
+phase RMS error. :func:`compare_canvases` does the same between two canvases (the
+amplitude scale is reported: a scale difference between two runs is a finding, but PSNR
+and SSIM of unscaled amplitudes would only restate it). Both say whether the registration
+can be trusted (``alignment.registration.ok`` and ``reason``, see
+:func:`registration_check`).
 
 Infinite or undefined figures (PSNR of identical images, Pearson r of a flat image) are
 ``inf``/``nan`` in the returned dicts; :func:`to_jsonable` turns them into JSON ``null``,
@@ -226,6 +229,37 @@ def _sections(reference: np.ndarray, aligned: np.ndarray, valid: np.ndarray,
     return out
 
 
+# a registration is trusted when the aligned images correlate (Pearson r of amplitude or
+# phase at least this) and the shift is small beside the compared region (a reconstruction
+# is placed by its scan positions: a large shift means the peak found was noise)
+MIN_REGISTRATION_R = 0.2
+MAX_SHIFT_FRACTION = 0.1
+MIN_SHIFT_LIMIT_PX = 4.0
+
+
+def registration_check(result: dict[str, Any]) -> dict[str, Any]:
+    """``{"ok": bool, "reason": str | None}`` for an :func:`evaluate_canvas` or
+    :func:`compare_canvases` result: not ok when neither amplitude nor phase correlates
+    (Pearson r < :data:`MIN_REGISTRATION_R` after alignment) or the shift exceeds
+    max(:data:`MIN_SHIFT_LIMIT_PX`, :data:`MAX_SHIFT_FRACTION` × the registration box's
+    smaller side). The figures of a failed registration compare misplaced images."""
+    reg = result["alignment"]["registration"]
+    rs = [s.get("pearson_r") for s in (result.get("amplitude"), result.get("phase")) if s]
+    rs = [float(r) for r in rs if r is not None and math.isfinite(r)]
+    reasons = []
+    best = max(rs) if rs else float("nan")
+    if not rs or best < MIN_REGISTRATION_R:
+        reasons.append(f"the aligned images do not correlate (Pearson r {best:.3g} < "
+                       f"{MIN_REGISTRATION_R:g})")
+    dy, dx = reg["shift_px"]
+    box = reg.get("box") or [0, 0, 0, 0]
+    limit = max(MIN_SHIFT_LIMIT_PX, MAX_SHIFT_FRACTION * min(box[2], box[3]))
+    if max(abs(dy), abs(dx)) > limit:
+        reasons.append(f"shift ({dy:+.1f}, {dx:+.1f}) px exceeds {limit:.1f} px "
+                       f"({MAX_SHIFT_FRACTION:g} of the {box[2]}x{box[3]} region)")
+    return {"ok": not reasons, "reason": "; ".join(reasons) or None}
+
+
 def _alignment_record(al: Any, n_valid: int) -> dict[str, Any]:
     return {
         "registration": {"shift_px": list(al.shift), "error": al.registration_error,
@@ -289,6 +323,7 @@ def evaluate_canvas(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = Fa
     out = {"alignment": _alignment_record(al, int(al.valid.sum())),
            "coverage_fraction": float(cov.mean()), "min_weight": float(min_weight)}
     out.update(_sections(reference, al.image, al.valid, scale_amplitude=True))
+    out["alignment"]["registration"].update(registration_check(out))
     return out
 
 
@@ -308,7 +343,9 @@ def compare_canvases(baseline: Canvas, candidate: Canvas, *, upsample: int = 100
     ``baseline``.
 
     Both are placed on one grid through their origins; the candidate is registered to the
-    baseline and its global phase aligned (no amplitude scaling). Returns ``alignment`` (as
+    baseline, its global phase aligned and its amplitude scaled by mean(baseline) /
+    mean(candidate) (``amplitude.scale``), as :func:`evaluate_canvas` does. Returns
+    ``alignment`` (as
     :func:`evaluate_canvas`), ``overlap_fraction`` (of the baseline's covered pixels) and
     ``amplitude``/``phase`` figure sections (``phase`` ``None`` unless both are complex).
     """
@@ -325,7 +362,8 @@ def compare_canvases(baseline: Canvas, candidate: Canvas, *, upsample: int = 100
     al = align(base, cand, base_cov, cand_cov, upsample=upsample, max_shift=max_shift)
     out = {"alignment": _alignment_record(al, int(al.valid.sum())),
            "overlap_fraction": float(al.valid.sum() / max(int(base_cov.sum()), 1))}
-    out.update(_sections(np.where(al.valid, base, 0), al.image, al.valid, scale_amplitude=False))
+    out.update(_sections(np.where(al.valid, base, 0), al.image, al.valid, scale_amplitude=True))
+    out["alignment"]["registration"].update(registration_check(out))
     return out
 
 

@@ -98,7 +98,8 @@ def _image(fig: Figure, ax_index: tuple[int, int, int], data: np.ndarray, title:
 
 
 def save_figures(result: ReconResult, out: Path) -> None:
-    """amplitude.png, phase.png, probe.png and error.png of ``result`` into ``out``."""
+    """amplitude.png, phase.png, probe.png and convergence.png (the data error per epoch)
+    of ``result`` into ``out``."""
     write_canvas_pngs(result.canvas, out, label=result.options.method)
     K = result.probe.shape[0]
     fig = Figure(figsize=(3.2 * K, 3))
@@ -109,7 +110,9 @@ def save_figures(result: ReconResult, out: Path) -> None:
     ax = fig.add_subplot(1, 1, 1)
     if result.history:
         ax.semilogy([r["epoch"] for r in result.history], result.errors, marker="o")
+    ax.set_title(f"{result.options.method} convergence")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("data error")
+    ax.set_ylabel("data error (log scale)")
+    ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, out / "error.png")
+    save_figure(fig, out / "convergence.png")

@@ -18,14 +18,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.atomic import write_json
 from engine.backends.torch_backend import resolve_device
 from engine.data import Dataset
 from engine.errors import InputError
+from engine.evaluation.metrics import to_jsonable
 from engine.evaluation.report import write_canvas_pngs
 from engine.events import CanvasSnapshot, Event, Finished, Progress, RunStarted, StatsSnapshot
 from engine.network.bundles import Bundle, load_bundle
 from engine.network.model import NetworkConfig, PtychoNet
-from engine.network.patch_stats import NETWORK_STITCH, StatsCollector, stitch_groups
+from engine.network.patch_stats import (
+    NETWORK_STITCH,
+    StatsCollector,
+    check_collapse,
+    stitch_groups,
+)
 from engine.network.physics import PhysicsModel
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import ScalingConfig, resolve_scale
@@ -93,6 +100,21 @@ class InferenceResult:
     bundle: Bundle
     patches_amp: np.ndarray | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
+    collapse: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def collapsed(self) -> bool:
+        """Whether the collapse guards fired on the whole-set statistics."""
+        return bool(self.collapse.get("collapsed"))
+
+    def summary(self) -> dict[str, Any]:
+        """What ``summary.json`` holds: scale, whole-set statistics and the guards' verdict."""
+        c = self.canvas
+        return {"bundle": str(self.bundle.path), "intensity_scale": self.scale,
+                "scale_source": self.scale_source, "n_groups": self.groups.n_groups,
+                "gridsize": self.groups.gridsize, "canvas_shape": list(c.canvas.shape),
+                "origin": list(c.origin), "stats": self.stats,
+                "collapsed": self.collapsed, "collapse": self.collapse}
 
 
 def load_model(bundle: Bundle, device: torch.device, precision: str = "32") -> PhysicsModel:
@@ -153,7 +175,8 @@ def infer(bundle: Bundle | str | os.PathLike[str], ds: Dataset,
     groups = make_groups(ds.positions, GroupingConfig(
         bundle.gridsize, K, config.n_groups,
         config.seed if config.seed is not None else int(tcfg.get("seed", 0))))
-    collector = StatsCollector(groups, s, "inference", str(device), config.patch_stats_limit)
+    collector = StatsCollector(groups, s, "inference", str(device), config.patch_stats_limit,
+                               emit if config.log_patch_stats else None)
     kept: list[np.ndarray] = []
     n_batches = -(-groups.n_groups // config.batch_size)
 
@@ -166,13 +189,16 @@ def infer(bundle: Bundle | str | os.PathLike[str], ds: Dataset,
     canvas, first = stitch_groups(model, x, groups, config.batch_size, config=config.stitch,
                                   on_batch=on_batch)
     analysis = Path(out_dir) / "analysis" if (out_dir and config.log_patch_stats) else None
-    stats = collector.finish(analysis)
+    stats = collector.finish(analysis, canvas)
+    guard = check_collapse(stats, "inference, every group")
     emit(StatsSnapshot(phase="inference", record=stats, sample_patches=first.get("samples")))
     emit(CanvasSnapshot(canvas=canvas.canvas, origin=canvas.origin, label="inference"))
     emit(Finished(summary={"intensity_scale": s, "scale_source": source, **{
-        k: stats[k] for k in ("mean", "std", "var_zero_mean")}}))
+        k: stats[k] for k in ("mean", "std", "var_zero_mean")},
+        "collapsed": guard["collapsed"]}))
     return InferenceResult(canvas, s, source, stats, groups, bundle,
-                           np.concatenate(kept) if kept else None, collector.log.records)
+                           np.concatenate(kept) if kept else None, collector.log.records,
+                           guard)
 
 
 def infer_canvas(bundle_dir: str | os.PathLike[str], dataset: Dataset) -> Canvas:
@@ -180,16 +206,21 @@ def infer_canvas(bundle_dir: str | os.PathLike[str], dataset: Dataset) -> Canvas
     return infer(bundle_dir, dataset).canvas
 
 
-def write_outputs(result: InferenceResult, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """``recon.npz`` (Canvas.save layout), ``amplitude.png``, ``phase.png`` and, when the
-    result kept its patches, the debug dump under ``debug/``."""
+def write_outputs(result: InferenceResult, out_dir: str | os.PathLike[str],
+                  debug_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """``recon.npz`` (Canvas.save layout), ``amplitude.png``, ``phase.png``,
+    ``summary.json`` (:meth:`InferenceResult.summary`: scale, statistics, ``collapsed``)
+    and, when the result kept its patches, the debug dump in ``debug_dir`` (default
+    ``<out_dir>/debug``)."""
     d = Path(out_dir)
     paths = [result.canvas.save(d / "recon.npz")]
     paths += write_canvas_pngs(result.canvas, d)
+    paths.append(write_json(d / "summary.json", to_jsonable(result.summary())))
     if result.patches_amp is not None:
         from engine.evaluation.debug_dump import write_debug_dump
 
         g = result.groups
-        paths += write_debug_dump(d / "debug", result.patches_amp, g.offsets, g.local_offsets,
+        paths += write_debug_dump(d / "debug" if debug_dir is None else debug_dir,
+                                  result.patches_amp, g.offsets, g.local_offsets,
                                   result.canvas)
     return paths

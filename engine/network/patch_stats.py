@@ -7,6 +7,8 @@ forward model sees), so ``stats_train.json`` and ``stats_inference.json`` compar
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,35 @@ import numpy as np
 import torch
 
 from engine.backends.torch_backend import TorchBackend
+from engine.events import Event, StatsSnapshot
 from engine.network.physics import PhysicsModel
 from engine.network.predict import positions_of, predict
 from engine.physics.grouping import Groups
-from engine.physics.stats import StatsLog, patch_statistics
+from engine.physics.stats import (
+    StatsLog,
+    canvas_statistics,
+    collapse_check,
+    extremes,
+    patch_statistics,
+)
 from engine.physics.stitching import Canvas, CanvasGeometry, StitchConfig, Stitcher
+
+log = logging.getLogger(__name__)
+
+
+def check_collapse(record: dict[str, Any], where: str) -> dict[str, Any]:
+    """The collapse guards (:func:`engine.physics.stats.collapse_check`) on ``record``; a
+    collapse is logged as a warning with its figures. Returns the check with ``where``."""
+    guard = {**collapse_check(record), "where": where}
+    if guard["collapsed"]:
+        log.warning("collapse guard (%s): network output collapsed: %s (mean %s, "
+                    "var_zero_mean %s)", where, "; ".join(guard["reasons"]),
+                    _g(guard["mean"]), _g(guard["var_zero_mean"]))
+    return guard
+
+
+def _g(value: float | None) -> str:
+    return "missing" if value is None else f"{value:.4g}"
 
 
 class _Totals:
@@ -28,6 +54,8 @@ class _Totals:
         self.n = self.s1 = self.s2 = self.vzm = 0.0
         self.vag_sum = self.vag_w = 0.0
         self.patches = 0
+        self.lo, self.hi = float("inf"), float("-inf")
+        self.per_patch: dict[str, list[float]] | None = None
 
     def add(self, amp: torch.Tensor, record: dict[str, Any]) -> None:
         a = amp.detach().double()
@@ -37,6 +65,9 @@ class _Totals:
         self.s2 += float((a * a).sum())
         self.vzm += float((centred * centred).sum())
         self.patches += int(a.shape[0] * a.shape[1])
+        self.lo, self.hi = min(self.lo, float(a.min())), max(self.hi, float(a.max()))
+        if self.per_patch is None:  # the set's first patches: the first batch's
+            self.per_patch = record.get("per_patch") or extremes(a)["per_patch"]
         if record.get("var_across_group") is not None:
             self.vag_sum += record["var_across_group"] * a.shape[0]
             self.vag_w += a.shape[0]
@@ -46,16 +77,20 @@ class _Totals:
         return {"mean": mean, "std": float(np.sqrt(max(self.s2 / self.n - mean * mean, 0.0))),
                 "var_zero_mean": self.vzm / self.n,
                 "var_across_group": self.vag_sum / self.vag_w if self.vag_w else None,
-                "n_patches": self.patches}
+                "n_patches": self.patches, "min": self.lo, "max": self.hi,
+                "per_patch": self.per_patch}
 
 
 class StatsCollector:
     """Statistics of every batch of one phase: the first ``limit`` kept as records
-    (docs/conventions.md#statistics),
-    plus a ``batch: "all"`` record over the whole set (exact mean, std, var_zero_mean)."""
+    (docs/conventions.md#statistics), plus a ``batch: "all"`` record over the whole set
+    (exact mean, std, var_zero_mean, min, max; the stitched canvas's statistics when
+    given). ``emit`` receives a :class:`~engine.events.StatsSnapshot` per kept record."""
 
-    def __init__(self, groups: Groups, s: float, phase: str, device: str, limit: int = 2) -> None:
+    def __init__(self, groups: Groups, s: float, phase: str, device: str, limit: int = 2,
+                 emit: Callable[[Event], None] | None = None) -> None:
         self.groups = groups
+        self.emit = emit
         self.be = TorchBackend(device)
         self.log = StatsLog(phase=phase, gridsize=groups.gridsize, backend="torch",
                             device=device, intensity_scale=s, limit=limit)
@@ -69,15 +104,20 @@ class StatsCollector:
         if rec is None:
             rec = {"var_across_group": patch_statistics(amp, offsets, self.be)["var_across_group"]
                    if self.groups.C > 1 else None}
+        elif self.emit is not None:
+            self.emit(StatsSnapshot(phase=self.log.phase, record=rec))
         self.totals.add(amp, rec)
         self.batches += 1
 
-    def finish(self, out_dir: Path | None) -> dict[str, Any]:
-        """The whole-set record (appended to the records); files written to ``out_dir``."""
+    def finish(self, out_dir: Path | None, canvas: Canvas | None = None) -> dict[str, Any]:
+        """The whole-set record (appended to the records, with ``canvas`` statistics when a
+        canvas is given); files written to ``out_dir``."""
         g = self.groups
         whole = {"phase": self.log.phase, "batch": "all", "gridsize": g.gridsize, "C": g.C,
                  "backend": "torch", "device": self.log.device,
                  "intensity_scale": self.log.intensity_scale, **self.totals.record()}
+        if canvas is not None:
+            whole["canvas"] = canvas_statistics(canvas)
         self.log.records.append(whole)
         if out_dir is not None:
             self.log.write(out_dir)
@@ -86,13 +126,13 @@ class StatsCollector:
 
 def collect_stats(model: PhysicsModel, x: torch.Tensor, groups: Groups, batch_size: int,
                   s: float, phase: str, device: str, out_dir: Path | None,
-                  limit: int = 2) -> dict[str, Any]:
-    """Predict every group and return the whole-set statistics record (see
-    :class:`StatsCollector`); ``stats_<phase>.json`` and patch grids go to ``out_dir``."""
-    collector = StatsCollector(groups, s, phase, device, limit)
-    for sl, obj, _, _ in predict(model, x, groups, batch_size, amplitudes=False):
-        collector.add(sl, obj)
-    return collector.finish(out_dir)
+                  limit: int = 2, emit: Callable[[Event], None] | None = None) -> dict[str, Any]:
+    """Predict and stitch every group and return the whole-set statistics record, canvas
+    statistics included (see :class:`StatsCollector`); ``stats_<phase>.json`` and patch
+    grids go to ``out_dir``."""
+    collector = StatsCollector(groups, s, phase, device, limit, emit)
+    canvas, _ = stitch_groups(model, x, groups, batch_size, on_batch=collector.add)
+    return collector.finish(out_dir, canvas)
 
 
 # How a network's patches are reassembled unless told otherwise: weighted by the probe's

@@ -42,7 +42,7 @@ from engine.network.config import TrainConfig
 from engine.network.graphs import StepGraph, set_lr
 from engine.network.losses import compute_loss
 from engine.network.model import NetworkConfig, PtychoNet, default_bottleneck, default_global_mixing
-from engine.network.patch_stats import collect_stats, stitch_groups
+from engine.network.patch_stats import check_collapse, collect_stats, stitch_groups
 from engine.network.physics import PhysicsModel, group_extent
 from engine.network.predict import batch_slices, group_batch
 from engine.rundir import check_writable, open_run
@@ -231,7 +231,10 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
             emit(Epoch(epoch=epoch + 1, metrics=dict(record)))
             if prep.val is not None:
                 record["val_loss"], canvas, stats = _validate(raw_model, x, target, prep, cfg)
-                emit(Validation(epoch=epoch + 1, metrics={"loss": record["val_loss"]}))
+                guard = check_collapse(stats["record"], f"validation, epoch {epoch + 1}")
+                record["collapsed"] = guard["collapsed"]
+                emit(Validation(epoch=epoch + 1, metrics={"loss": record["val_loss"],
+                                                          "collapsed": guard["collapsed"]}))
                 emit(StatsSnapshot(phase="validation", record=stats["record"],
                                    sample_patches=stats["samples"]))
                 emit(CanvasSnapshot(canvas=canvas.canvas, origin=canvas.origin,
@@ -239,6 +242,9 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
             history.append(record)
             metrics = {"train_loss": record["loss"], "val_loss": record.get("val_loss"),
                        "epochs": epoch + 1, "steps": step}
+            if "collapsed" in record:
+                metrics["collapsed"] = record["collapsed"]
+                metrics["collapse"] = guard
             if cfg.time_limit is not None:
                 used = clock.elapsed()
                 if world > 1:  # rank 0's clock decides for all: the ranks must stop together
@@ -258,8 +264,15 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     if not stopped and fabric.global_rank == 0:
         train_stats = collect_stats(raw_model, x, prep.train, cfg.batch_size, prep.s, "train",
                                     str(dev), out / "analysis" if cfg.log_patch_stats else None,
-                                    cfg.patch_stats_limit)
+                                    cfg.patch_stats_limit,
+                                    emit=emit if cfg.log_patch_stats else None)
         metrics["train_patch_stats"] = train_stats
+        # the run's verdict: the trained network on its whole training set, and the last
+        # validation when there was one
+        guard = check_collapse(train_stats, "training set, end of run")
+        metrics["collapsed"] = guard["collapsed"] or bool(metrics.get("collapsed"))
+        if guard["collapsed"] or "collapse" not in metrics:
+            metrics["collapse"] = guard
         save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
                     bundle_meta(prep, N, cfg, metrics))
     emit(Finished(summary={"stopped": stopped, "history": history, **metrics}))

@@ -91,7 +91,69 @@ def patch_statistics(amplitudes: Any, local_offsets: np.ndarray | None = None,
     out["var_across_group"] = (var_across_group(a, local_offsets, be)
                                if local_offsets is not None else None)
     out["n_patches"] = int(a.shape[0] * a.shape[1])
+    out.update(extremes(a, be))
     return out
+
+
+# patches described one by one in a record's ``per_patch`` block (the first ones, group-major)
+PER_PATCH = 4
+
+
+def extremes(amplitudes: Any, backend: Backend | str = "numpy",
+             per_patch: int = PER_PATCH) -> dict[str, Any]:
+    """``min`` and ``max`` of amplitude patches and a ``per_patch`` block: ``mean``, ``std``,
+    ``min``, ``max`` lists of the first ``per_patch`` patches (group-major order).
+
+    >>> e = extremes(np.arange(32.0).reshape(2, 1, 4, 4), per_patch=2)
+    >>> e["min"], e["max"], e["per_patch"]["max"]
+    (0.0, 31.0, [15.0, 31.0])
+    """
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    a = _as_groups(be.asarray(amplitudes))
+    M = int(a.shape[-1])
+    if a.shape[0] * a.shape[1] == 0:
+        nan = float("nan")
+        return {"min": nan, "max": nan, "per_patch": {k: [] for k in ("mean", "std", "min",
+                                                                        "max")}}
+    # only the first few patches travel to the host
+    first = be.to_numpy(a.reshape(-1, M, M)[:per_patch]).astype(np.float64)
+    return {
+        "min": float(a.min()), "max": float(a.max()),
+        "per_patch": {"mean": first.mean(axis=(1, 2)).tolist(),
+                      "std": first.std(axis=(1, 2)).tolist(),
+                      "min": first.min(axis=(1, 2)).tolist(),
+                      "max": first.max(axis=(1, 2)).tolist()},
+    }
+
+
+# the original tool's regression guards on network output (docs/conventions.md#statistics): patches with no
+# structure (var_zero_mean at or below this) or no signal (|mean| at or below this)
+COLLAPSE_VAR_ZERO_MEAN = 1e-6
+COLLAPSE_ABS_MEAN = 1e-9
+
+
+def collapse_check(record: dict[str, Any]) -> dict[str, Any]:
+    """The collapse guards on one statistics record.
+
+    Returns ``{"collapsed": bool, "mean", "var_zero_mean", "reasons": [...]}``: collapsed
+    when ``var_zero_mean <= 1e-6`` (flat patches) or ``|mean| <= 1e-9`` (zero output), or
+    when either figure is not finite.
+
+    >>> collapse_check({"mean": 0.5, "var_zero_mean": 0.0})["reasons"]
+    ['var_zero_mean 0 <= 1e-06']
+    >>> collapse_check({"mean": 0.5, "var_zero_mean": 0.01})["collapsed"]
+    False
+    """
+    mean, vzm = record.get("mean"), record.get("var_zero_mean")
+    reasons = []
+    if vzm is None or not np.isfinite(vzm) or vzm <= COLLAPSE_VAR_ZERO_MEAN:
+        reasons.append(f"var_zero_mean {vzm:.3g} <= {COLLAPSE_VAR_ZERO_MEAN:g}"
+                       if vzm is not None else "var_zero_mean missing")
+    if mean is None or not np.isfinite(mean) or abs(mean) <= COLLAPSE_ABS_MEAN:
+        reasons.append(f"|mean| {abs(mean):.3g} <= {COLLAPSE_ABS_MEAN:g}"
+                       if mean is not None else "mean missing")
+    return {"collapsed": bool(reasons), "mean": mean, "var_zero_mean": vzm,
+            "reasons": reasons}
 
 
 def canvas_statistics(canvas: Canvas | np.ndarray, coverage: np.ndarray | None = None) -> dict:
@@ -201,6 +263,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     if records:
         for key in ("phase", "gridsize", "C", "backend", "device"):
             out[key] = records[-1].get(key)
+        canvases = [r["canvas"] for r in records if isinstance(r.get("canvas"), dict)]
+        if canvases:  # the canvas is the whole set's: the last one logged stands for it
+            out["canvas"] = canvases[-1]
     return out
 
 

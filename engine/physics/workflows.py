@@ -101,6 +101,8 @@ class _Pooled:
         self.n = 0
         self.s1 = self.s2 = self.vzm = 0.0
         self.vag: list[tuple[float, int]] = []
+        self.lo, self.hi = math.inf, -math.inf
+        self.per_patch: dict[str, list[float]] | None = None
 
     def add(self, r: dict[str, Any]) -> None:
         k = r["n_patches"]
@@ -110,9 +112,14 @@ class _Pooled:
         self.vzm += r["var_zero_mean"] * k
         if r["var_across_group"] is not None:
             self.vag.append((r["var_across_group"], k))
+        if "min" in r:
+            self.lo, self.hi = min(self.lo, r["min"]), max(self.hi, r["max"])
+        if self.per_patch is None:
+            self.per_patch = r.get("per_patch")
 
     def result(self) -> dict[str, Any]:
         mean = self.s1 / self.n
         vag = (sum(v * k for v, k in self.vag) / sum(k for _, k in self.vag)) if self.vag else None
         return {"mean": mean, "std": math.sqrt(max(self.s2 / self.n - mean**2, 0.0)),
-                "var_zero_mean": self.vzm / self.n, "var_across_group": vag, "n_patches": self.n}
+                "var_zero_mean": self.vzm / self.n, "var_across_group": vag, "n_patches": self.n,
+                "min": self.lo, "max": self.hi, "per_patch": self.per_patch}

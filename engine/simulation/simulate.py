@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -99,6 +100,7 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
         probe = np.asarray(probe_array, dtype=np.complex64)
         if probe.shape != (N, N):
             raise InputError("probe array", f"shape ({N}, {N}) = (N, N)", str(probe.shape))
+    positions_given = positions is not None
     if positions is None:
         scan = make_scan(config.scan, config.n_positions, config.step, config.jitter, rng)
         positions, shape = _place_scan(scan, N, config.object_size)
@@ -128,7 +130,8 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
     diffraction, gain = poisson_counts(amplitude, config.nphotons, rng)
     metadata = {
         "generator": f"ptycho-workbench {__version__} engine.simulation.simulate",
-        "simulation": config.to_dict(),
+        "simulation": _used_settings(config, object_array is not None,
+                                     probe_array is not None, positions_given),
         "nphotons": config.nphotons,
         "seed": config.seed,
         "gain": gain,
@@ -144,6 +147,26 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
         patches=patches.astype(np.complex64),
         metadata=metadata,
     )
+
+
+# the generator settings each given array makes moot (recorded as "given" instead)
+_MOOT = {"object": ("object", "amplitude_image", "phase_image", "object_size"),
+         "probe": ("probe", "probe_radius", "defocus"),
+         "scan": ("scan", "step", "jitter")}
+
+
+def _used_settings(config: SimulationConfig, object_given: bool, probe_given: bool,
+                   positions_given: bool) -> dict[str, Any]:
+    """The configuration as it shaped the data: settings of a generator that a given array
+    replaced are left out, and that part says ``"given"``."""
+    out = config.to_dict()
+    for part, given in (("object", object_given), ("probe", probe_given),
+                        ("scan", positions_given)):
+        if given:
+            for key in _MOOT[part]:
+                out.pop(key, None)
+            out[part] = "given"
+    return out
 
 
 def poisson_counts(amplitude: np.ndarray, nphotons: float,

@@ -57,7 +57,7 @@ def test_stats_and_compare(tmp_path, data_file, capsys):
     capsys.readouterr()
     assert main(["compare", str(s2), str(s1), "--out", str(tmp_path / "r.json")]) == 0
     table = capsys.readouterr().out
-    assert "var_across_group" in table and "missing" in table
+    assert "var_across_group" in table and "undefined" in table and "verdict:" in table
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["figures"]["mean"]["status"] == "ok"
 
@@ -127,3 +127,22 @@ def test_demo_writes_report(tmp_path):
     assert report["reconstruction"]["phase_rms_rad"] < 0.2
     for name in report["files"]:
         assert (out / name).exists(), name
+
+
+def test_simulate_from_npz_records_its_source(tmp_path, data_file):
+    import hashlib
+
+    from engine.data import read_npz
+
+    out = tmp_path / "resim.npz"
+    assert main(["simulate", "--from-npz", str(data_file), "--nphotons", "1e5",
+                 "--out", str(out)]) == 0
+    meta = read_npz(out).metadata
+    assert meta["source"]["sha256"] == hashlib.sha256(data_file.read_bytes()).hexdigest()
+    assert meta["source"]["file"] == str(data_file.resolve())
+    sim = meta["simulation"]
+    # the generators' settings did not shape this data: not recorded as if they had
+    assert sim["object"] == sim["probe"] == sim["scan"] == "given"
+    for moot in ("probe_radius", "defocus", "step", "jitter", "amplitude_image"):
+        assert moot not in sim, moot
+    assert sim["nphotons"] == 1e5 and sim["n_positions"] == 49

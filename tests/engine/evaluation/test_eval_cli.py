@@ -91,3 +91,57 @@ def test_inventory_lists_and_hashes_every_file(cli_main, tmp_path, capsys):
     assert cli_main(["inventory", str(run), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["files"] == listing["files"]
     _one_line_error(cli_main, ["inventory", str(tmp_path / "missing")], capsys, "missing")
+
+
+def test_inventory_check_verifies_every_digest(cli_main, tmp_path, capsys):
+    import torch
+
+    from engine.network.bundles import bundle_bytes, save_bundle
+
+    run = tmp_path / "run"
+    weights = {"w": torch.arange(64, dtype=torch.float32)}
+    save_bundle(run / "bundle", weights, np.ones((8, 8), np.complex64),
+                {"intensity_scale": 2.0, "probe_factor": 1.0, "N": 8, "gridsize": 1})
+    (run / "bundle.zip").write_bytes(bundle_bytes(run / "bundle").getvalue())
+    (run / "notes.txt").write_text("hello")
+    assert cli_main(["inventory", str(run), "--out", str(run / "inventory.json")]) == 0
+    capsys.readouterr()
+    assert cli_main(["inventory", str(run), "--check"]) == 0
+    out = capsys.readouterr()
+    # bundle.json: its manifest + 2 files; the zip's copy: the same 3; inventory: 5 files
+    assert "checked 11 digests" in out.out and "all match" in out.out and not out.err
+    # one flipped byte: named by the bundle manifest and by the inventory, one line each
+    w = run / "bundle" / "weights.safetensors"
+    blob = bytearray(w.read_bytes())
+    blob[-1] ^= 1
+    w.write_bytes(bytes(blob))
+    (run / "notes.txt").unlink()
+    assert cli_main(["inventory", str(run), "--check"]) == 1
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 3, lines
+    assert sum("MISMATCH bundle/weights.safetensors" in ln for ln in lines) == 2
+    assert any("bundle/bundle.json" in ln for ln in lines)
+    assert any("notes.txt: missing" in ln for ln in lines)
+    assert "3 mismatches" in out.out
+
+
+def test_evaluate_warns_when_registration_fails(cli_main, files, tmp_path, capsys):
+    from engine.physics.stitching import Canvas
+
+    data, recon = files
+    good = Canvas.load(recon)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=good.canvas.shape) + 1j * rng.normal(size=good.canvas.shape)
+    bad = Canvas(noise.astype(np.complex64), good.coverage, good.origin, good.weight)
+    bad_path = bad.save(tmp_path / "noise.npz")
+    out = tmp_path / "eval.json"
+    assert cli_main(["evaluate", str(recon), "--truth", str(data), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["alignment"]["registration"]["ok"] is True
+    assert "registration failed" not in capsys.readouterr().err
+    assert cli_main(["evaluate", str(bad_path), "--truth", str(data), "--out", str(out)]) == 0
+    reg = json.loads(out.read_text())["alignment"]["registration"]
+    assert reg["ok"] is False and "correlate" in reg["reason"]
+    captured = capsys.readouterr()
+    assert "warning: registration failed" in captured.err
+    assert "REGISTRATION FAILED" in captured.out

@@ -37,7 +37,8 @@ def test_reconstruct_writes_the_run_directory(small32, tmp_path, capsys):
     history = json.loads((out / "history.json").read_text())
     assert [r["epoch"] for r in history["history"]] == [1, 2, 3]
     assert json.loads((out / "options.json").read_text())["probe_modes"] == 2
-    for png in ("amplitude.png", "phase.png", "probe.png", "error.png"):
+    assert not (out / "error.png").exists()  # renamed for what it shows
+    for png in ("amplitude.png", "phase.png", "probe.png", "convergence.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "checkpoint" / "checkpoint.npz").is_file()
     assert "epoch 3" in capsys.readouterr().err

@@ -85,13 +85,14 @@ def test_statslog_limit():
     assert len(log.records) == 1
 
 
-@pytest.mark.parametrize("b,c,status", [(1.0, 2.0, "ok"), (0.0, 1.0, "baseline_zero"),
+@pytest.mark.parametrize("b,c,status", [(1.0, 2.0, "differs"), (1.0, 1.04, "ok"),
+                                        (0.0, 1.0, "baseline_zero"),
                                         (1.0, 0.0, "candidate_zero"), (0.0, 0.0, "both_zero"),
                                         (None, 1.0, "missing"), (float("nan"), 1.0, "nan")])
 def test_compare_statuses(b, c, status):
     f = compare_figure(b, c)
     assert f["status"] == status
-    if status == "ok":
+    if status == "differs":
         assert f["ratio"] == 2.0 and f["delta"] == 1.0
 
 
@@ -103,7 +104,8 @@ def test_compare_files(tmp_path, small_ds):
     report = compare_stats(tmp_path / "a" / "stats_train.json", tmp_path / "b")
     assert report["figures"]["mean"]["status"] == "ok"
     assert report["figures"]["mean"]["ratio"] == pytest.approx(1, rel=0.02)
-    assert report["figures"]["var_across_group"]["status"] == "missing"
+    # gridsize 1 has no across-group variance: undefined, not a file that lacks it
+    assert report["figures"]["var_across_group"]["status"] == "undefined"
     assert report["figures"]["canvas.coverage"]["ratio"] == pytest.approx(1.0)
 
 
@@ -126,3 +128,73 @@ def test_summarise_weights_by_patches():
              "intensity_scale": 2.0, "n_patches": 3}]
     s = summarise(recs)
     assert s["mean"] == pytest.approx(3.25) and s["var_across_group"] is None
+
+
+def _rec(**kw):
+    base = {"phase": "train", "batch": "all", "gridsize": 1, "C": 1, "mean": 0.5, "std": 0.1,
+            "var_zero_mean": 0.01, "var_across_group": None, "intensity_scale": 9.8,
+            "n_patches": 4}
+    return [{**base, **kw}]
+
+
+def test_compare_rtol_statuses_and_verdict(tmp_path, capsys):
+    from engine import api
+    from engine.cli import main
+    from engine.evaluation.compare import failing
+
+    # the reported case: a mean ratio of 1.90 and a std ratio of 0.20 were both "ok"
+    report = api.compare(_rec(), _rec(mean=0.95, std=0.02))
+    f = report["figures"]
+    assert f["mean"]["status"] == f["std"]["status"] == "differs"
+    assert f["var_zero_mean"]["status"] == f["intensity_scale"]["status"] == "ok"
+    assert f["var_across_group"]["status"] == "undefined"  # C = 1: not missing
+    assert report["verdict"]["status"] == "differs"
+    assert report["verdict"]["problems"] == ["mean", "std"]
+    assert failing(report, ("differs",)) == ["mean", "std"]
+    # a looser tolerance accepts a 90 % difference; a tighter one refuses 4 %
+    loose = api.compare(_rec(), _rec(mean=0.95, std=0.1), rtol=1.0)
+    assert loose["figures"]["mean"]["status"] == "ok" and loose["verdict"]["status"] == "ok"
+    tight = api.compare(_rec(), _rec(mean=0.52), rtol=0.01)
+    assert tight["figures"]["mean"]["status"] == "differs"
+    # a file missing a figure at gridsize 2 says "missing"; zero_tol makes small values zero
+    g2 = api.compare(_rec(gridsize=2, C=4), _rec(gridsize=2, C=4, var_across_group=0.1,
+                                                 mean=1e-4), zero_tol=1e-3)
+    assert g2["figures"]["var_across_group"]["status"] == "missing"
+    assert g2["figures"]["mean"]["status"] == "candidate_zero"
+    with pytest.raises(InputError, match="rtol"):
+        api.compare(_rec(), _rec(), rtol=-0.1)
+    # the command line: verdict line, --fail-on exit status 1, a bad status list exits 2
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_rec()))
+    b.write_text(json.dumps(_rec(mean=0.95, std=0.02)))
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: DIFFERS at rtol 0.05" in out and "mean, std" in out
+    assert main(["compare", str(a), str(b), "--fail-on", "candidate_zero,nan"]) == 0
+    assert main(["compare", str(a), str(b), "--fail-on", "differs"]) == 1
+    assert "mean (differs)" in capsys.readouterr().err
+    assert main(["compare", str(a), str(a), "--fail-on", "differs"]) == 0
+    assert "verdict: OK" in capsys.readouterr().out
+    assert main(["compare", str(a), str(b), "--fail-on", "bogus"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fail_on" in err[0] and "differs" in err[0]
+
+
+def test_patch_statistics_carry_extremes_and_per_patch(backend):
+    from engine.physics.stats import collapse_check
+
+    a = np.arange(3 * 2 * 4 * 4, dtype=np.float64).reshape(3, 2, 4, 4)
+    s = patch_statistics(backend.asarray(a), backend=backend)
+    assert s["min"] == 0.0 and s["max"] == float(a.max())
+    pp = s["per_patch"]
+    flat = a.reshape(-1, 4, 4)[:4]
+    np.testing.assert_allclose(pp["mean"], flat.mean(axis=(1, 2)))
+    np.testing.assert_allclose(pp["std"], flat.std(axis=(1, 2)))
+    np.testing.assert_allclose(pp["min"], flat.min(axis=(1, 2)))
+    np.testing.assert_allclose(pp["max"], flat.max(axis=(1, 2)))
+    assert collapse_check(s)["collapsed"] is False
+    flat_out = collapse_check(patch_statistics(np.full((2, 1, 4, 4), 0.7)))
+    assert flat_out["collapsed"] and flat_out["reasons"] == ["var_zero_mean 0 <= 1e-06"]
+    zero = collapse_check(patch_statistics(np.zeros((2, 1, 4, 4))))
+    assert len(zero["reasons"]) == 2
