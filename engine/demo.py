@@ -67,6 +67,7 @@ def run_demo(out: str | Path, *, n_positions: int = 256, N: int = 64, gridsize: 
     evaluation = to_jsonable(evaluate_canvas(recon.canvas, ds.object))
     write_json(out / "reconstruction" / "eval.json", evaluation)
     png = write_overview_png(out / "report.png", ds, canvas, recon=recon.canvas,
+                             evaluation=evaluation,
                              title=f"demo: asym object, {ds.n} positions, gridsize {gridsize}, "
                                    f"{be.name} on {be.device}; rPIE {iterations} iterations")
     report = {

@@ -20,8 +20,9 @@ Files (all JSON written atomically; positions and offsets are (dy, dx) = (row, c
     n_patches; docs/conventions.md#statistics), "canvas": engine.physics.stats.canvas_statistics
     (mean, std, min, max of the canvas amplitude over covered pixels, coverage)}``.
 ``pred_patches_amp_grid.png``, ``pred_patches_amp_grid_normalized.png``
-    the first groups' amplitude patches on one shared scale, and each stretched to its own
-    range (:func:`engine.physics.stats.write_patch_grid`).
+    figures of the first groups' amplitude patches (rows: groups, columns: channels) on one
+    shared scale, and each stretched to its own range, with a title, axis labels and a
+    colour bar (:func:`engine.evaluation.report.patch_figure`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ import numpy as np
 
 from engine.atomic import write_json
 from engine.errors import InputError
-from engine.physics.stats import canvas_statistics, patch_statistics, write_patch_grid
+from engine.evaluation.report import patch_figure
+from engine.physics.stats import canvas_statistics, patch_statistics
 from engine.physics.stitching import Canvas
 
 N_FIRST_OFFSETS = 16
@@ -118,10 +120,15 @@ def write_debug_dump(out_dir: str | os.PathLike[str], patches_amp: np.ndarray,
     stats = {"patches": patch_statistics(a, loc if a.shape[1] > 1 else None),
              "canvas": canvas_statistics(canvas)}
     grid = a[:max(1, max_grid_groups)]
+    shown = f"first {grid.shape[0]} of {a.shape[0]} groups"
     return [
         write_json(d / "canvas.json", canvas_summary(a, g, loc, canvas)),
         write_json(d / "offsets.json", offsets_summary(g, loc)),
         write_json(d / "stats.json", stats),
-        write_patch_grid(d / "pred_patches_amp_grid.png", grid, False),
-        write_patch_grid(d / "pred_patches_amp_grid_normalized.png", grid, True),
+        patch_figure(d / "pred_patches_amp_grid.png", grid, False,
+                     f"predicted amplitude patches, {shown}\n(one shared scale: collapsed or "
+                     "mis-scaled patches look it)"),
+        patch_figure(d / "pred_patches_amp_grid_normalized.png", grid, True,
+                     f"predicted amplitude patches, {shown}\n(each stretched to its own "
+                     "min ... max: structure)"),
     ]

@@ -126,8 +126,9 @@ def extremes(amplitudes: Any, backend: Backend | str = "numpy",
     }
 
 
-# the original tool's regression guards on network output (docs/conventions.md#statistics): patches with no
-# structure (var_zero_mean at or below this) or no signal (|mean| at or below this)
+# the original tool's regression guards on network output (docs/conventions.md#statistics):
+# patches with no structure (var_zero_mean at or below this) or no signal (|mean| at or below
+# this)
 COLLAPSE_VAR_ZERO_MEAN = 1e-6
 COLLAPSE_ABS_MEAN = 1e-9
 

@@ -71,3 +71,22 @@ def test_gridsize_one_dump_and_bad_shapes(tmp_path):
         write_debug_dump(tmp_path, amp, group, local[:2], canvas)
     with pytest.raises(InputError, match="group_offsets"):
         write_debug_dump(tmp_path, amp, group[:, :1], local, canvas)
+
+
+def test_dump_pngs_are_labelled_figures_not_copies_of_the_analysis_grids(tmp_path):
+    from matplotlib.image import imread
+
+    from engine.physics.stats import write_patch_grid
+
+    amp, group, local, canvas = _groups(b=5, C=4)
+    write_debug_dump(tmp_path / "dbg", amp, group, local, canvas)
+    raw = write_patch_grid(tmp_path / "raw.png", amp, False)  # what analysis/ holds
+    dump = tmp_path / "dbg" / "pred_patches_amp_grid.png"
+    assert dump.read_bytes() != raw.read_bytes()
+    img = imread(dump)
+    # a figure with margins for title, labels and colour bar, not the bare mosaic
+    assert img.shape[1] > img.shape[0] * 0.8 and img.shape[1] >= 600
+    bare = imread(raw)
+    assert img.shape != bare.shape
+    # the colour bar: a column of grey levels running from black to white
+    assert img[..., :3].min() < 0.05 and img[..., :3].max() > 0.95
