@@ -27,7 +27,8 @@ run: setup
 test: setup
 	$(PY) -m ruff check engine ptycho_gui plugins tests benchmarks
 	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q --nbmake notebooks
+# the notebooks at their small sizes (PTYCHO_FAST=1: the same code path), opening no window
+	PTYCHO_FAST=1 PTYCHO_NO_VIEWER=1 $(PY) -m pytest -q --nbmake notebooks
 
 lint: setup
 	$(PY) -m ruff check .
