@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         check_outputs(args)
         return int(args.handler(args) or 0)
     except PtychoError as exc:
-        print(f"ptycho {args.command}: error: {exc}", file=sys.stderr)
+        from engine.cli.common import cli_message, flags_of
+
+        print(f"ptycho {args.command}: error: {cli_message(exc, flags_of(parser, args.command))}",
+              file=sys.stderr)
         return 2
     except OSError as exc:  # any other file-system failure: the path and the reason
         where = f"{exc.filename}: " if exc.filename else ""

@@ -4,8 +4,53 @@ from __future__ import annotations
 
 import argparse
 
+from engine.errors import InputError, PtychoError
 from engine.physics.grouping import GroupingConfig
 from engine.physics.stitching import WINDOWS, StitchConfig
+
+# The engine's errors name options fields (``lr: expected ...``); the command line shows its
+# flags instead. A field's flag is the parser's option whose ``dest`` is the field's name
+# (``cuda_graphs`` -> ``--cuda-graphs``); these two are inverted switches with other names.
+FIELD_FLAGS = {
+    "update_object": "--no-object-update",
+    "probe_power_constraint": "--no-probe-power-constraint",
+}
+
+
+def flags_of(parser: argparse.ArgumentParser, command: str | None = None) -> dict[str, str]:
+    """``dest -> --flag`` of ``parser`` (of its sub-command ``command`` when given, and the
+    sub-commands below that), plus :data:`FIELD_FLAGS`."""
+    out: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            subs = action.choices
+            for name, sub in subs.items():
+                if command is None or name == command:
+                    out.update({k: v for k, v in flags_of(sub).items() if k not in out})
+            continue
+        long = [o for o in action.option_strings if o.startswith("--")]
+        if long and command is None and action.dest not in out:
+            out[action.dest] = long[0]
+    return {**out, **FIELD_FLAGS}
+
+
+def cli_message(exc: PtychoError, flags: dict[str, str]) -> str:
+    """The error as the command line prints it: the field at fault named by its flag.
+
+    >>> cli_message(InputError("lr", "a number > 0", "-1"), {"lr": "--lr"})
+    '--lr: expected a number > 0, got -1'
+    >>> cli_message(InputError("resume (gridsize)", "the checkpoint's 2", "1"),
+    ...             {"resume": "--resume"})
+    "--resume (gridsize): expected the checkpoint's 2, got 1"
+    """
+    if not isinstance(exc, InputError):
+        return str(exc)
+    head, sep, rest = exc.what.partition(" ")
+    names = head.split("/")
+    if not all(n in flags for n in names):
+        return str(exc)
+    what = "/".join(flags[n] for n in names) + sep + rest
+    return str(InputError(what, exc.expected, exc.got))
 
 
 def positive_int(text: str) -> int:

@@ -63,7 +63,7 @@ def _from_npz(path: Path, geometry: CanvasGeometry) -> np.ndarray:
         with np.load(path, allow_pickle=False) as z:
             obj = z["objectGuess"]
         return place_on_grid(obj, (0, 0), geometry, f"{path}: 'objectGuess'")
-    raise InputError(f"--init {path}", "a canvas NPZ (keys canvas, origin) or a dataset with "
+    raise InputError(f"init {path}", "a canvas NPZ (keys canvas, origin) or a dataset with "
                      "'objectGuess'", f"keys {sorted(keys)}")
 
 
@@ -97,6 +97,6 @@ def initial_object(init: Any, dataset: Dataset, geometry: CanvasGeometry) -> np.
             return _from_bundle(path, dataset, geometry)
         if path.is_file():
             return _from_npz(path, geometry)
-        raise InputError("--init", "'flat', a canvas .npz or a model bundle directory",
+        raise InputError("init", "'flat', a canvas .npz or a model bundle directory",
                          f"{str(init)!r} (no such file or directory)")
     raise InputError("init", "'flat', a Canvas, an array or a path", type(init).__name__)

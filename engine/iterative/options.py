@@ -14,44 +14,26 @@ True
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal, get_args
 
 from engine.errors import InputError
+from engine.options import Options, option, validate
 
-BATCH_ORDERS = ("random", "sequential")
-NOISE_MODELS = ("gaussian", "poisson")
-STEP_DIRECTIONS = ("global", "local")
+BatchOrder = Literal["random", "sequential"]
+NoiseModel = Literal["gaussian", "poisson"]
+StepDirections = Literal["global", "local"]
+BatchNormalisation = Literal["overlap", "peak"]
+Method = Literal["epie", "rpie", "lsqml"]
+BATCH_ORDERS: tuple[str, ...] = get_args(BatchOrder)
+NOISE_MODELS: tuple[str, ...] = get_args(NoiseModel)
+STEP_DIRECTIONS: tuple[str, ...] = get_args(StepDirections)
+BATCH_NORMALISATIONS: tuple[str, ...] = get_args(BatchNormalisation)
 MAX_PROBE_MODES = 16
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(name, "an integer >= 1", repr(value))
-
-
-def _non_negative_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(name, "an integer >= 0", repr(value))
-
-
-def _one_of(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise InputError(name, f"one of {choices}", repr(value))
-
-
-def _in_range(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > lo if lo_open else value >= lo) and value <= hi
-    if not ok:
-        left = "(" if lo_open else "["
-        raise InputError(name, f"a number in {left}{lo}, {hi}]", repr(value))
-
-
 @dataclass(frozen=True)
-class SolverOptions:
+class SolverOptions(Options):
     """What every method shares.
 
     Parameters
@@ -74,45 +56,40 @@ class SolverOptions:
 
     method: ClassVar[str] = ""
 
-    iterations: int = 20
-    batch_size: int = 64
-    batch_order: str = "random"
-    seed: int = 0
-    probe_modes: int = 1
-    update_object: bool = True
-    update_probe: bool = False
-    probe_update_start: int = 0
-    probe_power_constraint: bool = True
-    orthogonalise_modes: bool = True
-    rescale_init: bool = True
+    iterations: int = option(20, "epochs (passes over every scan position)", minimum=1)
+    batch_size: int = option(64, "positions per update (1: the classic sequential form)",
+                             minimum=1)
+    batch_order: BatchOrder = option("random", "order of the positions each epoch",
+                                     advanced=True)
+    seed: int = option(0, "seeds the batch order and the extra probe modes", minimum=0,
+                       advanced=True)
+    probe_modes: int = option(1, "incoherent probe modes (1: a pure probe)", minimum=1,
+                              maximum=MAX_PROBE_MODES)
+    update_object: bool = option(True, "update the object")
+    update_probe: bool = option(False, "update the probe")
+    probe_update_start: int = option(0, "first epoch (0-based) that updates the probe",
+                                     minimum=0, advanced=True)
+    probe_power_constraint: bool = option(True, "rescale the probe to the measured energy",
+                                          advanced=True)
+    orthogonalise_modes: bool = option(True, "re-orthogonalise the probe modes every epoch",
+                                       advanced=True)
+    rescale_init: bool = option(True, "scale the initial object to the data's energy once",
+                                advanced=True)
 
     def __post_init__(self) -> None:
-        _positive_int("iterations", self.iterations)
-        _positive_int("batch_size", self.batch_size)
-        _one_of("batch_order", self.batch_order, BATCH_ORDERS)
-        _non_negative_int("seed", self.seed)
-        _positive_int("probe_modes", self.probe_modes)
-        if self.probe_modes > MAX_PROBE_MODES:
-            raise InputError("probe_modes", f"at most {MAX_PROBE_MODES}", str(self.probe_modes))
-        _non_negative_int("probe_update_start", self.probe_update_start)
-        for name in ("update_object", "update_probe", "probe_power_constraint",
-                     "orthogonalise_modes", "rescale_init"):
-            if not isinstance(getattr(self, name), bool):
-                raise InputError(name, "true or false", repr(getattr(self, name)))
+        validate(self)
         if not (self.update_object or self.update_probe):
             raise InputError("update_object/update_probe", "at least one of them on",
                              "both off")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict including the ``method`` name."""
-        return {"method": self.method, **asdict(self)}
+        return {"method": self.method, **super().to_dict()}
 
-    def replace(self, **changes: Any) -> SolverOptions:
-        """A copy with ``changes`` (validated)."""
-        return type(self)(**{**asdict(self), **changes})
-
-
-BATCH_NORMALISATIONS = ("overlap", "peak")
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SolverOptions:
+        """Inverse of :meth:`to_dict` (the ``method`` key picks the class)."""
+        return options_from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -136,15 +113,11 @@ class EPIEOptions(SolverOptions):
     """
 
     method: ClassVar[str] = "epie"
-    alpha: float = 1.0
-    beta: float = 1.0
-    batch_normalisation: str = "overlap"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _one_of("batch_normalisation", self.batch_normalisation, BATCH_NORMALISATIONS)
-        _in_range("alpha", self.alpha, 0.0, 2.0, lo_open=True)
-        _in_range("beta", self.beta, 0.0, 2.0, lo_open=True)
+    alpha: float = option(1.0, "object step", minimum=0, maximum=2, exclusive_minimum=True)
+    beta: float = option(1.0, "probe step", minimum=0, maximum=2, exclusive_minimum=True)
+    batch_normalisation: BatchNormalisation = option(
+        "overlap", "batched object step: per-pixel overlap, or the peak (pty-chi)",
+        advanced=True)
 
 
 @dataclass(frozen=True)
@@ -159,13 +132,8 @@ class RPIEOptions(SolverOptions):
     """
 
     method: ClassVar[str] = "rpie"
-    alpha: float = 0.1
-    beta: float = 0.1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _in_range("alpha", self.alpha, 0.0, 1.0)
-        _in_range("beta", self.beta, 0.0, 1.0)
+    alpha: float = option(0.1, "object regularisation weight", minimum=0, maximum=1)
+    beta: float = option(0.1, "probe regularisation weight", minimum=0, maximum=1)
 
 
 @dataclass(frozen=True)
@@ -188,21 +156,21 @@ class LSQMLOptions(SolverOptions):
     """
 
     method: ClassVar[str] = "lsqml"
-    noise: str = "gaussian"
-    object_regularisation: float = 0.05
-    probe_regularisation: float = 0.05
-    step_relaxation: float = 0.9
-    max_step: float = 3.0
-    step_directions: str = "local"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _one_of("noise", self.noise, NOISE_MODELS)
-        _in_range("object_regularisation", self.object_regularisation, 0.0, 10.0, lo_open=True)
-        _in_range("probe_regularisation", self.probe_regularisation, 0.0, 10.0, lo_open=True)
-        _in_range("step_relaxation", self.step_relaxation, 0.0, 2.0, lo_open=True)
-        _in_range("max_step", self.max_step, 0.0, 100.0, lo_open=True)
-        _one_of("step_directions", self.step_directions, STEP_DIRECTIONS)
+    noise: NoiseModel = option("gaussian", "noise model of the likelihood")
+    object_regularisation: float = option(0.05, "delta of the object preconditioner",
+                                          minimum=0, maximum=10, exclusive_minimum=True,
+                                          advanced=True)
+    probe_regularisation: float = option(0.05, "delta of the probe preconditioner",
+                                         minimum=0, maximum=10, exclusive_minimum=True,
+                                         advanced=True)
+    step_relaxation: float = option(0.9, "relaxation of the optimal steps (1: the optimum)",
+                                    minimum=0, maximum=2, exclusive_minimum=True,
+                                    advanced=True)
+    max_step: float = option(3.0, "upper clip of the per-position optimal steps", minimum=0,
+                             maximum=100, exclusive_minimum=True, advanced=True)
+    step_directions: StepDirections = option(
+        "local", "fit the object steps to each position's update, or the batch's",
+        advanced=True)
 
 
 METHODS: dict[str, type[SolverOptions]] = {

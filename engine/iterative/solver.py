@@ -107,7 +107,7 @@ def _start_state(dataset: Dataset, options: SolverOptions, init: Any, resume: An
         state, saved, _ = load_checkpoint(resume)
         if saved.method != options.method or state.object.shape != geometry.shape \
                 or state.probe.shape[0] != options.probe_modes:
-            raise InputError(f"--resume {resume}", f"a checkpoint of method {options.method}, "
+            raise InputError(f"resume {resume}", f"a checkpoint of method {options.method}, "
                              f"object {geometry.shape}, {options.probe_modes} probe modes",
                              f"{saved.method}, {state.object.shape}, {state.probe.shape[0]}")
         return state, True

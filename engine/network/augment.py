@@ -76,7 +76,7 @@ class SymmetryAugmenter:
     def __init__(self, probe: np.ndarray, seed: int) -> None:
         self.elements = probe_symmetries(probe)
         if len(self.elements) < 2:
-            raise InputError("--augment", "a probe unchanged by a mirror or a transposition "
+            raise InputError("augment", "a probe unchanged by a mirror or a transposition "
                              "(this probe has no such symmetry)", "symmetry")
         self.seed = seed
 

@@ -86,7 +86,7 @@ def prepare(ds: Dataset, gridsize: int, neighbor_count: int | None, n_groups: in
     target = target_factor = None
     if need_target:
         if ds.patches is None:
-            raise InputError("--loss supervised", "data with ground-truth patches 'Y'")
+            raise InputError("loss 'supervised'", "data with ground-truth patches 'Y'")
         N = ds.N
         energy = float(np.mean(np.sum(np.abs(probe * ds.patches) ** 2, axis=(-2, -1))))
         # bring Y into X units: Σ|F(P·cY)|² = (N/2)², the energy every X pattern has

@@ -97,7 +97,7 @@ def load_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
     """
     d = Path(directory)
     if not (d / STATE).is_file():
-        raise InputError("--resume", f"a checkpoint in {d}", "none found")
+        raise InputError("resume", f"a checkpoint in {d}", "none found")
     try:
         state = json.loads((d / STATE).read_text())
         if not isinstance(state, dict) or not isinstance(state.get("files"), dict):

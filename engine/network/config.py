@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 from engine.errors import InputError
-from engine.network.losses import LOSSES
-from engine.network.model import DOWNSAMPLES, INPUT_TRANSFORMS, UPSAMPLES
+from engine.network.losses import LossName
+from engine.network.model import Downsample, InputTransform, Upsample
+from engine.options import Options, option, validate
 
-ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
-PRECISIONS = ("32", "32-true", "bf16-mixed", "bf16-true", "16-mixed")
-LR_SCHEDULES = ("constant", "cosine")
-AUGMENTS = ("none", "symmetry")
+Accelerator = Literal["auto", "cpu", "cuda", "gpu", "mps"]
+Precision = Literal["32", "32-true", "bf16-mixed", "bf16-true", "16-mixed"]
+LrSchedule = Literal["constant", "cosine"]
+Augment = Literal["none", "symmetry"]
+ACCELERATORS: tuple[str, ...] = get_args(Accelerator)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
+AUGMENTS: tuple[str, ...] = get_args(Augment)
 # the command line's words for TrainConfig.global_mixing
 GLOBAL_MIXING = {"auto": None, "on": True, "off": False}
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Options):
     """Everything that defines a training run; same config and data ⇒ same model (CPU).
 
     Parameters
@@ -74,80 +79,70 @@ class TrainConfig:
         first K batches.
     """
 
-    gridsize: int = 1
-    neighbor_count: int | None = None
-    n_groups: int | None = None
-    batch_size: int = 16
-    epochs: int = 20
-    checkpoint_every: int = 1
-    time_limit: float | None = None
-    lr: float = 5e-4
-    lr_schedule: str = "constant"
-    warmup_fraction: float = 0.05
-    loss: str = "poisson"
-    object_big: bool | None = None
-    base_channels: int = 32
-    input_transform: str = "none"
-    norm: bool = True
-    upsample: str = "shuffle"
-    downsample: str = "strided"
-    bottleneck: int | None = None
-    global_mixing: bool | None = None
-    augment: str = "none"
-    val_fraction: float = 0.2
-    seed: int = 0
-    deterministic: bool = False
-    accelerator: str = "auto"
-    devices: int = 1
-    strategy: str = "auto"
-    precision: str = "32"
-    channels_last: bool = False
-    compile: bool = False
-    cuda_graphs: bool = False
-    log_patch_stats: bool = False
-    patch_stats_limit: int = 2
+    gridsize: int = option(1, "g: C = g^2 patterns per network input", minimum=1)
+    neighbor_count: int | None = option(
+        None, "K nearest neighbours a group draws from (None: C - 1 + 3)", minimum=0,
+        advanced=True)
+    n_groups: int | None = option(None, "training groups (None: one per position)", minimum=1)
+    batch_size: int = option(16, "groups per optimiser step", minimum=1)
+    epochs: int = option(20, "passes over the training groups", minimum=1)
+    checkpoint_every: int = option(1, "epochs between checkpoint and bundle writes",
+                                   minimum=1, advanced=True)
+    time_limit: float | None = option(None, "wall-clock budget of the loop, seconds (None: none)",
+                                      minimum=0, exclusive_minimum=True, advanced=True)
+    lr: float = option(5e-4, "Adam learning rate (the schedule's peak)", minimum=0,
+                       exclusive_minimum=True)
+    lr_schedule: LrSchedule = option("constant", "constant, or warm-up then cosine decay")
+    warmup_fraction: float = option(0.05, "share of the steps spent warming up (cosine)",
+                                    minimum=0, maximum=1, exclusive_maximum=True,
+                                    advanced=True)
+    loss: LossName = option("poisson", "poisson NLL, MAE, or supervised (needs Y)")
+    object_big: bool | None = option(None, "merge patches within a group (None: gridsize > 1)",
+                                     advanced=True)
+    base_channels: int = option(32, "width of the first network level", minimum=1)
+    input_transform: InputTransform = option("none", "fixed map of X before the network",
+                                             advanced=True)
+    norm: bool = option(True, "GroupNorm after each convolution", advanced=True)
+    upsample: Upsample = option("shuffle", "decoder resampling (learned: shuffle)",
+                                advanced=True)
+    downsample: Downsample = option("strided", "encoder resampling (learned: strided)",
+                                    advanced=True)
+    bottleneck: int | None = option(None, "side of the coarsest level, a power of two 4..N/2 "
+                                    "(None: by N)", minimum=4, advanced=True)
+    global_mixing: bool | None = option(None, "learned map across all bottleneck cells "
+                                        "(None: where a cell sees less than the pattern)",
+                                        advanced=True)
+    augment: Augment = option("none", "random probe-preserving mirrors of each batch")
+    val_fraction: float = option(0.2, "share of the scan held out for validation", minimum=0,
+                                 maximum=1, exclusive_maximum=True)
+    seed: int = option(0, "grouping, initialisation and batch order", minimum=0)
+    deterministic: bool = option(False, "deterministic algorithms (bit-identical CPU runs)",
+                                 advanced=True)
+    accelerator: Accelerator = option("auto", "device kind (Lightning Fabric)")
+    devices: int = option(1, "processes / GPUs", minimum=1, advanced=True)
+    strategy: str = option("auto", "Lightning Fabric strategy", advanced=True)
+    precision: Precision = option("32", "numeric precision (Lightning Fabric)", advanced=True)
+    channels_last: bool = option(False, "GPU lever: NHWC memory format", advanced=True)
+    compile: bool = option(False, "GPU lever: torch.compile", advanced=True)
+    cuda_graphs: bool = option(False, "GPU lever: replay each step as one CUDA graph",
+                               advanced=True)
+    log_patch_stats: bool = option(False, "SPEC section 7 statistics of the first batches")
+    patch_stats_limit: int = option(2, "batches whose statistics are written", minimum=1,
+                                    advanced=True)
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, expected: str) -> None:
             if not ok:
-                raise InputError(f"--{name.replace('_', '-')}", expected,
-                                 repr(getattr(self, name)))
+                raise InputError(name, expected, repr(getattr(self, name)))
 
-        need(isinstance(self.gridsize, int) and self.gridsize >= 1, "gridsize", "an integer >= 1")
-        need(self.n_groups is None or self.n_groups >= 1, "n_groups", "an integer >= 1")
-        need(self.batch_size >= 1, "batch_size", "an integer >= 1")
-        need(self.epochs >= 1, "epochs", "an integer >= 1")
-        need(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 1,
-             "checkpoint_every", "an integer >= 1")
-        need(self.time_limit is None
-             or (math.isfinite(self.time_limit) and self.time_limit > 0),
-             "time_limit", "a number of seconds > 0")
-        need(math.isfinite(self.lr) and self.lr > 0, "lr", "a finite learning rate > 0")
-        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
-             f"one of {', '.join(LR_SCHEDULES)}")
-        need(0 <= self.warmup_fraction < 1, "warmup_fraction", "a fraction in [0, 1)")
-        need(self.upsample in UPSAMPLES, "upsample", f"one of {', '.join(UPSAMPLES)}")
-        need(self.downsample in DOWNSAMPLES, "downsample", f"one of {', '.join(DOWNSAMPLES)}")
+        validate(self)
         b = self.bottleneck
-        need(b is None or (isinstance(b, int) and b >= 4 and not b & (b - 1)), "bottleneck",
-             "a power of two >= 4 (and at most N/2)")
-        need(self.global_mixing in (None, True, False), "global_mixing",
-             "on, off or auto (None)")
-        need(self.augment in AUGMENTS, "augment", f"one of {', '.join(AUGMENTS)}")
-        need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
-        need(self.base_channels >= 1, "base_channels", "an integer >= 1")
-        need(self.input_transform in INPUT_TRANSFORMS, "input_transform",
-             f"one of {', '.join(INPUT_TRANSFORMS)}")
-        need(0 <= self.val_fraction < 1, "val_fraction", "a fraction in [0, 1)")
-        need(self.accelerator in ACCELERATORS, "accelerator", f"one of {', '.join(ACCELERATORS)}")
-        need(self.devices >= 1, "devices", "an integer >= 1")
-        need(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
+        need(b is None or not b & (b - 1), "bottleneck", "a power of two >= 4 (and at most N/2)")
         need(not self.cuda_graphs or self.precision in ("32", "32-true"), "cuda_graphs",
-             "--precision 32 (a captured step does not replay autocast's casts)")
+             "precision 32 (a captured step does not replay autocast's casts)")
         need(not (self.cuda_graphs and self.compile), "cuda_graphs",
-             "either --cuda-graphs or --compile, not both")
-        need(not self.cuda_graphs or self.devices == 1, "cuda_graphs", "--devices 1")
-        need(self.patch_stats_limit >= 1, "patch_stats_limit", "an integer >= 1")
+             "either cuda_graphs or compile, not both")
+        need(not self.cuda_graphs or self.devices == 1, "cuda_graphs", "devices 1")
         C = self.gridsize**2
         need(self.neighbor_count is None or self.neighbor_count >= C - 1, "neighbor_count",
              f"K >= C - 1 = {C - 1} for gridsize {self.gridsize}")
@@ -160,21 +155,10 @@ class TrainConfig:
     def use_object_big(self) -> bool:
         return self.gridsize > 1 if self.object_big is None else bool(self.object_big)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InputError("training config", f"keys among {sorted(known)}", str(unknown))
-        return cls(**d)
-
     # fields added after checkpoints were first written, with the value the code used before
     KEYS_ADDED = {"bottleneck": 8, "augment": "none", "global_mixing": False}
 
-    # fields whose change makes a checkpoint unusable for --resume
+    # fields whose change makes a checkpoint unusable for resuming
     RESUME_KEYS = ("gridsize", "neighbor_count", "n_groups", "batch_size", "lr", "lr_schedule",
                    "warmup_fraction", "loss", "object_big", "base_channels", "input_transform",
                    "norm", "upsample", "downsample", "bottleneck", "global_mixing", "augment",

@@ -1,7 +1,7 @@
 """Inference with a trained bundle: scale, group, predict, stitch
 (docs/conventions.md#intensity-scaling, #stitching).
 
-The intensity scale comes from the bundle by default (``--scaling bundle``); ``data``
+The intensity scale comes from the bundle by default (``scaling`` mode ``bundle``); ``data``
 recomputes it from the data at hand and ``fixed=<v>`` sets it. The log says which and its
 value ("from bundle: 9.882118").
 """
@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -34,17 +34,19 @@ from engine.network.patch_stats import (
     stitch_groups,
 )
 from engine.network.physics import PhysicsModel
+from engine.options import Options, option, validate
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import ScalingConfig, resolve_scale
 from engine.physics.stitching import Canvas, StitchConfig
 
 log = logging.getLogger(__name__)
 
-INFER_PRECISIONS = ("32", "bf16")
+InferPrecision = Literal["32", "bf16"]
+INFER_PRECISIONS: tuple[str, ...] = get_args(InferPrecision)
 
 
 @dataclass(frozen=True)
-class InferConfig:
+class InferConfig(Options):
     """Inference options.
 
     Parameters
@@ -66,26 +68,27 @@ class InferConfig:
         `benchmarks/RESULTS.md`). CPUs without bf16 units run it slower.
     """
 
-    scaling: ScalingConfig = field(default_factory=ScalingConfig)
-    batch_size: int = 1024
-    device: str = "auto"
-    gridsize: int | None = None
-    n_groups: int | None = None
-    seed: int | None = None
-    stitch: StitchConfig = NETWORK_STITCH
-    log_patch_stats: bool = False
-    patch_stats_limit: int = 2
-    debug_dump: bool = False
-    precision: str = "32"
+    scaling: ScalingConfig = option(help="where the intensity scale comes from",
+                                    default_factory=ScalingConfig)
+    batch_size: int = option(1024, "groups per forward pass", minimum=1)
+    device: str = option("auto", "auto, cpu or cuda[:k]")
+    gridsize: int | None = option(None, "must equal the bundle's when given (None: the bundle's)",
+                                  minimum=1, advanced=True)
+    n_groups: int | None = option(None, "groups to predict (None: one per position)",
+                                  minimum=1)
+    seed: int | None = option(None, "grouping seed (None: the training seed)", minimum=0,
+                              advanced=True)
+    stitch: StitchConfig = option(NETWORK_STITCH, "crop and window of the reassembly")
+    log_patch_stats: bool = option(False, "SPEC section 7 statistics of the first batches")
+    patch_stats_limit: int = option(2, "batches whose statistics are written", minimum=1,
+                                    advanced=True)
+    debug_dump: bool = option(False, "keep every patch amplitude for the debug figures",
+                              advanced=True)
+    precision: InferPrecision = option("32", "network in fp32 or bf16 (a GPU option)",
+                                       advanced=True)
 
     def __post_init__(self) -> None:
-        if self.precision not in INFER_PRECISIONS:
-            raise InputError("--precision", f"one of {INFER_PRECISIONS}", repr(self.precision))
-        if self.batch_size < 1:
-            raise InputError("--batch-size", "an integer >= 1", str(self.batch_size))
-        if self.patch_stats_limit < 1:
-            raise InputError("--patch-stats-limit", "an integer >= 1",
-                             str(self.patch_stats_limit))
+        validate(self)
 
 
 @dataclass
@@ -139,7 +142,7 @@ def check_compatible(bundle: Bundle, ds: Dataset, config: InferConfig) -> None:
     if ds.N != bundle.N:
         raise InputError("data pattern size N", f"the bundle's N = {bundle.N}", f"N = {ds.N}")
     if config.gridsize is not None and config.gridsize != bundle.gridsize:
-        raise InputError("--gridsize", f"the bundle's gridsize {bundle.gridsize}",
+        raise InputError("gridsize", f"the bundle's gridsize {bundle.gridsize}",
                          str(config.gridsize))
     C = bundle.gridsize**2
     if ds.n < C:

@@ -10,9 +10,12 @@ what keeps "counts × 100 ⇒ same reconstruction" true end to end.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
-LOSSES = ("poisson", "mae", "supervised")
+LossName = Literal["poisson", "mae", "supervised"]
+LOSSES: tuple[str, ...] = get_args(LossName)
 _EPS = 1e-12
 
 

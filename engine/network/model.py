@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -54,9 +55,12 @@ def default_bottleneck(N: int) -> int:  # noqa: N803
 
 # a fixed first layer: far-field amplitudes span orders of magnitude (the zero-order peak
 # against the speckle), which a compressive map hands to the convolutions evenly
-INPUT_TRANSFORMS = ("none", "sqrt", "log1p")
-UPSAMPLES = ("nearest", "shuffle")
-DOWNSAMPLES = ("avg", "strided")
+InputTransform = Literal["none", "sqrt", "log1p"]
+Upsample = Literal["nearest", "shuffle"]
+Downsample = Literal["avg", "strided"]
+INPUT_TRANSFORMS: tuple[str, ...] = get_args(InputTransform)
+UPSAMPLES: tuple[str, ...] = get_args(Upsample)
+DOWNSAMPLES: tuple[str, ...] = get_args(Downsample)
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,10 @@ class NetworkConfig:
     C: int = 1
     base_channels: int = 32
     max_channels: int = 256
-    input_transform: str = "none"
+    input_transform: InputTransform = "none"
     norm: bool = True
-    upsample: str = "nearest"
-    downsample: str = "avg"
+    upsample: Upsample = "nearest"
+    downsample: Downsample = "avg"
     bottleneck: int = BOTTLENECK
     global_mixing: bool = False
 

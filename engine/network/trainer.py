@@ -177,7 +177,7 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     # gradient all-reduce
     per_rank = G // world
     if per_rank == 0:
-        raise InputError("--devices", f"at most {G} processes for {G} training groups",
+        raise InputError("devices", f"at most {G} processes for {G} training groups",
                          str(world))
     per_epoch = -(-per_rank // cfg.batch_size)
     total_steps = per_epoch * cfg.epochs
@@ -286,7 +286,7 @@ def _step_graph(cfg: TrainConfig, device: torch.device, model: PhysicsModel,
     if not cfg.cuda_graphs:
         return None
     if device.type != "cuda" and graph_factory is None:
-        raise InputError("--cuda-graphs", "a CUDA device (--accelerator cuda)", str(device))
+        raise InputError("cuda_graphs", "a CUDA device (accelerator cuda)", str(device))
     return StepGraph(model, opt, cfg.loss, extent, graph_factory)
 
 
@@ -300,10 +300,10 @@ def _resumable(state: dict[str, Any], cfg: TrainConfig, digest: str, N: int) -> 
     now = {**cfg.to_dict(), **network_config(N, cfg).to_dict()}
     for key in TrainConfig.RESUME_KEYS:
         if was[key] != now[key]:
-            raise InputError(f"--resume ({key})", f"the checkpoint's {was[key]!r}",
+            raise InputError(f"resume ({key})", f"the checkpoint's {was[key]!r}",
                              repr(now[key]))
     if state["data_digest"] != digest:
-        raise InputError("--resume", "the data the checkpoint was trained on",
+        raise InputError("resume", "the data the checkpoint was trained on",
                          "different data (digest mismatch)")
 
 

@@ -15,16 +15,17 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from engine.errors import InputError
+from engine.options import Options, option, validate
 
 
 @dataclass(frozen=True)
-class GroupingConfig:
+class GroupingConfig(Options):
     """How positions are grouped.
 
     Parameters
@@ -36,27 +37,23 @@ class GroupingConfig:
     seed : random seed; same seed ⇒ same groups.
     """
 
-    gridsize: int = 1
-    neighbor_count: int | None = None
-    n_groups: int | None = None
-    seed: int = 0
+    gridsize: int = option(1, "g: C = g^2 patterns per group", minimum=1)
+    neighbor_count: int | None = option(
+        None, "K nearest neighbours a group draws from (None: C - 1 + 3)", minimum=0,
+        advanced=True)
+    n_groups: int | None = option(None, "number of groups (None: one per position)", minimum=1)
+    seed: int = option(0, "grouping seed; same seed, same groups", minimum=0, advanced=True)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.gridsize, int | np.integer) or self.gridsize < 1:
-            raise InputError("gridsize", "an integer >= 1", repr(self.gridsize))
+        validate(self)
         C = self.gridsize**2
         if self.neighbor_count is not None and self.neighbor_count < C - 1:
             raise InputError("neighbor_count", f"K >= C - 1 = {C - 1} for gridsize {self.gridsize}",
                              str(self.neighbor_count))
-        if self.n_groups is not None and self.n_groups < 1:
-            raise InputError("n_groups", "an integer >= 1", str(self.n_groups))
 
     @property
     def C(self) -> int:  # noqa: N802
         return self.gridsize**2
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

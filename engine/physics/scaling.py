@@ -20,14 +20,17 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from engine.errors import InputError
+from engine.options import Options, option, validate
 
 log = logging.getLogger(__name__)
 
-SCALING_MODES = ("bundle", "data", "fixed")
+ScalingMode = Literal["bundle", "data", "fixed"]
+SCALING_MODES: tuple[str, ...] = get_args(ScalingMode)
 
 
 def intensity_scale(diffraction: np.ndarray) -> float:
@@ -55,31 +58,36 @@ def normalise_probe(probe: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 @dataclass(frozen=True)
-class ScalingConfig:
+class ScalingConfig(Options):
     """Which intensity scale inference uses.
 
     ``bundle`` (the scale saved with the model), ``data`` (recomputed from the data at hand)
     or ``fixed`` (``value``). Parse the CLI form with :meth:`parse` (``fixed=9.88``).
     """
 
-    mode: str = "bundle"
-    value: float | None = None
+    mode: ScalingMode = option("bundle", "intensity scale: the bundle's, the data's, or fixed")
+    value: float | None = option(None, "the scale when mode is fixed", minimum=0,
+                                 exclusive_minimum=True)
 
     def __post_init__(self) -> None:
-        if self.mode not in SCALING_MODES:
-            raise InputError("scaling", "'bundle', 'data' or 'fixed=<value>'", repr(self.mode))
-        if self.mode == "fixed" and not (self.value is not None and self.value > 0
-                                         and math.isfinite(self.value)):
-            raise InputError("scaling fixed=<value>", "a finite value > 0", repr(self.value))
+        validate(self)
+        if self.mode == "fixed" and self.value is None:
+            raise InputError("value", "a finite scale > 0 with mode 'fixed'", "None")
 
     @classmethod
     def parse(cls, text: str) -> ScalingConfig:
-        if text.startswith("fixed="):
-            try:
+        """The command line's form: ``bundle``, ``data`` or ``fixed=<value>``.
+
+        >>> ScalingConfig.parse("fixed=9.88")
+        ScalingConfig(mode='fixed', value=9.88)
+        """
+        try:
+            if text.startswith("fixed="):
                 return cls("fixed", float(text.split("=", 1)[1]))
-            except ValueError:
-                raise InputError("--scaling", "fixed=<number>", repr(text)) from None
-        return cls(text)
+            return cls(text)  # type: ignore[arg-type]
+        except (InputError, ValueError):
+            raise InputError("scaling", "'bundle', 'data' or 'fixed=<value>' with a finite "
+                             "value > 0", repr(text)) from None
 
 
 def resolve_scale(config: ScalingConfig, diffraction: np.ndarray,

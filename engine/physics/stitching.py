@@ -25,19 +25,21 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from engine.backends import Backend, get_backend
 from engine.data import save_arrays
 from engine.errors import InputError
+from engine.options import Options, option, validate
 
-WINDOWS = ("uniform", "probe")
+Window = Literal["uniform", "probe"]
+WINDOWS: tuple[str, ...] = get_args(Window)
 
 
 @dataclass(frozen=True)
-class StitchConfig:
+class StitchConfig(Options):
     """Stitching options.
 
     Parameters
@@ -47,17 +49,14 @@ class StitchConfig:
     eps : pixels whose weight is at most ``eps`` × max weight are uncovered (NaN).
     """
 
-    crop: int | None = None
-    window: str = "uniform"
-    eps: float = 1e-6
+    crop: int | None = option(None, "central window of each patch in pixels (None: N/2)",
+                              minimum=1)
+    window: Window = option("uniform", "patch weights: uniform or the probe's |P|^2")
+    eps: float = option(1e-6, "weights at most eps x the largest are uncovered (NaN)",
+                        minimum=0, advanced=True)
 
     def __post_init__(self) -> None:
-        if self.window not in WINDOWS:
-            raise InputError("window", f"one of {WINDOWS}", repr(self.window))
-        if self.crop is not None and self.crop < 1:
-            raise InputError("crop", "a positive integer <= N", str(self.crop))
-        if not self.eps >= 0:
-            raise InputError("eps", "a number >= 0", str(self.eps))
+        validate(self)
 
     def crop_for(self, N: int) -> int:
         crop = N // 2 if self.crop is None else self.crop

@@ -24,7 +24,7 @@ from engine.data import Dataset
 from engine.events import Callback, progress_emitter
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import intensity_scale
-from engine.physics.sources import source_patches
+from engine.physics.sources import Source, source_patches
 from engine.physics.stats import StatsLog, patch_statistics
 from engine.physics.stitching import Canvas, CanvasGeometry, StitchConfig, Stitcher
 
@@ -33,7 +33,7 @@ def _backend(backend: Backend | str, device: str) -> Backend:
     return get_backend(backend, device) if isinstance(backend, str) else backend
 
 
-def stitch_dataset(ds: Dataset, *, source: str = "truth", grouping: GroupingConfig | None = None,
+def stitch_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingConfig | None = None,
                    stitch_config: StitchConfig | None = None, backend: Backend | str = "numpy",
                    device: str = "auto", batch_size: int = 1024,
                    emit: Callback | None = None) -> Canvas:
@@ -62,7 +62,7 @@ def _stitch_groups(patches: np.ndarray, groups: Groups, ds: Dataset, be: Backend
     return st.result()
 
 
-def stats_dataset(ds: Dataset, *, source: str = "truth", grouping: GroupingConfig | None = None,
+def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingConfig | None = None,
                   stitch_config: StitchConfig | None = None, backend: Backend | str = "numpy",
                   device: str = "auto", batch_size: int = 1024, phase: str = "truth",
                   limit: int | None = None, emit: Callback | None = None) -> StatsLog:

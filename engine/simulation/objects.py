@@ -145,6 +145,6 @@ def make_object(name: str, shape: tuple[int, int], rng: np.random.Generator,
         raise InputError("object", f"one of {sorted(OBJECTS)}", repr(name))
     if name == "image":
         if images is None or images[0] is None:
-            raise InputError("object 'image'", "an amplitude image (--amplitude-image PATH)")
+            raise InputError("object 'image'", "an amplitude image (amplitude_image: a PNG path)")
         return from_images(images[0], images[1], shape=shape)
     return OBJECTS[name](shape, rng)

@@ -12,8 +12,8 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,13 +22,19 @@ from engine.backends import Backend, get_backend
 from engine.data import Dataset, check_positions_inside
 from engine.errors import InputError
 from engine.events import Callback, progress_emitter
+from engine.options import Options, option, validate
 from engine.simulation.objects import OBJECTS, make_object
 from engine.simulation.probes import PROBES, make_probe
 from engine.simulation.scans import SCANS, make_scan
 
+# the generators' names (the keys of OBJECTS, PROBES, SCANS), as types a form offers
+ObjectName = Literal["lines", "grf", "asym", "image"]
+ProbeName = Literal["disk", "gaussian", "zone-plate"]
+ScanName = Literal["raster", "spiral", "random"]
+
 
 @dataclass(frozen=True)
-class SimulationConfig:
+class SimulationConfig(Options):
     """Everything that defines a simulated data set; same config ⇒ same data.
 
     Parameters
@@ -47,39 +53,36 @@ class SimulationConfig:
     amplitude_image, phase_image : PNG paths for ``object="image"``.
     """
 
-    object: str = "lines"
-    probe: str = "disk"
-    scan: str = "raster"
-    n_positions: int = 1024
-    N: int = 64
-    step: float = 8.0
-    jitter: float = 0.0
-    nphotons: float = 1e9
-    seed: int = 0
-    object_size: tuple[int, int] | None = None
-    probe_radius: float | None = None
-    defocus: float = 1.0
-    amplitude_image: str | None = None
-    phase_image: str | None = None
+    object: ObjectName = option("lines", "test object (image: from PNG files)")
+    probe: ProbeName = option("disk", "illumination")
+    scan: ScanName = option("raster", "scan pattern")
+    n_positions: int = option(1024, "number of scan positions n", minimum=1)
+    N: int = option(64, "pattern and probe size (even)", minimum=8)
+    step: float = option(8.0, "mean distance between neighbouring positions, pixels",
+                         minimum=0, exclusive_minimum=True)
+    jitter: float = option(0.0, "raster position jitter (standard deviation, pixels)",
+                           minimum=0, advanced=True)
+    nphotons: float = option(1e9, "mean photon count per pattern (0 or inf: no noise)",
+                             minimum=0, finite=False)
+    seed: int = option(0, "random seed; same seed, same data", minimum=0)
+    object_size: tuple[int, int] | None = option(
+        None, "object (H, W) (None: the scan plus the probe and a margin)", advanced=True)
+    probe_radius: float | None = option(
+        None, "aperture radius or Gaussian sigma (None: suited to N)", minimum=0,
+        exclusive_minimum=True, advanced=True)
+    defocus: float = option(1.0, "out-of-focus strength of the probe", advanced=True)
+    amplitude_image: str | None = option(None, "PNG path of the amplitude (object image)",
+                                         advanced=True)
+    phase_image: str | None = option(None, "PNG path of the phase (object image)",
+                                     advanced=True)
 
     def __post_init__(self) -> None:
         for name, allowed in (("object", OBJECTS), ("probe", PROBES), ("scan", SCANS)):
             if getattr(self, name) not in allowed:
                 raise InputError(name, f"one of {sorted(allowed)}", repr(getattr(self, name)))
-        if self.N < 8 or self.N % 2:
+        validate(self)
+        if self.N % 2:
             raise InputError("N", "an even pattern size >= 8 (32...256 typical)", str(self.N))
-        if self.n_positions < 1:
-            raise InputError("n_positions", "an integer >= 1", str(self.n_positions))
-        if not self.step > 0:
-            raise InputError("step", "a positive distance in pixels", str(self.step))
-        if not self.jitter >= 0:
-            raise InputError("jitter", "a standard deviation >= 0", str(self.jitter))
-        if not self.nphotons >= 0:
-            raise InputError("nphotons", "a mean photon count >= 0 (0 or inf: no noise)",
-                             str(self.nphotons))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",

@@ -65,8 +65,8 @@ def test_stats_and_compare(tmp_path, data_file, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["stitch", "MISSING.npz", "--out", "x.npz"], "no such file"),
     (["stitch", "DATA", "--gridsize", "3", "--neighbor-count", "2", "--out", "x.npz"],
-     "neighbor_count: expected K >= C - 1 = 8"),
-    (["stitch", "DATA", "--n-groups", "1000", "--out", "x.npz"], "n_groups: expected at most 49"),
+     "--neighbor-count: expected K >= C - 1 = 8"),
+    (["stitch", "DATA", "--n-groups", "1000", "--out", "x.npz"], "--n-groups: expected at most 49"),
     (["stitch", "DATA", "--backend", "jax", "--out", "x.npz"], "backend: expected one of"),
     (["stitch", "DATA", "--crop", "64", "--out", "x.npz"], "crop: expected at most"),
     (["stats", "DATA", "--source", "bundle:x", "--out", "x.json"], "--source: expected one of"),

@@ -174,7 +174,7 @@ def test_init_from_bundle_calls_infer_canvas(small32, tmp_path, monkeypatch):
 
 
 def test_bad_init_path_is_one_line(small32):
-    with pytest.raises(InputError, match="--init"):
+    with pytest.raises(InputError, match="^init"):
         reconstruct(small32, EPIEOptions(iterations=1), init="no/such/file.npz")
 
 

@@ -57,7 +57,7 @@ def test_reconstruct_writes_the_run_directory(small32, tmp_path, capsys):
     (["--method", "lsqml", "--alpha", "0.5"], "--alpha"),
     (["--method", "epie", "--noise", "poisson"], "--noise"),
     (["--method", "rpie", "--batch-normalisation", "peak"], "--batch-normalisation"),
-    (["--init", "missing.npz"], "--init"),
+    (["--init", "missing.npz"], "init"),  # the engine names the keyword; main() the flag
     (["--torch-threads", "-1"], "--torch-threads"),
 ])
 def test_bad_arguments_are_one_line_errors(small32, tmp_path, argv, name):

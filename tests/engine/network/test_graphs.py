@@ -101,11 +101,11 @@ def test_train_with_graphs_matches_eager_and_resumes_eagerly(tiny_ds, tmp_path, 
 
 
 def test_graphs_need_a_gpu_fp32_and_one_device(tiny_ds, tmp_path):
-    with pytest.raises(InputError, match="--cuda-graphs"):
+    with pytest.raises(InputError, match="^cuda_graphs: expected"):
         train(tiny_ds, tiny_config(cuda_graphs=True), tmp_path)
     assert not (tmp_path / "bundle").exists()
     for bad in (dict(precision="bf16-mixed"), dict(compile=True), dict(devices=2)):
-        with pytest.raises(InputError, match="--cuda-graphs"):
+        with pytest.raises(InputError, match="^cuda_graphs: expected"):
             TrainConfig(cuda_graphs=True, **bad)
 
 

@@ -120,5 +120,5 @@ def test_bf16_inference_reproduces_fp32_within_bf16_precision(trained, g):
 def test_bad_precision_is_refused():
     from engine.errors import InputError
 
-    with pytest.raises(InputError, match="--precision"):
+    with pytest.raises(InputError, match="^precision: expected"):
         InferConfig(precision="fp16")

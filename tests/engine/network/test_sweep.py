@@ -42,7 +42,7 @@ def test_sweep_scores_every_case_and_records_a_failure(tmp_path):
     # trained on every position: there is no held-out stripe to score
     assert "held_out amplitude_ssim" not in summary["shallow"]
     assert result["cases"][1]["held_out"] is None
-    assert "--upsample" in summary["bad"]["error"]
+    assert "upsample: expected" in summary["bad"]["error"]  # the grid's own key, no flag
     assert result["cases"][0]["data"]["step"] == 4 and result["cases"][1]["data"]["step"] == 8
     assert result["cases"][0]["data"]["nphotons"] == 1e5
     shallow = result["cases"][1]
