@@ -3,7 +3,18 @@
 Each action takes the data first, then a typed options object, then the keywords
 ``backend``, ``device``, ``emit`` (a callback receiving :mod:`engine.events`) and ``control``
 (a :class:`~engine.events.RunControl` for pause and stop). ``from engine import api`` is all a
-script needs: the options classes are re-exported here.
+script needs: the options classes are re-exported here. :func:`engine.runs.start` runs any of
+these actions on a worker thread and streams its events.
+
+Stopping: every action that can take more than a second checks ``control`` between batches
+(steps, epochs) and ends within about a second of ``control.stop()``. :func:`train` and
+:func:`reconstruct` then return their result with ``stopped=True`` (train keeps the last
+written bundle intact); :func:`simulate`, :func:`stitch`, :func:`patch_stats` and
+:func:`infer` raise :class:`~engine.events.StopRequested` and write nothing.
+
+Devices: the ``device`` keyword is the one way to choose one (``"auto"``, ``"cpu"``,
+``"cuda"``, ``"cuda:k"``; :func:`available_devices` lists them). It overrides
+``TrainConfig.accelerator`` and ``InferConfig.device``, which remain for the command line.
 
 Examples
 --------
@@ -16,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -24,11 +36,13 @@ import numpy as np
 
 from engine.backends import available_backends
 from engine.data import Dataset, read_npz, write_npz
-from engine.events import Callback, RunControl
+from engine.errors import InputError
+from engine.events import Callback, RunControl, StopRequested
 from engine.iterative.options import EPIEOptions, LSQMLOptions, RPIEOptions, SolverOptions
 from engine.iterative.result import ReconResult
 from engine.network.config import TrainConfig
 from engine.network.inference import InferConfig, InferenceResult
+from engine.network.trainer import TrainResult
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import ScalingConfig
 from engine.physics.stats import StatsLog
@@ -40,15 +54,17 @@ __all__ = [
     "Canvas", "Dataset", "EPIEOptions", "GroupingConfig", "Groups", "InferConfig",
     "InferenceResult", "LSQMLOptions", "RPIEOptions", "ReconResult", "RunControl",
     "ScalingConfig", "SimulationConfig", "SolverOptions", "StatsLog", "StitchConfig",
-    "TrainConfig", "available_backends", "available_devices", "compare", "evaluate", "group",
-    "infer", "load_canvas", "load_dataset", "patch_stats", "plan_training", "reconstruct",
-    "save_dataset", "simulate", "stitch", "train",
+    "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
+    "compare", "evaluate", "group", "infer", "load_canvas", "load_dataset", "patch_stats",
+    "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
 ]
 
 
 def available_devices() -> list[str]:
     """The compute devices this machine offers: ``"cpu"`` and each ``"cuda:k"``.
 
+    Examples
+    --------
     >>> "cpu" in available_devices()
     True
     """
@@ -63,17 +79,43 @@ def available_devices() -> list[str]:
 
 
 def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = True) -> Dataset:
-    """Read a dataset NPZ (the project's layout or PtychoPINN's); see ``docs/conventions.md``."""
+    """Read a dataset NPZ (the project's layout or PtychoPINN's); see ``docs/conventions.md``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> path = save_dataset(tempfile.mkdtemp() + "/sim.npz", ds)
+    >>> load_dataset(path).n
+    16
+    """
     return read_npz(path, require_diffraction=require_diffraction)
 
 
 def save_dataset(path: str | os.PathLike[str], data: Dataset) -> Path:
-    """Write ``data`` atomically in the project's NPZ layout."""
+    """Write ``data`` atomically in the project's NPZ layout; returns the path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> save_dataset(tempfile.mkdtemp() + "/sim.npz", ds).suffix
+    '.npz'
+    """
     return write_npz(path, data)
 
 
 def load_canvas(path: str | os.PathLike[str]) -> Canvas:
-    """Read a stitched canvas or a reconstruction (``recon.npz``)."""
+    """Read a stitched canvas or a reconstruction (``recon.npz``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> path = stitch(ds).save(tempfile.mkdtemp() + "/canvas.npz")
+    >>> load_canvas(path).canvas.ndim
+    2
+    """
     return Canvas.load(path)
 
 
@@ -81,15 +123,32 @@ def simulate(options: SimulationConfig, *, backend: str = "numpy", device: str =
              emit: Callback | None = None, control: RunControl | None = None,
              object_array: np.ndarray | None = None, probe_array: np.ndarray | None = None,
              positions: np.ndarray | None = None) -> Dataset:
-    """Simulate a dataset (object, probe, scan, Poisson counts) from ``options``."""
+    """Simulate a dataset (object, probe, scan, Poisson counts) from ``options``.
+
+    The options come first: there is no input data (``object_array``, ``probe_array`` and
+    ``positions`` replace the generated ones). Emits ``Progress`` per batch of patterns.
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="grf", n_positions=16, N=32, step=6, seed=1))
+    >>> ds.diffraction.shape
+    (16, 32, 32)
+    """
     from engine.simulation.simulate import simulate as _simulate
 
-    return _simulate(options, backend=backend, emit=emit, object_array=object_array,
-                     probe_array=probe_array, positions=positions)
+    return _simulate(options, backend=backend, device=device, emit=emit, control=control,
+                     object_array=object_array, probe_array=probe_array, positions=positions)
 
 
 def group(data: Dataset, options: GroupingConfig | None = None) -> Groups:
-    """Group the scan positions of ``data`` (C = gridsize² neighbours per group)."""
+    """Group the scan positions of ``data`` (C = gridsize² neighbours per group, docs/conventions.md#grouping).
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> group(ds, GroupingConfig(gridsize=2)).indices.shape
+    (16, 4)
+    """
     return make_groups(data.positions, options or GroupingConfig())
 
 
@@ -97,9 +156,21 @@ def stitch(data: Dataset, options: StitchConfig | None = None, *,
            grouping: GroupingConfig | None = None, source: str = "truth",
            batch_size: int = 1024, backend: str = "numpy", device: str = "auto",
            emit: Callback | None = None, control: RunControl | None = None) -> Canvas:
-    """Group the positions, take the patches of ``source`` and stitch them into a canvas."""
+    """Group the positions, take the patches of ``source`` and stitch them into a canvas.
+
+    The canvas spans every position of ``data`` (object coordinates, NaN where uncovered),
+    whatever the grouping. Emits ``Progress`` per batch of groups.
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> c = stitch(ds, StitchConfig(window="probe"), grouping=GroupingConfig(gridsize=2))
+    >>> bool(c.coverage.any())
+    True
+    """
     return stitch_dataset(data, source=source, grouping=grouping, stitch_config=options,
-                          backend=backend, device=device, batch_size=batch_size, emit=emit)
+                          backend=backend, device=device, batch_size=batch_size, emit=emit,
+                          control=control)
 
 
 def patch_stats(data: Dataset, options: GroupingConfig | None = None, *,
@@ -107,15 +178,38 @@ def patch_stats(data: Dataset, options: GroupingConfig | None = None, *,
                 batch_size: int = 1024, phase: str = "truth", limit: int | None = None,
                 backend: str = "numpy", device: str = "auto", emit: Callback | None = None,
                 control: RunControl | None = None) -> StatsLog:
-    """The variance statistics of the patches of ``source``, batch by batch and pooled."""
+    """The variance statistics (docs/conventions.md#statistics) of the patches of ``source``, batch by batch and pooled.
+
+    The log's last record (``batch == "all"``) pools every group; ``StatsLog.write_grid``
+    writes its sample patches as PNG grids.
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> log = patch_stats(ds, GroupingConfig(gridsize=2), batch_size=4, limit=1)
+    >>> [r["batch"] for r in log.records]
+    [0, 'all']
+    """
     return stats_dataset(data, source=source, grouping=options, stitch_config=stitch_options,
                          backend=backend, device=device, batch_size=batch_size, phase=phase,
-                         limit=limit, emit=emit)
+                         limit=limit, emit=emit, control=control)
 
 
 def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
-    """What a training would do (data, scale, groups, model size, FLOPs) without training."""
-    from engine.errors import InputError
+    """What a training would do, without training: data scale, groups, steps, model size.
+
+    Returns ``N``, ``gridsize``, ``C``, ``object_big``, ``intensity_scale``,
+    ``probe_factor``, ``train_groups``, ``val_groups``, ``steps_per_epoch``, ``total_steps``,
+    ``bottleneck``, ``depth``, ``global_mixing``, ``parameters``, ``flops_per_pattern`` and
+    ``memory_estimate_bytes`` (parameters, Adam state and one batch's activations, fp32).
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
+    >>> plan = plan_training(ds, TrainConfig(epochs=3, batch_size=8, base_channels=4))
+    >>> plan["total_steps"] == 3 * plan["steps_per_epoch"]
+    True
+    """
     from engine.network.batches import prepare
     from engine.network.model import SUPPORTED_N, flops_per_pattern, parameter_count
     from engine.network.trainer import build_model
@@ -126,54 +220,129 @@ def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
     prep = prepare(data, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
                    cfg.seed, cfg.loss == "supervised")
     model = build_model(data.N, cfg, prep.probe)
+    params = parameter_count(model.net)
+    steps = -(-prep.train.n_groups // cfg.batch_size)
+    # weights + gradients + two Adam moments, and the activations of one batch: each
+    # multiply-add's output is kept for the backward pass at most once (a generous bound)
+    flops = flops_per_pattern(model.net)
+    activations = 4 * cfg.batch_size * cfg.C * min(flops // 2, 64 * data.N * data.N *
+                                                   cfg.base_channels)
     return {
         "N": data.N, "gridsize": cfg.gridsize, "C": cfg.C, "object_big": cfg.use_object_big,
         "intensity_scale": prep.s, "probe_factor": prep.probe_factor,
         "train_groups": prep.train.n_groups,
         "val_groups": 0 if prep.val is None else prep.val.n_groups,
-        "steps_per_epoch": -(-prep.train.n_groups // cfg.batch_size),
+        "steps_per_epoch": steps, "total_steps": steps * cfg.epochs,
         "bottleneck": model.net.config.bottleneck, "depth": model.net.config.depth,
         "global_mixing": model.net.config.global_mixing,
-        "parameters": parameter_count(model.net),
-        "flops_per_pattern": flops_per_pattern(model.net),
+        "parameters": params, "flops_per_pattern": flops,
+        "memory_estimate_bytes": int(16 * params + activations),
     }
 
 
 def train(data: Dataset, options: TrainConfig, *, out: str | os.PathLike[str],
-          resume: bool = False, overwrite: bool = False, emit: Callback | None = None,
-          control: RunControl | None = None):
+          resume: bool = False, overwrite: bool = False, device: str | None = None,
+          emit: Callback | None = None, control: RunControl | None = None) -> TrainResult:
     """Train the physics-informed network on ``data``; checkpoints and bundle go to ``out``.
 
     ``out`` is locked for the run; one that holds another run is refused unless ``resume``
     (continue it) or ``overwrite`` (replace it) is given (:func:`engine.rundir.open_run`).
+    Emits RunStarted, Step (per optimiser step), Epoch, Validation, StatsSnapshot,
+    CanvasSnapshot (the validation stripe each epoch, the whole scan every
+    ``options.snapshot_every`` epochs), PatchGridSnapshot, then Finished or Stopped (Failed
+    on error). ``device`` overrides ``options.accelerator``. The run's seed and torch flags
+    are scoped to it: the process's RNG state and flags are unchanged afterwards.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
+    >>> cfg = TrainConfig(epochs=1, batch_size=8, base_channels=4)
+    >>> result = train(ds, cfg, out=tempfile.mkdtemp(), device="cpu")
+    >>> result.bundle.name, result.stopped
+    ('bundle', False)
     """
     from engine.network.trainer import train as _train
 
     return _train(data, options, out, emit=emit, control=control, resume=resume,
-                  overwrite=overwrite)
+                  overwrite=overwrite, device=device)
 
 
-def infer(data: Dataset, bundle: str | os.PathLike[str], options: InferConfig | None = None, *,
-          out: str | os.PathLike[str] | None = None, emit: Callback | None = None,
-          control: RunControl | None = None) -> InferenceResult:
-    """Predict and stitch ``data`` with a trained bundle."""
+def infer(data: Dataset, bundle: Any, options: InferConfig | None = None, *,
+          out: str | os.PathLike[str] | None = None, device: str | None = None,
+          emit: Callback | None = None, control: RunControl | None = None) -> InferenceResult:
+    """Predict and stitch ``data`` with a trained bundle (a run, bundle or .zip path, or a
+    loaded :class:`~engine.network.bundles.Bundle`).
+
+    ``out``, when given, receives ``recon.npz`` (canvas layout), ``amplitude.png``,
+    ``phase.png`` and, as ``options`` asks, ``analysis/`` statistics and ``debug/``.
+    ``device`` overrides ``options.device``. Emits RunStarted, Progress per batch,
+    StatsSnapshot, CanvasSnapshot, then Finished (Stopped or Failed).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
+    >>> run = train(ds, TrainConfig(epochs=1, batch_size=8, base_channels=4),
+    ...             out=tempfile.mkdtemp())
+    >>> res = infer(ds, run.bundle, InferConfig(batch_size=16), device="cpu")
+    >>> res.canvas.canvas.dtype.name
+    'complex64'
+    """
     from engine.network.inference import infer as _infer
+    from engine.network.inference import write_outputs
 
-    return _infer(bundle, data, options or InferConfig(), emit=emit, out_dir=out)
+    options = options or InferConfig()
+    if device is not None:
+        options = dataclasses.replace(options, device=device)
+    result = _infer(bundle, data, options, emit=emit, out_dir=out, control=control)
+    if out is not None:
+        write_outputs(result, out)
+    return result
 
 
 def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
-                backend: str = "numpy", device: str = "auto", emit: Callback | None = None,
-                control: RunControl | None = None, **kwargs: Any) -> ReconResult:
-    """Reconstruct object and probe with ePIE, rPIE or LSQ-ML (``options`` picks which)."""
+                previous: ReconResult | None = None, backend: str = "numpy",
+                device: str = "auto", emit: Callback | None = None,
+                control: RunControl | None = None, checkpoint_dir: str | None = None,
+                checkpoint_every: int = 1, resume: str | None = None,
+                snapshot_every: int = 1) -> ReconResult:
+    """Reconstruct object and probe with ePIE, rPIE or LSQ-ML (``options`` picks which).
+
+    ``init``: ``"flat"``, a canvas, an array, a canvas ``.npz`` or a model bundle (network
+    initialisation). ``previous``: a result to continue from in memory, for
+    ``options.iterations`` more epochs (5 then 5 more equal 10 in one go; a setting may be
+    flipped in between). ``resume``: a checkpoint directory (``options.iterations`` is then
+    the total). Emits RunStarted, Progress per batch, Step and Epoch per epoch,
+    CanvasSnapshot (NaN-masked) and ProbeSnapshot every ``snapshot_every`` epochs, then
+    Finished or Stopped.
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="grf", n_positions=16, N=32, step=6))
+    >>> first = reconstruct(ds, LSQMLOptions(iterations=2, batch_size=8))
+    >>> more = reconstruct(ds, LSQMLOptions(iterations=3, batch_size=8), previous=first)
+    >>> more.epochs, len(more.history)
+    (5, 5)
+    """
     from engine.iterative.solver import reconstruct as _reconstruct
 
     return _reconstruct(data, options, backend=backend, device=device, init=init, emit=emit,
-                        control=control, **kwargs)
+                        control=control, checkpoint_dir=checkpoint_dir,
+                        checkpoint_every=checkpoint_every, resume=resume,
+                        snapshot_every=snapshot_every, previous=previous)
 
 
 def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False) -> dict[str, Any]:
-    """Amplitude and phase figures of ``canvas`` against the true object."""
+    """Amplitude and phase figures of ``canvas`` against the true object (docs/conventions.md#evaluation-metrics).
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
+    >>> figures = evaluate(stitch(ds), ds.object)
+    >>> figures["amplitude"]["ssim"] > 0.99
+    True
+    """
     from engine.evaluation.metrics import evaluate_canvas
 
     return evaluate_canvas(canvas, truth, remove_ramp=remove_ramp)
@@ -181,11 +350,20 @@ def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False) ->
 
 def compare(baseline: Any, candidate: Any, *, rtol: float = 0.05,
             zero_tol: float = 0.0) -> dict[str, Any]:
-    """Compare two statistics files/directories/records (or two canvases) figure by figure.
+    """Compare two statistics files/directories/records (or two canvases) figure by figure
+    (docs/conventions.md#comparison).
 
     Statistics: each figure's ``status`` (``ok`` within ``rtol`` of the baseline,
     ``differs``, ``*_zero`` at or below ``zero_tol``, ``missing``, ``undefined``, ``nan``)
     and an overall ``verdict`` (see :mod:`engine.evaluation.compare`).
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
+    >>> a = patch_stats(ds, GroupingConfig(gridsize=1))
+    >>> b = patch_stats(ds, GroupingConfig(gridsize=1), batch_size=8)
+    >>> compare(a.records, b.records)["figures"]["mean"]["status"]
+    'ok'
     """
     if isinstance(baseline, Canvas) and isinstance(candidate, Canvas):
         from engine.evaluation.metrics import compare_canvases

@@ -27,9 +27,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Event:
-    """Base class; ``time`` is a wall-clock timestamp (seconds since the epoch)."""
+    """Base class of every event.
+
+    ``time`` is a wall-clock timestamp (seconds since the epoch); ``run_id`` names the run
+    that emitted it (:func:`engine.runs.start` sets it on every event it forwards; ``""``
+    for an action called directly).
+    """
 
     time: float = field(default_factory=time.time, kw_only=True)
+    run_id: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -54,10 +60,19 @@ class RunStarted(Event):
 
 @dataclass(frozen=True)
 class Step(Event):
-    """One optimiser step (training) or one iteration (iterative solvers)."""
+    """One optimiser step (training) or one batch update (iterative solvers).
+
+    ``step`` counts from 1 over the whole run, ``total`` is the planned step count (-1 when
+    unknown), ``epoch`` the 1-based epoch the step belongs to, ``loss`` the step's loss (the
+    solver's: the batch's data error per pattern); ``metrics`` holds further figures only
+    (never step, total or epoch).
+    """
 
     step: int
-    metrics: dict[str, float]
+    total: int = -1
+    epoch: int = 0
+    loss: float = float("nan")
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,10 +99,35 @@ class StatsSnapshot(Event):
 
 @dataclass(frozen=True)
 class CanvasSnapshot(Event):
-    """A stitched estimate: complex canvas (NaN where uncovered) and its origin."""
+    """A whole estimate of the object in object coordinates (the canvas layout of docs/conventions.md#stitching).
+
+    ``canvas`` is complex (H, W), NaN where uncovered; ``coverage`` the (H, W) bool mask of
+    covered pixels; ``origin`` the object-coordinate (row, col) of pixel (0, 0).
+    """
 
     canvas: np.ndarray
+    coverage: np.ndarray | None = None
     origin: tuple[int, int] = (0, 0)
+    label: str = ""
+
+    @classmethod
+    def of(cls, canvas: Any, label: str = "", **kwargs: Any) -> CanvasSnapshot:
+        """The snapshot of a :class:`~engine.physics.stitching.Canvas`-like object."""
+        return cls(canvas=canvas.canvas, coverage=canvas.coverage,
+                   origin=tuple(int(v) for v in canvas.origin), label=label, **kwargs)
+
+
+@dataclass(frozen=True)
+class PatchGridSnapshot(Event):
+    """Predicted patches of the first groups of the current batch, with their layout.
+
+    ``amplitude`` and ``phase`` are (b, C, N, N) float32; ``gridsize`` g lays each group's
+    C = g² patches out as a g x g block.
+    """
+
+    amplitude: np.ndarray
+    phase: np.ndarray
+    gridsize: int
     label: str = ""
 
 
@@ -98,12 +138,44 @@ class ProbeSnapshot(Event):
 
 @dataclass(frozen=True)
 class Finished(Event):
+    """The run ended normally (terminal)."""
+
     summary: dict[str, Any]
 
 
 @dataclass(frozen=True)
+class Stopped(Event):
+    """The run ended on a stop request; ``summary`` says what it completed (terminal)."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Failed(Event):
-    error: str
+    """The run ended with an error (terminal).
+
+    ``error_type`` is the exception's class name, ``message`` its one-line text, ``field``
+    the options field or input at fault when known (:attr:`engine.errors.InputError.what`).
+    """
+
+    error_type: str
+    message: str
+    field: str | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, **kwargs: Any) -> Failed:
+        """The event describing ``exc``."""
+        return cls(error_type=type(exc).__name__, message=str(exc),
+                   field=getattr(exc, "what", None), **kwargs)
+
+    @property
+    def error(self) -> str:
+        """``"<type>: <message>"``, the one format a log or a dialog shows."""
+        return f"{self.error_type}: {self.message}"
+
+
+# the events that end a run: exactly one of them is a run's last event
+TERMINAL = (Finished, Stopped, Failed)
 
 
 Callback = Callable[[Event], None]
@@ -167,11 +239,17 @@ class RunControl:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
-    def checkpoint(self, timeout: float | None = None) -> None:
-        """Block while paused; raise :class:`StopRequested` if a stop was asked for."""
-        self._running.wait(timeout)
+    def checkpoint(self, timeout: float | None = None) -> bool:
+        """Block while paused; raise :class:`StopRequested` if a stop was asked for.
+
+        Returns True when the caller may go on. With a ``timeout`` (seconds) it returns
+        False if the run is still paused when the timeout expires: the pause is not ended
+        by the timeout, the caller calls again (e.g. after servicing something else).
+        """
+        running = self._running.wait(timeout)
         if self._stop.is_set():
             raise StopRequested
+        return running
 
 
 def progress_emitter(emit: Callback | None, task: str) -> Callable[[int, int], None] | None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.evaluation.metrics import evaluate_canvas
-from engine.events import Callback, Progress
+from engine.events import Callback, Progress, Step
 from engine.iterative import SolverOptions, options_for, reconstruct
 from engine.network.batches import region_split
 from engine.network.config import TrainConfig
@@ -86,8 +86,8 @@ def quality_run(N: int, n_positions: int, gridsize: int, epochs: int, batch_size
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = train(ds, cfg, Path(tmp), emit=lambda e: emit(Progress(
-            task=f"quality g{gridsize}", done=e.step, total=int(e.metrics["total_steps"])))
-            if hasattr(e, "step") and "total_steps" in getattr(e, "metrics", {}) else None)
+            task=f"quality g{gridsize}", done=e.step, total=e.total))
+            if isinstance(e, Step) else None)
         train_s = time.perf_counter() - t0
         res = infer(result.bundle, ds, InferConfig(device=device))
         others = [(v, infer(result.bundle, ds, InferConfig(device=device, stitch=v)).canvas)

@@ -42,10 +42,10 @@ class ProgressBar:
     def __call__(self, event: Event) -> None:
         if isinstance(event, Progress):
             self.update(event.task, event.done, event.total)
-        elif isinstance(event, Step) and "total_steps" in event.metrics:
-            extra = "  ".join(f"{k} {v:.4g}" for k, v in event.metrics.items()
-                              if k not in ("total_steps",))
-            self.update("step", event.step, int(event.metrics["total_steps"]), extra)
+        elif isinstance(event, Step) and event.total > 0:
+            extra = "  ".join(f"{k} {v:.4g}" for k, v in
+                              {"loss": event.loss, "epoch": event.epoch, **event.metrics}.items())
+            self.update("step", event.step, event.total, extra)
 
     def update(self, task: str, done: int, total: int, extra: str = "") -> None:
         now = time.monotonic()

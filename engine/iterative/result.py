@@ -39,6 +39,8 @@ class ReconResult:
     intensity_scale : s (docs/conventions.md#intensity-scaling; photon amplitudes =
         s · model amplitudes).
     probe_factor : the factor that normalised the dataset's probe.
+    rng_state : the batch-order generator's state at the end (what a continuation from
+        this result in memory draws from next).
     """
 
     canvas: Canvas
@@ -51,6 +53,7 @@ class ReconResult:
     intensity_scale: float
     probe_factor: float
     info: dict[str, Any] = field(default_factory=dict)
+    rng_state: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def errors(self) -> list[float]:

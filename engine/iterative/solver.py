@@ -31,6 +31,8 @@ from engine.events import (
     Progress,
     RunControl,
     RunStarted,
+    Step,
+    Stopped,
     StopRequested,
 )
 from engine.iterative import xp
@@ -102,7 +104,19 @@ def _illumination_canvas(problem: Problem, probe: Any, shape: tuple[int, int]) -
 
 
 def _start_state(dataset: Dataset, options: SolverOptions, init: Any, resume: Any,
-                 geometry: CanvasGeometry, probe0: np.ndarray) -> tuple[SolverState, bool]:
+                 geometry: CanvasGeometry, probe0: np.ndarray,
+                 previous: ReconResult | None = None) -> tuple[SolverState, bool]:
+    if previous is not None:
+        if previous.object.shape != geometry.shape \
+                or previous.probe.shape[0] != options.probe_modes:
+            raise InputError("previous", f"a result on this data's grid {geometry.shape} with "
+                             f"{options.probe_modes} probe modes",
+                             f"{previous.object.shape}, {previous.probe.shape[0]} modes")
+        rng = np.random.default_rng(options.seed)
+        if previous.rng_state is not None:
+            rng.bit_generator.state = previous.rng_state
+        return SolverState(np.array(previous.object), np.array(previous.probe),
+                           previous.epochs, rng, list(previous.history), geometry.origin), True
     if resume is not None:
         state, saved, _ = load_checkpoint(resume)
         if saved.method != options.method or state.object.shape != geometry.shape \
@@ -121,7 +135,8 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
                 device: str = "auto", init: Any = "flat",
                 emit: Callable[[Event], None] | None = None, control: RunControl | None = None,
                 checkpoint_dir: str | None = None, checkpoint_every: int = 1,
-                resume: str | None = None, snapshot_every: int = 1) -> ReconResult:
+                resume: str | None = None, snapshot_every: int = 1,
+                previous: ReconResult | None = None) -> ReconResult:
     """Reconstruct object and probe from ``dataset`` with the method of ``options``.
 
     Parameters
@@ -130,13 +145,18 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     options : :class:`EPIEOptions`, :class:`RPIEOptions` or :class:`LSQMLOptions`.
     backend, device : the compute backend (``"numpy"`` reference, ``"torch"`` cpu/cuda).
     init : initial object, see :func:`engine.iterative.init.initial_object`.
-    emit : receives RunStarted, Progress (per batch), Epoch (per epoch: ``error``,
-        ``seconds``, ``patterns_per_s``), CanvasSnapshot/ProbeSnapshot every
-        ``snapshot_every`` epochs, then Finished (or Failed).
+    emit : receives RunStarted, Progress (per batch), Step and Epoch (per epoch: ``Step``
+        with ``loss`` = the epoch's data error and ``total`` = the last epoch; ``Epoch``
+        with ``error``, ``seconds``, ``patterns_per_s``), CanvasSnapshot (the object on its
+        canvas, NaN where unilluminated) and ProbeSnapshot every ``snapshot_every`` epochs,
+        then Finished, Stopped or Failed.
     control : pause/stop between batches; a stopped run returns what it has with
         ``stopped=True``.
     checkpoint_dir : write a checkpoint every ``checkpoint_every`` epochs (and on the last).
     resume : a checkpoint directory to continue from (``options.iterations`` is the total).
+    previous : a result in memory to continue from (object, probe, epoch count, history and
+        batch-order generator): ``options.iterations`` more epochs, so 5 then 5 more equal 10
+        in one go. The result's ``options.iterations`` is the total.
     """
     if dataset.diffraction is None:
         raise InputError("dataset", "measured 'diffraction' to reconstruct from", "none")
@@ -154,7 +174,12 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     X = dataset.diffraction.astype(np.float64) / scale
     problem = Problem.create(be, be.asarray(X), pos - N / 2 - np.asarray(geometry.origin, float),
                       float(np.mean(np.sum(X * X, axis=(1, 2)))))
-    state, resumed = _start_state(dataset, options, init, resume, geometry, probe0)
+    if previous is not None:
+        if resume is not None:
+            raise InputError("previous", "either a previous result or a checkpoint to "
+                             "resume, not both", "both")
+        options = options.replace(iterations=previous.epochs + options.iterations)
+    state, resumed = _start_state(dataset, options, init, resume, geometry, probe0, previous)
     emit = emit or (lambda event: None)
     emit(RunStarted(kind="reconstruct", config={
         **options.to_dict(), "backend": be.name, "device": be.device, "n": dataset.n, "N": N,
@@ -165,7 +190,7 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
             return _run(problem, options, be, state, resumed, geometry, scale, probe_factor,
                         emit, control, checkpoint_dir, checkpoint_every, snapshot_every)
     except Exception as exc:
-        emit(Failed(error=f"{type(exc).__name__}: {exc}"))
+        emit(Failed.from_exception(exc))
         raise
 
 
@@ -210,12 +235,14 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
                   "patterns_per_s": n / seconds if seconds > 0 else float("inf")}
         state.history.append(record)
         state.epoch = epoch + 1
+        emit(Step(step=state.epoch, total=options.iterations, epoch=state.epoch,
+                  loss=float(record["error"])))
         emit(Epoch(epoch=epoch + 1, metrics={k: float(v) for k, v in record.items()
                                              if k != "epoch"}))
         if snapshot_every and (state.epoch % snapshot_every == 0
                                or state.epoch == options.iterations):
-            emit(CanvasSnapshot(canvas=be.to_numpy(obj).astype(np.complex64),
-                                origin=geometry.origin, label=f"epoch {state.epoch}"))
+            emit(CanvasSnapshot.of(_masked(problem, obj, probe, geometry),
+                                   f"{options.method}, epoch {state.epoch}"))
             emit(ProbeSnapshot(probe=be.to_numpy(problem.from_frame(probe)).astype(np.complex64)))
         if checkpoint_dir is not None and (state.epoch % checkpoint_every == 0
                                            or state.epoch == options.iterations):
@@ -223,17 +250,27 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
             save_checkpoint(checkpoint_dir, state, options, {"intensity_scale": scale})
     obj_np = be.to_numpy(obj).astype(np.complex128)
     probe_np = be.to_numpy(problem.from_frame(probe)).astype(np.complex128)
+    result = ReconResult(
+        canvas=_masked(problem, obj, probe, geometry, obj_np),
+        object=obj_np, probe=probe_np, history=list(state.history), options=options,
+        epochs=state.epoch, stopped=stopped, intensity_scale=scale, probe_factor=probe_factor,
+        info={"backend": be.name, "device": be.device},
+        rng_state=state.rng.bit_generator.state)
+    emit(Stopped(summary=result.summary()) if stopped else Finished(summary=result.summary()))
+    return result
+
+
+def _masked(problem: Problem, obj: Any, probe: Any, geometry: CanvasGeometry,
+            obj_np: np.ndarray | None = None) -> Canvas:
+    """The object as a canvas: NaN where the probe's illumination is below the threshold."""
+    be = problem.backend
+    if obj_np is None:
+        obj_np = be.to_numpy(obj)
     weight = _illumination_canvas(problem, probe, geometry.shape)
     coverage = weight > COVERAGE_THRESHOLD * weight.max()
     canvas = np.full(geometry.shape, np.nan, dtype=np.complex64)
     canvas[coverage] = obj_np[coverage]
-    result = ReconResult(
-        canvas=Canvas(canvas, coverage, geometry.origin, weight.astype(np.float32)),
-        object=obj_np, probe=probe_np, history=list(state.history), options=options,
-        epochs=state.epoch, stopped=stopped, intensity_scale=scale, probe_factor=probe_factor,
-        info={"backend": be.name, "device": be.device})
-    emit(Finished(summary=result.summary()))
-    return result
+    return Canvas(canvas, coverage, geometry.origin, weight.astype(np.float32))
 
 
 def _constrain_probe(be: Backend, obj: Any, probe: Any, options: SolverOptions,

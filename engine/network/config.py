@@ -77,6 +77,10 @@ class TrainConfig(Options):
         without ``compile``. A partial last batch runs eagerly.
     log_patch_stats, patch_stats_limit : statistics (docs/conventions.md#statistics) of the
         first K batches.
+    snapshot_every : every this many epochs, emit a ``CanvasSnapshot`` of the whole scan and
+        a ``PatchGridSnapshot`` of the last batch (live views; 0: none, and the canvas
+        snapshot covers only the validation stripe, which validation stitches anyway).
+    snapshot_groups : groups of the batch a ``PatchGridSnapshot`` shows.
     """
 
     gridsize: int = option(1, "g: C = g^2 patterns per network input", minimum=1)
@@ -129,6 +133,10 @@ class TrainConfig(Options):
     log_patch_stats: bool = option(False, "SPEC section 7 statistics of the first batches")
     patch_stats_limit: int = option(2, "batches whose statistics are written", minimum=1,
                                     advanced=True)
+    snapshot_every: int = option(0, "epochs between whole-scan canvas and patch-grid "
+                                 "snapshots (0: none)", minimum=0, advanced=True)
+    snapshot_groups: int = option(4, "groups a patch-grid snapshot shows", minimum=1,
+                                  advanced=True)
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, expected: str) -> None:

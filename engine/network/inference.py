@@ -24,7 +24,18 @@ from engine.data import Dataset
 from engine.errors import InputError
 from engine.evaluation.metrics import to_jsonable
 from engine.evaluation.report import write_canvas_pngs
-from engine.events import CanvasSnapshot, Event, Finished, Progress, RunStarted, StatsSnapshot
+from engine.events import (
+    CanvasSnapshot,
+    Event,
+    Failed,
+    Finished,
+    Progress,
+    RunControl,
+    RunStarted,
+    StatsSnapshot,
+    Stopped,
+    StopRequested,
+)
 from engine.network.bundles import Bundle, load_bundle
 from engine.network.model import NetworkConfig, PtychoNet
 from engine.network.patch_stats import (
@@ -152,14 +163,29 @@ def check_compatible(bundle: Bundle, ds: Dataset, config: InferConfig) -> None:
 
 def infer(bundle: Bundle | str | os.PathLike[str], ds: Dataset,
           config: InferConfig | None = None, *, emit: Callable[[Event], None] | None = None,
-          out_dir: str | os.PathLike[str] | None = None) -> InferenceResult:
+          out_dir: str | os.PathLike[str] | None = None,
+          control: RunControl | None = None) -> InferenceResult:
     """Reconstruct the object of ``ds`` with a trained bundle.
 
     ``out_dir`` receives ``analysis/stats_inference.json`` (and patch grids) when
-    ``config.log_patch_stats``.
+    ``config.log_patch_stats``. ``control`` is checked before every batch: a stop raises
+    :class:`~engine.events.StopRequested` (after a ``Stopped`` event) and writes nothing.
     """
     config = config or InferConfig()
     emit = emit or (lambda e: None)
+    try:
+        return _infer(bundle, ds, config, emit, out_dir, control)
+    except StopRequested:
+        emit(Stopped(summary={}))
+        raise
+    except Exception as exc:
+        emit(Failed.from_exception(exc))
+        raise
+
+
+def _infer(bundle: Bundle | str | os.PathLike[str], ds: Dataset, config: InferConfig,
+           emit: Callable[[Event], None], out_dir: str | os.PathLike[str] | None,
+           control: RunControl | None) -> InferenceResult:
     device = resolve_device(config.device)
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle, device)
@@ -184,6 +210,8 @@ def infer(bundle: Bundle | str | os.PathLike[str], ds: Dataset,
     n_batches = -(-groups.n_groups // config.batch_size)
 
     def on_batch(sl: slice, obj: torch.Tensor) -> None:
+        if control is not None:
+            control.checkpoint()
         collector.add(sl, obj)
         if config.debug_dump:
             kept.append(obj.abs().cpu().numpy())
@@ -195,7 +223,7 @@ def infer(bundle: Bundle | str | os.PathLike[str], ds: Dataset,
     stats = collector.finish(analysis, canvas)
     guard = check_collapse(stats, "inference, every group")
     emit(StatsSnapshot(phase="inference", record=stats, sample_patches=first.get("samples")))
-    emit(CanvasSnapshot(canvas=canvas.canvas, origin=canvas.origin, label="inference"))
+    emit(CanvasSnapshot.of(canvas, "inference"))
     emit(Finished(summary={"intensity_scale": s, "scale_source": source, **{
         k: stats[k] for k in ("mean", "std", "var_zero_mean")},
         "collapsed": guard["collapsed"]}))

@@ -3,6 +3,8 @@
 Batch order derives from ``(seed, epoch)`` alone and the loop holds no other random state,
 so a run resumed from the checkpoint of epoch k continues exactly as an uninterrupted one.
 Events go to ``emit``; a :class:`~engine.events.RunControl` pauses or stops between steps.
+A run changes no process-wide state beyond its own duration: the seed is set inside a forked
+torch RNG and the deterministic/cuDNN flags are restored when it ends (:func:`scoped_torch`).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.backends.torch_backend import resolve_device
 from engine.data import Dataset
 from engine.errors import InputError
 from engine.events import (
@@ -27,10 +31,12 @@ from engine.events import (
     Event,
     Failed,
     Finished,
+    PatchGridSnapshot,
     RunControl,
     RunStarted,
     StatsSnapshot,
     Step,
+    Stopped,
     StopRequested,
     Validation,
 )
@@ -45,6 +51,8 @@ from engine.network.model import NetworkConfig, PtychoNet, default_bottleneck, d
 from engine.network.patch_stats import check_collapse, collect_stats, stitch_groups
 from engine.network.physics import PhysicsModel, group_extent
 from engine.network.predict import batch_slices, group_batch
+from engine.physics.grouping import Groups
+from engine.physics.stitching import CanvasGeometry
 from engine.rundir import check_writable, open_run
 
 log = logging.getLogger(__name__)
@@ -62,14 +70,21 @@ class TrainResult:
     rank: int = 0  # the process's rank in multi-process training; 0 writes and reports
 
 
-def make_fabric(cfg: TrainConfig):
+def make_fabric(cfg: TrainConfig, device: str | None = None):
+    """Lightning Fabric for ``cfg``; ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:k"``), when
+    given, replaces ``cfg.accelerator`` and picks the one device to train on."""
     try:
         from lightning_fabric import Fabric
     except ImportError:  # the full ``lightning`` distribution carries it as lightning.fabric
         from lightning.fabric import Fabric
 
     precision = "32-true" if cfg.precision == "32" else cfg.precision
-    fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+    accelerator, devices = cfg.accelerator, cfg.devices
+    if device is not None and device != "auto":
+        dev = resolve_device(device)
+        accelerator = dev.type
+        devices = [dev.index] if dev.index is not None else cfg.devices
+    fabric = Fabric(accelerator=accelerator, devices=devices, strategy=cfg.strategy,
                     precision=precision)
     if cfg.devices > 1 or cfg.strategy not in ("auto", "single_device"):
         fabric.launch()
@@ -91,11 +106,43 @@ def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:
     return PhysicsModel(net, probe, cfg.use_object_big)
 
 
-def _seed(cfg: TrainConfig) -> None:
-    torch.manual_seed(cfg.seed)
-    if cfg.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+# model initialisation draws from torch's global generator: two runs starting at once on two
+# threads must not interleave their draws (each seeds its own fork of it)
+_INIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def scoped_torch(cfg: TrainConfig, accelerator: str) -> Iterator[None]:
+    """Seed and flags of one run, set on entry and restored on exit.
+
+    Inside, torch's generators are a fork seeded with ``cfg.seed``
+    (:func:`torch.random.fork_rng`), deterministic algorithms are on when
+    ``cfg.deterministic`` and cuDNN's benchmark mode follows ``cfg``; on exit the caller's
+    generator states, flags and ``CUBLAS_WORKSPACE_CONFIG`` are back as they were, so a
+    training beside a preview in one process leaves the preview's results unchanged.
+    """
+    cuda = accelerator.startswith(("cuda", "gpu")) or (accelerator == "auto"
+                                                      and torch.cuda.is_available())
+    devices = list(range(torch.cuda.device_count())) if cuda and torch.cuda.is_available() \
+        else []
+    det, warn_only = (torch.are_deterministic_algorithms_enabled(),
+                      torch.is_deterministic_algorithms_warn_only_enabled())
+    bench = torch.backends.cudnn.benchmark
+    cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    with torch.random.fork_rng(devices=devices):
+        try:
+            torch.manual_seed(cfg.seed)
+            if cfg.deterministic:
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+                torch.use_deterministic_algorithms(True, warn_only=True)
+            yield
+        finally:
+            torch.use_deterministic_algorithms(det, warn_only=warn_only)
+            torch.backends.cudnn.benchmark = bench
+            if cublas is None:
+                os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+            else:
+                os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas
 
 
 def bundle_meta(prep: PreparedData, N: int, cfg: TrainConfig, metrics: dict) -> dict[str, Any]:
@@ -110,32 +157,41 @@ def bundle_meta(prep: PreparedData, N: int, cfg: TrainConfig, metrics: dict) -> 
 
 def train(ds: Dataset, cfg: TrainConfig, out: str | os.PathLike[str], *,
           emit: Callable[[Event], None] | None = None, control: RunControl | None = None,
-          resume: bool = False, overwrite: bool = False) -> TrainResult:
+          resume: bool = False, overwrite: bool = False,
+          device: str | None = None) -> TrainResult:
     """Train on ``ds``; write ``<out>/checkpoint`` and ``<out>/bundle`` after every epoch.
 
     ``out`` is held for the run (:func:`engine.rundir.open_run`): a directory that holds
     another run is refused unless ``resume`` (continue it) or ``overwrite`` (replace it).
     Returns the :class:`TrainResult`; a stop request ends the run after the current step
-    with the last epoch's bundle intact (``stopped=True``).
+    with the last epoch's bundle intact (``stopped=True``). ``device`` (``"cpu"``,
+    ``"cuda"``, ``"cuda:k"``; ``None`` or ``"auto"``: ``cfg.accelerator`` decides) is where
+    it trains.
     """
     out = check_writable(out, directory=True)
     emit = emit or (lambda e: None)
     control = control or RunControl()
     emit(RunStarted(kind="train", config=cfg.to_dict()))
     try:
-        with contextlib.ExitStack() as run_dir:
-            return _train(ds, cfg, out, emit, control, resume, overwrite, run_dir)
+        accelerator = cfg.accelerator if device in (None, "auto") else str(device)
+        with contextlib.ExitStack() as run_dir, scoped_torch(cfg, accelerator):
+            return _train(ds, cfg, out, emit, control, resume, overwrite, run_dir, device)
     except Exception as exc:
-        emit(Failed(error=str(exc)))
+        emit(Failed.from_exception(exc))
         raise
+    finally:
+        if torch.cuda.is_available():
+            # the run's model, optimiser and batches are unreferenced now: hand the cached
+            # blocks back so a GUI's next action (or another process) can use them
+            torch.cuda.empty_cache()
 
 
 def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
-           resume: bool, overwrite: bool, run_dir: contextlib.ExitStack) -> TrainResult:
-    _seed(cfg)
+           resume: bool, overwrite: bool, run_dir: contextlib.ExitStack,
+           device: str | None = None) -> TrainResult:
     prep = prepare(ds, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
                    cfg.seed, cfg.loss == "supervised")
-    fabric = make_fabric(cfg)
+    fabric = make_fabric(cfg, device)
     if fabric.global_rank == 0:  # the writer holds the run directory; other ranks only train
         run_dir.enter_context(open_run(out, overwrite=overwrite, resume=resume))
     cuda = fabric.device.type == "cuda"
@@ -143,7 +199,9 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
         # batches share one shape: cuDNN's timed algorithm choice pays for itself at once
         torch.backends.cudnn.benchmark = True
     N = ds.N
-    model = build_model(N, cfg, prep.probe)
+    with _INIT_LOCK:
+        torch.manual_seed(cfg.seed)
+        model = build_model(N, cfg, prep.probe)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # the fused kernel: one launch for all parameters instead of a handful per tensor;
@@ -186,6 +244,10 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     extent = _extent(prep, N, augmenter) if cfg.use_object_big and cfg.C > 1 else None
     clock = _Budget(cfg.time_limit, per_epoch, total_steps)
     graph = _step_graph(cfg, dev, raw_model, raw_opt, extent)
+    # snapshots: canvases on the whole scan's geometry (object coordinates), whatever part
+    # of it they cover
+    geometry = CanvasGeometry.from_positions(ds.positions, N)
+    scan = _whole_scan(prep) if cfg.snapshot_every else None
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
@@ -221,6 +283,10 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                 pending = (loss.detach(), step, len(idx), epoch + 1, total_steps)
             if pending is not None:
                 total, count = total + _report(emit, *pending), count + pending[2]
+            snapshot = bool(cfg.snapshot_every) and (epoch + 1) % cfg.snapshot_every == 0
+            if snapshot:
+                _emit_patch_grid(emit, raw_model, x, prep.train, perm[sl], cfg, extent,
+                                 epoch + 1)
             if world > 1:  # the epoch's loss and pattern count over all ranks
                 total, count = fabric.all_reduce(
                     torch.tensor([total, count], dtype=torch.float64, device=dev),
@@ -230,15 +296,21 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                       "patterns_per_s": count * cfg.C / elapsed if elapsed > 0 else float("nan")}
             emit(Epoch(epoch=epoch + 1, metrics=dict(record)))
             if prep.val is not None:
-                record["val_loss"], canvas, stats = _validate(raw_model, x, target, prep, cfg)
+                record["val_loss"], canvas, stats = _validate(raw_model, x, target, prep, cfg,
+                                                              geometry)
                 guard = check_collapse(stats["record"], f"validation, epoch {epoch + 1}")
                 record["collapsed"] = guard["collapsed"]
                 emit(Validation(epoch=epoch + 1, metrics={"loss": record["val_loss"],
                                                           "collapsed": guard["collapsed"]}))
                 emit(StatsSnapshot(phase="validation", record=stats["record"],
                                    sample_patches=stats["samples"]))
-                emit(CanvasSnapshot(canvas=canvas.canvas, origin=canvas.origin,
-                                    label=f"validation, epoch {epoch + 1}"))
+                if not snapshot:  # the whole scan's canvas below includes this stripe
+                    emit(CanvasSnapshot.of(canvas, f"validation, epoch {epoch + 1}"))
+            if snapshot:
+                canvas, _ = stitch_groups(raw_model, x, scan, max(cfg.batch_size, 64),
+                                          geometry=geometry)
+                raw_model.train()
+                emit(CanvasSnapshot.of(canvas, f"epoch {epoch + 1}"))
             history.append(record)
             metrics = {"train_loss": record["loss"], "val_loss": record.get("val_loss"),
                        "epochs": epoch + 1, "steps": step}
@@ -275,8 +347,28 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
             metrics["collapse"] = guard
         save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
                     bundle_meta(prep, N, cfg, metrics))
-    emit(Finished(summary={"stopped": stopped, "history": history, **metrics}))
+    summary = {"stopped": stopped, "history": history, **metrics}
+    emit(Stopped(summary=summary) if stopped else Finished(summary=summary))
     return TrainResult(out, bundle_dir, history, metrics, stopped, rank)
+
+
+def _whole_scan(prep: PreparedData) -> Groups:
+    """Every group of the run, training and validation: the whole scan's snapshot."""
+    parts = [prep.train] + ([prep.val] if prep.val is not None and prep.val.n_groups else [])
+    return Groups(np.concatenate([g.indices for g in parts]),
+                  np.concatenate([g.positions for g in parts]), prep.train.gridsize)
+
+
+@torch.no_grad()
+def _emit_patch_grid(emit: Callable[[Event], None], model: PhysicsModel, x: torch.Tensor,
+                     groups: Groups, idx: np.ndarray, cfg: TrainConfig,
+                     extent: tuple[int, int] | None, epoch: int) -> None:
+    """The predicted patches of the first ``cfg.snapshot_groups`` groups of the batch."""
+    xb, off, _ = group_batch(x, groups, idx[:cfg.snapshot_groups])
+    obj = model.patches(xb, off, extent).detach().to(torch.complex64).cpu().numpy()
+    emit(PatchGridSnapshot(amplitude=np.abs(obj).astype(np.float32),
+                           phase=np.angle(obj).astype(np.float32), gridsize=cfg.gridsize,
+                           label=f"epoch {epoch}"))
 
 
 def _step_graph(cfg: TrainConfig, device: torch.device, model: PhysicsModel,
@@ -311,7 +403,7 @@ def _report(emit: Callable[[Event], None], loss: torch.Tensor, step: int, groups
             epoch: int, total_steps: int) -> float:
     """Emit one step's loss; return its sum over the step's groups."""
     value = float(loss)
-    emit(Step(step=step, metrics={"loss": value, "epoch": epoch, "total_steps": total_steps}))
+    emit(Step(step=step, total=total_steps, epoch=epoch, loss=value))
     return value * groups
 
 
@@ -356,7 +448,7 @@ def _silent(event: Event) -> None:
 
 @torch.no_grad()
 def _validate(model: PhysicsModel, x: torch.Tensor, target: torch.Tensor | None,
-              prep: PreparedData, cfg: TrainConfig):
+              prep: PreparedData, cfg: TrainConfig, geometry: CanvasGeometry | None = None):
     """Validation loss, stitched canvas and a statistics record of the held-out region.
 
     One prediction pass gives all three; the loss stays on the device until the end.
@@ -369,7 +461,7 @@ def _validate(model: PhysicsModel, x: torch.Tensor, target: torch.Tensor | None,
                                                                 device=x.device)]
         sums.append(compute_loss(cfg.loss, obj, pred, xb, tb) * xb.shape[0])
 
-    canvas, stats = stitch_groups(model, x, val, max(cfg.batch_size, 64),
+    canvas, stats = stitch_groups(model, x, val, max(cfg.batch_size, 64), geometry=geometry,
                                   on_prediction=add_loss)
     model.train()
     loss = float(torch.stack(sums).sum()) / max(val.n_groups, 1) if sums else float("nan")

@@ -239,6 +239,17 @@ class StatsLog:
             paths.append(write_patch_grid(d / f"patches_{self.phase}_normalized.png", grid, True))
         return paths
 
+    def write_grid(self, path: str | os.PathLike[str]) -> list[Path]:
+        """The sample patches as a PNG grid at ``path`` (raw amplitudes) and its
+        ``<stem>_normalized`` twin (each patch scaled to its own range); none without samples.
+        """
+        if not self.samples:
+            return []
+        grid, raw = np.concatenate(self.samples), Path(path)
+        return [write_patch_grid(raw, grid, normalise=False),
+                write_patch_grid(raw.with_name(raw.stem + "_normalized" + raw.suffix), grid,
+                                 normalise=True)]
+
 
 FIGURES = ("mean", "std", "var_zero_mean", "var_across_group", "intensity_scale")
 

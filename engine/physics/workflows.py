@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.backends import Backend, get_backend
 from engine.data import Dataset
-from engine.events import Callback, progress_emitter
+from engine.events import Callback, RunControl, progress_emitter
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import intensity_scale
 from engine.physics.sources import Source, source_patches
@@ -36,26 +36,29 @@ def _backend(backend: Backend | str, device: str) -> Backend:
 def stitch_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingConfig | None = None,
                    stitch_config: StitchConfig | None = None, backend: Backend | str = "numpy",
                    device: str = "auto", batch_size: int = 1024,
-                   emit: Callback | None = None) -> Canvas:
+                   emit: Callback | None = None, control: RunControl | None = None) -> Canvas:
     """Group the positions of ``ds``, take the patches of ``source``, stitch them.
 
     The canvas bounds come from all positions of ``ds`` so that any grouping gives the
-    same canvas for the same patches.
+    same canvas for the same patches. ``control`` is checked before every batch (a stop
+    raises :class:`~engine.events.StopRequested`).
     """
     be = _backend(backend, device)
     groups = make_groups(ds.positions, grouping or GroupingConfig())
     patches = source_patches(ds, source, be)
-    return _stitch_groups(patches, groups, ds, be, stitch_config, batch_size, emit)
+    return _stitch_groups(patches, groups, ds, be, stitch_config, batch_size, emit, control)
 
 
 def _stitch_groups(patches: np.ndarray, groups: Groups, ds: Dataset, be: Backend,
                    stitch_config: StitchConfig | None, batch_size: int,
-                   emit: Callback | None) -> Canvas:
+                   emit: Callback | None, control: RunControl | None = None) -> Canvas:
     geometry = CanvasGeometry.from_positions(ds.positions, ds.N)
     st = Stitcher(geometry, ds.N, be, stitch_config, probe=ds.probe,
                   complex=bool(np.iscomplexobj(patches)))
     progress = progress_emitter(emit, "stitch")
     for sl in groups.batches(batch_size):
+        if control is not None:
+            control.checkpoint()
         st.add(patches[groups.indices[sl]], groups.positions[sl])
         if progress:
             progress(sl.stop, groups.n_groups)
@@ -65,12 +68,15 @@ def _stitch_groups(patches: np.ndarray, groups: Groups, ds: Dataset, be: Backend
 def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingConfig | None = None,
                   stitch_config: StitchConfig | None = None, backend: Backend | str = "numpy",
                   device: str = "auto", batch_size: int = 1024, phase: str = "truth",
-                  limit: int | None = None, emit: Callback | None = None) -> StatsLog:
+                  limit: int | None = None, emit: Callback | None = None,
+                  control: RunControl | None = None) -> StatsLog:
     """Statistics (docs/conventions.md#statistics) of the amplitude patches of ``source``, batch by
     batch.
 
     The returned log holds one record per batch (the first ``limit``) and a final record
     with ``batch = "all"`` over every group, carrying the stitched canvas statistics.
+    ``control`` is checked before every batch (a stop raises
+    :class:`~engine.events.StopRequested`).
     """
     be = _backend(backend, device)
     cfg = grouping or GroupingConfig()
@@ -82,6 +88,8 @@ def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingCo
     pooled = _Pooled()
     progress = progress_emitter(emit, "stats")
     for i, sl in enumerate(groups.batches(batch_size)):
+        if control is not None:
+            control.checkpoint()
         amp = np.abs(patches[groups.indices[sl]])
         figures = patch_statistics(amp, groups.local_offsets[sl], be)
         pooled.add(figures)  # batches past the limit still count in the "all" record
@@ -89,7 +97,7 @@ def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingCo
             log.add(i, figures, amp)
         if progress:
             progress(sl.stop, groups.n_groups)
-    canvas = _stitch_groups(patches, groups, ds, be, stitch_config, batch_size, None)
+    canvas = _stitch_groups(patches, groups, ds, be, stitch_config, batch_size, None, control)
     log.add("all", pooled.result(), canvas=canvas)
     return log
 

@@ -21,7 +21,7 @@ from engine import __version__
 from engine.backends import Backend, get_backend
 from engine.data import Dataset, check_positions_inside
 from engine.errors import InputError
-from engine.events import Callback, progress_emitter
+from engine.events import Callback, RunControl, progress_emitter
 from engine.options import Options, option, validate
 from engine.simulation.objects import OBJECTS, make_object
 from engine.simulation.probes import PROBES, make_probe
@@ -88,12 +88,15 @@ class SimulationConfig(Options):
 def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
              object_array: np.ndarray | None = None, probe_array: np.ndarray | None = None,
              positions: np.ndarray | None = None, batch_size: int = 1024,
-             emit: Callback | None = None) -> Dataset:
+             emit: Callback | None = None, control: RunControl | None = None,
+             device: str = "auto") -> Dataset:
     """Simulate a dataset: object, probe, scan, far-field amplitudes and Poisson counts.
 
     ``object_array``, ``probe_array`` and ``positions`` (n, 2) (y, x) override the generators
     (e.g. to simulate diffraction for a measured object and probe). The forward model runs in
-    batches of ``batch_size`` patterns, reporting :class:`~engine.events.Progress` to ``emit``.
+    batches of ``batch_size`` patterns, reporting :class:`~engine.events.Progress` to ``emit``;
+    ``control`` is checked before every batch (a stop raises
+    :class:`~engine.events.StopRequested`).
     """
     rng = np.random.default_rng(config.seed)
     N = config.N
@@ -117,13 +120,15 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
                           images=(config.amplitude_image, config.phase_image))
     else:
         obj = np.asarray(object_array, dtype=np.complex64)
-    be = get_backend(backend) if isinstance(backend, str) else backend
+    be = get_backend(backend, device) if isinstance(backend, str) else backend
     check_positions_inside(positions, obj.shape, N, "scan positions")
     o, p = be.asarray(obj, complex=True), be.asarray(probe, complex=True)
     patches = np.empty((positions.shape[0], N, N), np.complex64)
     amplitude = np.empty((positions.shape[0], N, N), np.float64)
     progress = progress_emitter(emit, "simulate")
     for start in range(0, positions.shape[0], batch_size):
+        if control is not None:
+            control.checkpoint()
         sl = slice(start, start + batch_size)
         patch = be.extract(o, positions[sl] - N / 2, N)
         patches[sl] = be.to_numpy(patch)

@@ -77,7 +77,7 @@ def test_stop_leaves_the_last_good_bundle(tiny_ds, tmp_path):
 
     def emit(event):
         seen.append(event)
-        if isinstance(event, Step) and event.metrics["epoch"] == 2:
+        if isinstance(event, Step) and event.epoch == 2:
             control.stop()  # killed in the middle of epoch 2
 
     result = train(tiny_ds, tiny_config(epochs=3), tmp_path, emit=emit, control=control)
@@ -110,7 +110,8 @@ def test_event_stream(tiny_ds, tmp_path):
     assert kinds[0] is RunStarted and kinds[-1] is Finished
     steps = [e for e in events if isinstance(e, Step)]
     assert [e.step for e in steps] == list(range(1, len(steps) + 1))
-    assert steps[-1].metrics["total_steps"] == len(steps)
+    assert steps[-1].total == len(steps) and steps[-1].epoch == 2
+    assert all("epoch" not in e.metrics and "total_steps" not in e.metrics for e in steps)
     for k in (Epoch, Validation, StatsSnapshot, CanvasSnapshot):
         assert kinds.count(k) == 2
     snap = next(e for e in events if isinstance(e, StatsSnapshot))
@@ -199,7 +200,7 @@ def test_resume_continues_exactly_on_the_cosine_schedule(tiny_ds, tmp_path):
     control = RunControl()
 
     def emit(event):
-        if isinstance(event, Step) and event.metrics["epoch"] == 2:
+        if isinstance(event, Step) and event.epoch == 2:
             control.stop()
 
     train(tiny_ds, cfg, tmp_path / "part", emit=emit, control=control)
