@@ -141,7 +141,8 @@ def simulate(options: SimulationConfig, *, backend: str = "numpy", device: str =
 
 
 def group(data: Dataset, options: GroupingConfig | None = None) -> Groups:
-    """Group the scan positions of ``data`` (C = gridsize² neighbours per group, docs/conventions.md#grouping).
+    """Group the scan positions of ``data``: C = gridsize² neighbours per group
+    (docs/conventions.md#grouping).
 
     Examples
     --------
@@ -178,7 +179,8 @@ def patch_stats(data: Dataset, options: GroupingConfig | None = None, *,
                 batch_size: int = 1024, phase: str = "truth", limit: int | None = None,
                 backend: str = "numpy", device: str = "auto", emit: Callback | None = None,
                 control: RunControl | None = None) -> StatsLog:
-    """The variance statistics (docs/conventions.md#statistics) of the patches of ``source``, batch by batch and pooled.
+    """The variance statistics of the patches of ``source``, batch by batch and pooled
+    (docs/conventions.md#statistics).
 
     The log's last record (``batch == "all"``) pools every group; ``StatsLog.write_grid``
     writes its sample patches as PNG grids.
@@ -334,7 +336,8 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
 
 
 def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False) -> dict[str, Any]:
-    """Amplitude and phase figures of ``canvas`` against the true object (docs/conventions.md#evaluation-metrics).
+    """Amplitude and phase figures of ``canvas`` against the true object
+    (docs/conventions.md#evaluation-metrics).
 
     Examples
     --------

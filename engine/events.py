@@ -99,7 +99,8 @@ class StatsSnapshot(Event):
 
 @dataclass(frozen=True)
 class CanvasSnapshot(Event):
-    """A whole estimate of the object in object coordinates (the canvas layout of docs/conventions.md#stitching).
+    """A whole estimate of the object in object coordinates (the canvas layout of
+    docs/conventions.md#stitching).
 
     ``canvas`` is complex (H, W), NaN where uncovered; ``coverage`` the (H, W) bool mask of
     covered pixels; ``origin`` the object-coordinate (row, col) of pixel (0, 0).
