@@ -130,7 +130,7 @@ class TrainConfig(Options):
     compile: bool = option(False, "GPU lever: torch.compile", advanced=True)
     cuda_graphs: bool = option(False, "GPU lever: replay each step as one CUDA graph",
                                advanced=True)
-    log_patch_stats: bool = option(False, "SPEC section 7 statistics of the first batches")
+    log_patch_stats: bool = option(False, "statistics of the first batches (see conventions)")
     patch_stats_limit: int = option(2, "batches whose statistics are written", minimum=1,
                                     advanced=True)
     snapshot_every: int = option(0, "epochs between whole-scan canvas and patch-grid "

@@ -90,7 +90,7 @@ class InferConfig(Options):
     seed: int | None = option(None, "grouping seed (None: the training seed)", minimum=0,
                               advanced=True)
     stitch: StitchConfig = option(NETWORK_STITCH, "crop and window of the reassembly")
-    log_patch_stats: bool = option(False, "SPEC section 7 statistics of the first batches")
+    log_patch_stats: bool = option(False, "statistics of the first batches (see conventions)")
     patch_stats_limit: int = option(2, "batches whose statistics are written", minimum=1,
                                     advanced=True)
     debug_dump: bool = option(False, "keep every patch amplitude for the debug figures",
