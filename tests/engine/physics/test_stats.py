@@ -178,7 +178,7 @@ def test_compare_rtol_statuses_and_verdict(tmp_path, capsys):
     assert "verdict: OK" in capsys.readouterr().out
     assert main(["compare", str(a), str(b), "--fail-on", "bogus"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "fail_on" in err[0] and "differs" in err[0]
+    assert len(err) == 1 and "--fail-on:" in err[0] and "differs" in err[0]  # field -> flag
 
 
 def test_patch_statistics_carry_extremes_and_per_patch(backend):
