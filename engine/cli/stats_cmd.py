@@ -8,8 +8,9 @@ from pathlib import Path
 
 from engine.atomic import write_json
 from engine.cli.common import add_source_args, grouping_from, stitch_config_from
-from engine.cli.progress import ProgressBar
+from engine.cli.progress import ProgressBar, stats_line
 from engine.data import read_npz
+from engine.events import Event
 from engine.physics.stats import write_patch_grid
 from engine.physics.workflows import stats_dataset
 
@@ -28,10 +29,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     ds = read_npz(args.data, require_diffraction=False)
     bar = ProgressBar()
+
+    def on_event(event: Event) -> None:
+        bar(event)
+        if (line := stats_line(event)) is not None:
+            bar.close()
+            print(line)
+
     log = stats_dataset(ds, source=args.source, grouping=grouping_from(args),
                         stitch_config=stitch_config_from(args), backend=args.backend,
                         device=args.device, batch_size=args.batch_size, phase=args.phase,
-                        limit=args.limit, emit=bar)
+                        limit=args.limit, emit=on_event)
     bar.close()
     write_json(args.out, log.records)
     if args.grid_png and log.samples:

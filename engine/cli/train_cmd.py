@@ -171,5 +171,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {result.bundle} after {result.metrics.get('epochs', 0)} epochs, train loss "
           f"{result.metrics.get('train_loss', float('nan')):.6g}"
           + ("" if result.metrics.get("val_loss") is None
-             else f", validation loss {result.metrics['val_loss']:.6g}"))
+             else f", validation loss {result.metrics['val_loss']:.6g}")
+          + ("; the network's output COLLAPSED (see the warnings)"
+             if result.metrics.get("collapsed") else ""))
     return 0

@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.backends import Backend, get_backend
 from engine.data import Dataset
-from engine.events import Callback, RunControl, progress_emitter
+from engine.events import Callback, RunControl, StatsSnapshot, progress_emitter
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import intensity_scale
 from engine.physics.sources import Source, source_patches
@@ -77,6 +77,7 @@ def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingCo
     with ``batch = "all"`` over every group, carrying the stitched canvas statistics.
     ``control`` is checked before every batch (a stop raises
     :class:`~engine.events.StopRequested`).
+    ``emit`` receives a :class:`~engine.events.StatsSnapshot` per kept batch record.
     """
     be = _backend(backend, device)
     cfg = grouping or GroupingConfig()
@@ -94,7 +95,9 @@ def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingCo
         figures = patch_statistics(amp, groups.local_offsets[sl], be)
         pooled.add(figures)  # batches past the limit still count in the "all" record
         if log.wants(i):
-            log.add(i, figures, amp)
+            record = log.add(i, figures, amp)
+            if emit is not None:
+                emit(StatsSnapshot(phase=phase, record=record))
         if progress:
             progress(sl.stop, groups.n_groups)
     canvas = _stitch_groups(patches, groups, ds, be, stitch_config, batch_size, None, control)

@@ -48,6 +48,8 @@ def test_stats_and_compare(tmp_path, data_file, capsys):
     s2, s1 = tmp_path / "s2.json", tmp_path / "s1.json"
     assert main(["stats", str(data_file), "--source", "truth", "--gridsize", "2", "--backend",
                  "numpy", "--out", str(s2), "--grid-png", str(tmp_path / "grid.png")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("patch stats (truth batch 0): mean=")  # one line per batch
     assert main(["stats", str(data_file), "--gridsize", "1", "--out", str(s1)]) == 0
     assert (tmp_path / "grid.png").stat().st_size > 1000
     assert (tmp_path / "grid_normalized.png").exists()
@@ -108,6 +110,10 @@ def test_compare_canvases(tmp_path, data_file, capsys):
     assert main(["stitch", str(data_file), "--gridsize", "2", "--out", str(b)]) == 0
     capsys.readouterr()
     assert main(["compare", str(a), str(b), "--out", str(tmp_path / "r.json")]) == 0
+    printed = capsys.readouterr().out
+    # a table like evaluate's, not the report's JSON (that goes to --out)
+    assert "SSIM" in printed and "amplitude scale" in printed and "{" not in printed
+    assert len(printed.splitlines()) < 20
     report = json.loads((tmp_path / "r.json").read_text())
     # the same truth stitched with two groupings: identical where both cover
     assert report["amplitude"]["ssim"] > 0.999

@@ -4,6 +4,8 @@ per-batch lines, and ``ptycho compare`` over the files training and inference wr
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 
@@ -25,10 +27,13 @@ def run(tiny_ds, tmp_path_factory):
     d = tmp_path_factory.mktemp("guard")
     data = d / "data.npz"
     write_npz(data, tiny_ds)
-    rc = main(["train", str(data), "--out", str(d / "run"), "--epochs", "1", "--batch-size",
-               "8", "--base-channels", "4", "--lr", "3e-3", "--deterministic",
-               "--accelerator", "cpu", "--log-patch-stats"])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = main(["train", str(data), "--out", str(d / "run"), "--epochs", "1",
+                   "--batch-size", "8", "--base-channels", "4", "--lr", "3e-3",
+                   "--deterministic", "--accelerator", "cpu", "--log-patch-stats"])
     assert rc == 0
+    (d / "train_stdout.txt").write_text(printed.getvalue())
     return d, data
 
 
@@ -61,6 +66,12 @@ def test_training_records_guard_and_writes_full_statistics(run, capsys):
     assert len(pp["mean"]) == 4 and all(lo <= m <= hi for lo, m, hi
                                         in zip(pp["min"], pp["mean"], pp["max"], strict=True))
     assert whole["per_patch"] == first["per_patch"]
+    # one console line per logged batch (2 by default), then the run's line
+    lines = (d / "train_stdout.txt").read_text().splitlines()
+    stats = [ln for ln in lines if ln.startswith("patch stats (train batch ")]
+    assert [ln.split(")")[0] for ln in stats] == ["patch stats (train batch 0",
+                                                  "patch stats (train batch 1"]
+    assert f"mean={records[0]['mean']:.6g} std={records[0]['std']:.6g}" in stats[0]
 
 
 def test_inference_guard_strict_and_console_lines(run, tmp_path, capsys, caplog):
@@ -124,3 +135,34 @@ def test_compare_reads_every_stats_file(run, tmp_path, capsys):
                  "differs,candidate_zero"]) == 1
     assert main(["compare", str(inf), str(inf), "--fail-on", "differs,candidate_zero"]) == 0
     assert "verdict: OK" in capsys.readouterr().out
+
+
+def test_every_validation_is_guarded(tiny_ds, tmp_path, monkeypatch, caplog):
+    """A validation whose patches are flat is warned about with its figures and recorded in
+    the epoch's history and the bundle's metrics."""
+    import numpy as np
+
+    from engine.network import trainer
+
+    from .conftest import tiny_config
+
+    real = trainer._validate
+
+    def flat_validation(*args, **kwargs):
+        loss, canvas, stats = real(*args, **kwargs)
+        record = {**stats["record"], "var_zero_mean": 0.0, "mean": 0.8}
+        return loss, canvas, {**stats, "record": record}
+
+    monkeypatch.setattr(trainer, "_validate", flat_validation)
+    with caplog.at_level(logging.WARNING):
+        result = trainer.train(tiny_ds, tiny_config(epochs=2), tmp_path / "run")
+    warnings = [r.getMessage() for r in caplog.records if "collapse guard" in r.getMessage()]
+    assert len(warnings) == 2  # one per validation
+    assert "validation, epoch 1" in warnings[0] and "var_zero_mean 0" in warnings[0]
+    assert [h["collapsed"] for h in result.history] == [True, True]
+    meta = json.loads((tmp_path / "run/bundle/bundle.json").read_text())
+    assert meta["metrics"]["collapsed"] is True
+    # the trained network itself is not flat: the end-of-run check over the training set
+    # passes, and the validation's collapse is what the run records
+    assert meta["metrics"]["collapse"]["where"] == "validation, epoch 2"
+    assert np.isfinite(result.metrics["train_patch_stats"]["var_zero_mean"])
