@@ -26,6 +26,7 @@ COMMANDS = (
     "reconstruct",
     "train",
     "infer",
+    "gui",
 )
 
 

@@ -281,6 +281,52 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def tile_patches(values: np.ndarray, gridsize: int | None = None, groups_per_row: int = 1,
+                 gap: int = 2, group_gap: int | None = None,
+                 fill: float = float("nan")) -> tuple[np.ndarray, np.ndarray]:
+    """Tile patches (b, C, M, M) into one 2-D image and return it with each group's box.
+
+    ``gridsize=None`` lays a group's C channels in one row; ``gridsize=g`` as a g × g block in
+    row-major channel order (channel c at block row c // g, column c % g), i.e. where the
+    members sit in the scan. Groups are laid ``groups_per_row`` to a row, ``group_gap`` pixels
+    apart (default ``gap``), channels ``gap`` apart; gaps hold ``fill``. The boxes are
+    (b, 4) ``(row0, col0, row1, col1)`` of each group's block (end-exclusive).
+
+    >>> img, boxes = tile_patches(np.ones((3, 4, 8, 8)), gridsize=2, groups_per_row=2, gap=1)
+    >>> img.shape, boxes[2].tolist()
+    ((37, 37), [19, 1, 36, 18])
+    """
+    a = _as_groups(np.asarray(values))
+    b, C, M = int(a.shape[0]), int(a.shape[1]), int(a.shape[-1])
+    rows_c, cols_c = (1, C) if gridsize is None else (gridsize, gridsize)
+    if rows_c * cols_c != C:
+        from engine.errors import InputError
+
+        raise InputError("gridsize", f"g with g² = C = {C} channels", str(gridsize))
+    gg = gap if group_gap is None else group_gap
+    bh, bw = rows_c * M + (rows_c - 1) * gap, cols_c * M + (cols_c - 1) * gap
+    per_row = max(1, min(groups_per_row, b))
+    n_rows = -(-b // per_row) if b else 0
+    img = np.full((n_rows * (bh + gg) + gg, per_row * (bw + gg) + gg), fill,
+                  dtype=np.result_type(a.dtype, np.float32))
+    boxes = np.zeros((b, 4), dtype=np.int64)
+    for i in range(b):
+        r0, c0 = gg + (i // per_row) * (bh + gg), gg + (i % per_row) * (bw + gg)
+        boxes[i] = (r0, c0, r0 + bh, c0 + bw)
+        for c in range(C):
+            y, x = r0 + (c // cols_c) * (M + gap), c0 + (c % cols_c) * (M + gap)
+            img[y:y + M, x:x + M] = a[i, c]
+    return img, boxes
+
+
+def normalise_patches(amplitudes: np.ndarray) -> np.ndarray:
+    """Each patch of (..., M, M) stretched to its own range [0, 1] (flat patches: 0)."""
+    a = np.asarray(amplitudes, dtype=np.float64)
+    lo = a.min(axis=(-2, -1), keepdims=True)
+    span = a.max(axis=(-2, -1), keepdims=True) - lo
+    return np.where(span > 0, (a - lo) / np.where(span > 0, span, 1.0), 0.0)
+
+
 def patch_mosaic(amplitudes: np.ndarray, normalise: bool, gap: int = 2) -> np.ndarray:
     """An RGB mosaic (rows = groups, columns = channels) of amplitude patches in [0, 1].
 
@@ -288,20 +334,11 @@ def patch_mosaic(amplitudes: np.ndarray, normalise: bool, gap: int = 2) -> np.nd
     look it; ``True`` stretches each patch to its own range to show structure. Gaps are blue.
     """
     a = _as_groups(np.abs(np.asarray(amplitudes, dtype=np.float64)))
-    b, C, M = a.shape[0], a.shape[1], a.shape[-1]
     vmax = float(a.max()) if a.size and a.max() > 0 else 1.0
-    if normalise:
-        lo = a.min(axis=(-2, -1), keepdims=True)
-        span = a.max(axis=(-2, -1), keepdims=True) - lo
-        v = np.where(span > 0, (a - lo) / np.where(span > 0, span, 1.0), 0.0)
-    else:
-        v = a / vmax
-    rgb = np.empty((b * (M + gap) + gap, C * (M + gap) + gap, 3))
-    rgb[...] = (0.15, 0.25, 0.55)
-    for i in range(b):
-        for c in range(C):
-            r0, c0 = gap + i * (M + gap), gap + c * (M + gap)
-            rgb[r0:r0 + M, c0:c0 + M] = v[i, c][..., None]
+    v = normalise_patches(a) if normalise else a / vmax
+    tiled, _ = tile_patches(v, gap=gap)
+    rgb = np.repeat(tiled[..., None], 3, axis=-1)
+    rgb[np.isnan(tiled)] = (0.15, 0.25, 0.55)
     return rgb
 
 

@@ -1,0 +1,411 @@
+"""What a setting does, computed at once: the workbench's preview, headless.
+
+One call groups the scan positions, takes the patches of the first groups (the truth, or a
+loaded bundle's prediction), tiles them into patch grids (amplitude raw and normalised,
+phase, and the network inputs ``D / s``), stitches the stitched canvas (NaN outside the
+coverage), computes the SPEC §7 variance statistics batch by batch and reports the intensity
+scale in use, where it came from and the data's own (see ``docs/conventions.md``). The napari
+workbench shows these as layers; a notebook gets the same with ``api.preview(data, options)``.
+
+A newer setting cancels an older preview through ``control`` (:class:`~engine.events.RunControl`):
+the computation checks it between stages and batches and raises
+:class:`~engine.events.StopRequested`.
+
+Examples
+--------
+>>> from engine.simulation.simulate import SimulationConfig, simulate
+>>> ds = simulate(SimulationConfig(object="lines", n_positions=64, N=32, step=6, seed=0))
+>>> p = preview(ds, PreviewOptions(gridsize=2))
+>>> p.groups.C, p.grid["amplitude"].ndim, p.stats["all"]["var_across_group"] is not None
+(4, 2, True)
+>>> preview(ds, PreviewOptions(gridsize=1)).stats["all"]["var_across_group"] is None
+True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
+
+from engine.backends import Backend, get_backend
+from engine.data import Dataset
+from engine.errors import InputError
+from engine.events import Callback, Progress, RunControl
+from engine.physics.grouping import GroupingConfig, Groups, make_groups
+from engine.physics.scaling import intensity_scale
+from engine.physics.sources import source_patches
+from engine.physics.stats import normalise_patches, patch_statistics, tile_patches
+from engine.physics.stitching import Canvas, CanvasGeometry, StitchConfig, Stitcher
+
+MISMATCH_FACTOR = 2.0
+STITCH_BATCH = 1024  # groups stitched at a time (memory O(batch), not O(groups))
+
+
+def _opt(default: Any, help: str, **meta: Any) -> Any:
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass(frozen=True)
+class PreviewOptions:
+    """The settings a preview depends on (each flip of one recomputes the preview).
+
+    Parameters
+    ----------
+    gridsize : g in 1…4; a group holds C = g² neighbouring patterns.
+    neighbor_count : K nearest neighbours a group draws its members from (``None``: C + 2).
+    n_groups : groups stitched and counted (``None``: one per C positions, so each pattern
+        is used about once).
+    crop : central window of each patch that is stitched, in pixels (``None``: N/2).
+    window : stitching weight, ``uniform`` or ``probe`` (|P|²).
+    scaling : intensity scale ``s`` of the inputs ``D / s``: ``data`` (the data's own),
+        ``fixed`` (``scale_value``) or ``bundle`` (the loaded bundle's).
+    scale_value : the scale for ``scaling="fixed"``.
+    show_groups : groups shown in the patch grids.
+    batch_size : groups per statistics batch (``None``: 64 patterns' worth, 64 // C groups).
+    stats_batches : the statistics cover the first ``stats_batches`` batches (``None``: all);
+        the canvas always covers every group. ``var_across_group`` resamples every channel of
+        every group, which costs most of a preview, hence the sample.
+    seed : grouping seed.
+    """
+
+    gridsize: int = _opt(1, "patterns per group side: C = gridsize² per group", min=1, max=4)
+    neighbor_count: int | None = _opt(None, "nearest neighbours a group draws from "
+                                      "(empty: C + 2)", min=0, max=64, advanced=True)
+    n_groups: int | None = _opt(None, "groups stitched and counted (empty: one per C "
+                                "positions)", min=0, max=1_000_000)
+    crop: int | None = _opt(None, "central part of each patch stitched, pixels (empty: N/2)",
+                            min=0, max=512)
+    window: Literal["uniform", "probe"] = _opt("uniform", "stitching weight: uniform or the "
+                                               "probe's |P|²")
+    scaling: Literal["data", "fixed", "bundle"] = _opt(
+        "data", "intensity scale of the inputs D/s: the data's own, a fixed value or the "
+        "loaded bundle's")
+    scale_value: float | None = _opt(None, "the scale s for scaling 'fixed'", min=0.0,
+                                     max=1e12)
+    show_groups: int = _opt(8, "groups shown in the patch grids", min=1, max=64,
+                            advanced=True)
+    batch_size: int | None = _opt(None, "groups per statistics batch (empty: 64 patterns' "
+                                  "worth)", min=0, max=65536, advanced=True)
+    stats_batches: int | None = _opt(4, "batches whose statistics are computed (empty: all)",
+                                     min=0, max=100_000, advanced=True)
+    seed: int = _opt(0, "grouping seed (same seed, same groups)", min=0, max=2**31 - 1,
+                     advanced=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.gridsize, int | np.integer) or not 1 <= self.gridsize <= 4:
+            raise InputError("gridsize", "an integer in 1…4", repr(self.gridsize))
+        for name in ("show_groups", "batch_size", "stats_batches"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise InputError(name, "an integer >= 1", repr(getattr(self, name)))
+        if self.scaling not in ("data", "fixed", "bundle"):
+            raise InputError("scaling", "'data', 'fixed' or 'bundle'", repr(self.scaling))
+        if self.scaling == "fixed" and not (self.scale_value is not None
+                                            and math.isfinite(self.scale_value)
+                                            and self.scale_value > 0):
+            raise InputError("scale_value", "a finite value > 0 for scaling 'fixed'",
+                             repr(self.scale_value))
+        GroupingConfig(self.gridsize, self.neighbor_count, self.n_groups, self.seed)
+        self.stitch_config()
+
+    def stitch_config(self) -> StitchConfig:
+        return StitchConfig(crop=self.crop, window=self.window)
+
+    def grouping(self, n: int) -> GroupingConfig:
+        """The grouping of ``n`` positions (defaults resolved against the data)."""
+        C = self.gridsize**2
+        if n < C:
+            raise InputError("gridsize", f"at most {math.isqrt(n)} for {n} positions "
+                             f"(C = gridsize² patterns per group)", str(self.gridsize))
+        K = self.neighbor_count if self.neighbor_count is not None else min(C + 2, n - 1)
+        G = self.n_groups if self.n_groups is not None else max(1, n // C)
+        return GroupingConfig(self.gridsize, K if C > 1 else None, G, self.seed)
+
+    def stats_batch_size(self) -> int:
+        return self.batch_size or max(1, 64 // self.gridsize**2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScaleInfo:
+    """The intensity scale in use, where it came from, and the data's own."""
+
+    value: float
+    source: str            # "data", "fixed" or "bundle"
+    data_scale: float
+    bundle_scale: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        """max(s / s_data, s_data / s) >= 1."""
+        r = self.value / self.data_scale
+        return r if r >= 1 else 1 / r
+
+    @property
+    def mismatch(self) -> bool:
+        """The scale differs from the data's own by more than 2× (what once zeroed outputs)."""
+        return self.ratio > MISMATCH_FACTOR
+
+    def describe(self) -> str:
+        """One line: the scale, its source, the data's own and, when they differ, a warning."""
+        text = f"s = {self.value:.6g} ({self.source}); data's own {self.data_scale:.6g}"
+        if self.mismatch:
+            text += f"; WARNING: {self.ratio:.3g}x from the data's own scale"
+        return text
+
+
+@dataclass
+class Preview:
+    """Everything the workbench shows for one set of options.
+
+    Attributes
+    ----------
+    options : the options it was computed for.
+    groups : the grouping (indices (G, C), member positions (G, C, 2)).
+    position_group : (n,) int, the first group each position belongs to (-1: none).
+    source : ``"truth"`` or ``"prediction"``.
+    grid : 2-D patch-grid images of the first ``show_groups`` groups, NaN between patches:
+        ``amplitude``, ``amplitude_normalised``, ``phase`` and (with diffraction) ``inputs``
+        (the network inputs ``D / s``); each group is a g × g block, channels row-major.
+    grid_boxes : (b, 4) (row0, col0, row1, col1) of each group's block in the grids.
+    canvas : the stitched canvas (complex, NaN outside the coverage).
+    stats : ``{"batches": [record, ...], "all": record}``, SPEC §7 figures per batch of the
+        first groups and pooled over those batches (``var_across_group`` is ``None`` for
+        gridsize 1: undefined, never 0).
+    scale : the intensity scale in use (``None`` without diffraction).
+    timings : seconds per stage.
+    """
+
+    options: PreviewOptions
+    groups: Groups
+    position_group: np.ndarray
+    source: str
+    grid: dict[str, np.ndarray]
+    grid_boxes: np.ndarray
+    canvas: Canvas
+    stats: dict[str, Any]
+    scale: ScaleInfo | None
+    backend: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gridsize(self) -> int:
+        return self.groups.gridsize
+
+
+def resolve_preview_scale(data: Dataset, options: PreviewOptions,
+                          bundle_scale: float | None = None) -> ScaleInfo | None:
+    """The scale ``options.scaling`` picks for ``data`` (``None`` without diffraction)."""
+    if data.diffraction is None:
+        return None
+    own = intensity_scale(data.diffraction)
+    if options.scaling == "data":
+        return ScaleInfo(own, "data", own, bundle_scale)
+    if options.scaling == "fixed":
+        return ScaleInfo(float(options.scale_value), "fixed", own, bundle_scale)  # type: ignore[arg-type]
+    if bundle_scale is None:
+        raise InputError("scaling", "'data' or 'fixed' (no bundle is loaded to take "
+                         "'bundle' from)", "'bundle'")
+    return ScaleInfo(float(bundle_scale), "bundle", own, bundle_scale)
+
+
+def position_groups(groups: Groups, n: int) -> np.ndarray:
+    """(n,) the first group (in group order) containing each position; -1 if none."""
+    out = np.full(n, -1, dtype=np.int64)
+    flat = groups.indices.reshape(-1)
+    owner = np.repeat(np.arange(groups.n_groups), groups.C)
+    # reversed so the first group wins the assignment
+    out[flat[::-1]] = owner[::-1]
+    return out
+
+
+class PreviewCache:
+    """What stays valid across flips of one dataset: its patches and a loaded network.
+
+    Pass the same cache to successive :func:`preview` calls on the same data so that a flip
+    recomputes only what the setting changes.
+    """
+
+    def __init__(self) -> None:
+        self._key: Any = None
+        self._patches: dict[str, np.ndarray] = {}
+        self._bundle: tuple[str, Any, Any] | None = None
+
+    def patches(self, data: Dataset, be: Backend) -> np.ndarray:
+        if self._key is not data:
+            self._key, self._patches = data, {}
+        if "truth" not in self._patches:
+            self._patches["truth"] = source_patches(data, "truth", be)
+        return self._patches["truth"]
+
+    def model(self, bundle: Any) -> tuple[Any, Any]:
+        """(Bundle, PhysicsModel) of a bundle path or loaded bundle, on the CPU, cached."""
+        from engine.network.bundles import Bundle, load_bundle
+        from engine.network.inference import load_model
+
+        key = str(bundle.path if isinstance(bundle, Bundle) else os.fspath(bundle))
+        if self._bundle is None or self._bundle[0] != key:
+            b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, "cpu")
+            self._bundle = (key, b, load_model(b, __import__("torch").device("cpu")))
+        return self._bundle[1], self._bundle[2]
+
+
+def _checkpoint(control: RunControl | None) -> None:
+    if control is not None:
+        control.checkpoint()
+
+
+def _predicted_patches(data: Dataset, groups: Groups, scale: ScaleInfo, model: Any,
+                       batch_size: int, control: RunControl | None):
+    """Yield (slice, patches (b, C, N, N) complex numpy) of the network's prediction."""
+    import torch
+
+    from engine.network.predict import predict
+
+    x = torch.from_numpy((data.diffraction / np.float32(scale.value)).astype(np.float32))
+    for sl, obj, _, _ in predict(model, x, groups, batch_size, amplitudes=False):
+        _checkpoint(control)
+        yield sl, obj.cpu().numpy().astype(np.complex64)
+
+
+def preview(data: Dataset, options: PreviewOptions | None = None, *,
+            bundle: Any = None, backend: str | Backend = "numpy", device: str = "auto",
+            emit: Callback | None = None, control: RunControl | None = None,
+            cache: PreviewCache | None = None) -> Preview:
+    """Compute the preview of ``data`` under ``options``.
+
+    Parameters
+    ----------
+    data : the dataset (needs the truth, ``Y`` or ``objectGuess``, unless ``bundle`` is given).
+    options : the settings (default :class:`PreviewOptions`).
+    bundle : a trained bundle (path or loaded); its prediction replaces the truth.
+    backend, device : where grouping statistics and stitching run (``numpy`` or ``torch``).
+    emit : receives :class:`~engine.events.Progress` per stage.
+    control : a stop request cancels the computation (raises ``StopRequested``).
+    cache : a :class:`PreviewCache` shared by successive calls on the same data.
+
+    Examples
+    --------
+    >>> from engine.simulation.simulate import SimulationConfig, simulate
+    >>> ds = simulate(SimulationConfig(n_positions=36, N=32, step=6, seed=0))
+    >>> p = preview(ds, PreviewOptions(scaling="fixed", scale_value=1e4))
+    >>> p.scale.mismatch
+    True
+    """
+    opts = options or PreviewOptions()
+    be = get_backend(backend, device) if isinstance(backend, str) else backend
+    cache = cache or PreviewCache()
+    t: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def stage(name: str, done: int) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        t[name] = now - t0
+        t0 = now
+        if emit is not None:
+            emit(Progress(task="preview", done=done, total=4, message=name))
+        _checkpoint(control)
+
+    _checkpoint(control)
+    model = None
+    bundle_scale = None
+    if bundle is not None:
+        b, model = cache.model(bundle)
+        bundle_scale = b.intensity_scale
+        if b.gridsize != opts.gridsize:
+            raise InputError("gridsize", f"{b.gridsize}, the loaded bundle's gridsize",
+                             str(opts.gridsize))
+        if b.N != data.N:
+            raise InputError("bundle", f"a bundle for N = {data.N}", f"N = {b.N}")
+    scale = resolve_preview_scale(data, opts, bundle_scale)
+    if model is not None and scale is None:
+        raise InputError("data", "diffraction patterns for the bundle to predict from", "none")
+    groups = make_groups(data.positions, opts.grouping(data.n))
+    stage("group", 1)
+
+    # the patches of every group, batch by batch: truth (cached) or the prediction
+    if model is None:
+        truth = cache.patches(data, be)
+        batches = ((sl, truth[groups.indices[sl]]) for sl in groups.batches(STITCH_BATCH))
+        source = "truth"
+    else:
+        batches = _predicted_patches(data, groups, scale, model, STITCH_BATCH, control)
+        source = "prediction"
+    bs = opts.stats_batch_size()
+    n_batches = -(-groups.n_groups // bs)
+    n_stats = min(groups.n_groups, bs * (opts.stats_batches or n_batches))
+    n_show = min(opts.show_groups, groups.n_groups)
+    n_head = max(n_stats, n_show)
+    geometry = CanvasGeometry.from_positions(data.positions, data.N)
+    stitcher = Stitcher(geometry, data.N, be, opts.stitch_config(), probe=data.probe)
+    head: list[np.ndarray] = []   # the patches of the first n_head groups
+    have = 0
+    for sl, patches in batches:
+        stitcher.add(patches, groups.positions[sl])
+        if have < n_head:
+            head.append(np.asarray(patches[: n_head - have]))
+            have += len(head[-1])
+        _checkpoint(control)
+    canvas = stitcher.result()
+    first = np.concatenate(head)
+    stage("patches and canvas", 2)
+
+    records: list[dict[str, Any]] = []
+    for i, start in enumerate(range(0, n_stats, bs)):
+        sl = slice(start, min(start + bs, n_stats))
+        amp = be.amplitude(be.asarray(first[sl], complex=True))
+        figures = patch_statistics(amp, groups.local_offsets[sl], be)
+        records.append({"batch": i, "groups": sl.stop - sl.start, **figures})
+        _checkpoint(control)
+    stats = {"batches": records, "all": _pooled(records, groups.gridsize, scale, be)}
+    stage("statistics", 3)
+
+    sample = first[:n_show]
+    per_row = max(1, math.ceil(math.sqrt(n_show)))
+    gap, ggap = 1, max(3, data.N // 8)
+    amp_s = np.abs(sample).astype(np.float32)
+    grid = {}
+    grid["amplitude"], boxes = tile_patches(amp_s, groups.gridsize, per_row, gap, ggap)
+    grid["amplitude_normalised"], _ = tile_patches(normalise_patches(amp_s).astype(np.float32),
+                                                   groups.gridsize, per_row, gap, ggap)
+    grid["phase"], _ = tile_patches(np.angle(sample).astype(np.float32), groups.gridsize,
+                                    per_row, gap, ggap)
+    if scale is not None:
+        x = data.diffraction[groups.indices[:n_show]] / np.float32(scale.value)
+        grid["inputs"], _ = tile_patches(x.astype(np.float32), groups.gridsize, per_row, gap,
+                                         ggap)
+    stage("patch grids", 4)
+    return Preview(options=opts, groups=groups, position_group=position_groups(groups, data.n),
+                   source=source, grid=grid, grid_boxes=boxes, canvas=canvas, stats=stats,
+                   scale=scale, backend=be.name, timings=t)
+
+
+def _pooled(records: list[dict[str, Any]], gridsize: int, scale: ScaleInfo | None,
+            be: Backend) -> dict[str, Any]:
+    """Patch-weighted pooling of the per-batch figures (exact for mean, std, var_zero_mean)."""
+    n = sum(r["n_patches"] for r in records)
+    mean = sum(r["mean"] * r["n_patches"] for r in records) / n
+    second = sum((r["std"] ** 2 + r["mean"] ** 2) * r["n_patches"] for r in records) / n
+    vzm = sum(r["var_zero_mean"] * r["n_patches"] for r in records) / n
+    vag = [(r["var_across_group"], r["n_patches"]) for r in records
+           if r["var_across_group"] is not None]
+    return {
+        "batch": "all", "gridsize": gridsize, "C": gridsize**2, "backend": be.name,
+        "mean": mean, "std": math.sqrt(max(second - mean**2, 0.0)), "var_zero_mean": vzm,
+        "var_across_group": (sum(v * k for v, k in vag) / sum(k for _, k in vag)) if vag
+        else None,
+        "n_patches": n, "intensity_scale": None if scale is None else scale.value,
+    }
+
+
+def preview_option_fields() -> list[dict[str, Any]]:
+    """Each :class:`PreviewOptions` field: name, type, default and its metadata (help, bounds)."""
+    return [{"name": f.name, "type": f.type, "default": f.default, **f.metadata}
+            for f in fields(PreviewOptions)]

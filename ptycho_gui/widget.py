@@ -1,0 +1,175 @@
+"""The "Ptycho Workbench" dock widget: a thin magicgui view over :class:`Workbench`.
+
+Every control calls a public method of the controller (``load``, ``set``, ``preview``); the
+widget only mirrors the controller's state (settings, statistics, scale, errors). The
+settings' widgets are built from the engine's typed options
+(:func:`engine.api.preview_option_fields`: type, default, bounds, help, advanced).
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import napari
+from magicgui import widgets as mw
+
+from engine import api
+from ptycho_gui.samples import SAMPLES
+from ptycho_gui.stats_panel import StatsPanel
+from ptycho_gui.workbench import STAT_FIGURES, Workbench
+
+AUTO = "auto"  # what an optional integer shows at 0 ("None": the engine's default)
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """(type, optional) of a field annotation, strings resolved."""
+    if isinstance(tp, str):
+        tp = eval(tp, {"Literal": typing.Literal, **vars(typing)})  # noqa: S307 - our own types
+    args = typing.get_args(tp)
+    if type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def option_widget(spec: dict[str, Any]) -> mw.Widget:
+    """A magicgui widget for one options field (Literal -> combo, int -> spin box...)."""
+    tp, optional = _base_type(spec["type"])
+    label = spec["name"].replace("_", " ")
+    common = {"name": spec["name"], "label": label, "tooltip": spec.get("help", "")}
+    default = spec["default"]
+    if typing.get_origin(tp) is typing.Literal:
+        return mw.ComboBox(choices=list(typing.get_args(tp)), value=default, **common)
+    if tp is int:
+        lo = 0 if optional else spec.get("min", 0)
+        w = mw.SpinBox(min=lo, max=spec.get("max", 10**6), value=default or 0, **common)
+        if optional:
+            w.native.setSpecialValueText(AUTO)
+        return w
+    if tp is float:
+        w = mw.FloatSpinBox(min=0.0, max=spec.get("max", 1e12), step=0.1,
+                            value=default or 0.0, **common)
+        w.native.setDecimals(6)
+        if optional:
+            w.native.setSpecialValueText("none")
+        return w
+    return mw.LineEdit(value=str(default), **common)
+
+
+def _value(spec: dict[str, Any], w: mw.Widget) -> Any:
+    tp, optional = _base_type(spec["type"])
+    v = w.value
+    if optional and tp in (int, float) and v == 0:
+        return None
+    return v
+
+
+class WorkbenchWidget(mw.Container):
+    """The dock widget. ``widget.workbench`` is the controller it views."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer,
+                 workbench: Workbench | None = None) -> None:
+        super().__init__(labels=True)
+        viewer = napari_viewer
+        self.viewer = viewer
+        self.workbench = wb = workbench or Workbench(viewer)
+        self._syncing = False
+
+        # data
+        self.sample = mw.ComboBox(label="sample", choices=list(SAMPLES), value="lines",
+                                  tooltip="a simulated dataset (nothing is downloaded)")
+        self.open_sample = mw.PushButton(text="Open sample")
+        self.file = mw.FileEdit(label="dataset file", filter="*.npz", mode="r",
+                                tooltip="a dataset NPZ (this project's or PtychoPINN's layout)")
+        self.open_file = mw.PushButton(text="Open file")
+        self.open_sample.changed.connect(lambda: wb.load(self.sample.value))
+        self.open_file.changed.connect(self._open_file)
+
+        # settings from the engine's typed options; advanced ones folded
+        self.specs = {s["name"]: s for s in api.preview_option_fields()}
+        self.option_widgets: dict[str, mw.Widget] = {}
+        basic, advanced = [], []
+        for name, spec in self.specs.items():
+            w = option_widget(spec)
+            w.changed.connect(lambda _=None, n=name: self._changed(n))
+            self.option_widgets[name] = w
+            (advanced if spec.get("advanced") else basic).append(w)
+        self.backend = mw.ComboBox(label="backend", choices=list(api.available_backends()),
+                                   value=wb.backend, tooltip="array library for the preview")
+        self.device = mw.ComboBox(label="device", choices=api.available_devices(),
+                                  value=wb.device, tooltip="where the torch backend runs")
+        self.backend.changed.connect(lambda v: self._set(backend=v))
+        self.device.changed.connect(lambda v: self._set(device=v))
+        self.bundle = mw.FileEdit(label="bundle", mode="d", tooltip="a trained model bundle: "
+                                  "its prediction replaces the truth in the preview")
+        self.clear_bundle = mw.PushButton(text="No bundle (truth)")
+        self.bundle.changed.connect(lambda v: self._set(bundle=str(v) if str(v) not in
+                                                        ("", ".") else None))
+        self.clear_bundle.changed.connect(lambda: self._set(bundle=None))
+        self.show_advanced = mw.CheckBox(text="show advanced settings", value=False)
+        self.advanced = mw.Container(widgets=advanced, labels=True, visible=False)
+        self.show_advanced.changed.connect(lambda v: setattr(self.advanced, "visible", v))
+
+        # results
+        self.scale = mw.Label(label="intensity scale", value="")
+        self.table = mw.Table(value={"value": [""] * len(STAT_FIGURES)},
+                              name="statistics")
+        self.table.row_headers = STAT_FIGURES
+        self.status = mw.Label(label="status", value="load a sample or a file")
+
+        self.extend([self.sample, self.open_sample, self.file, self.open_file, *basic,
+                     self.backend, self.device, self.bundle, self.clear_bundle,
+                     self.show_advanced, self.advanced, self.scale, self.table, self.status])
+        self.panel = StatsPanel(viewer)
+        wb.settings_changed.connect(self._sync)
+        wb.previewed.connect(self._show_result)
+        wb.errored.connect(self._show_error)
+        wb.busy_changed.connect(lambda busy: busy and setattr(self.status, "value",
+                                                              "computing…"))
+
+    # controls -> controller
+    def _open_file(self) -> None:
+        path = str(self.file.value)
+        if path in ("", "."):
+            self.workbench._fail("dataset file: expected a .npz file, got none")
+            return
+        try:
+            self.workbench.load(path)
+        except api.PtychoError if hasattr(api, "PtychoError") else Exception as exc:  # noqa: B030
+            self.workbench._fail(str(exc))
+
+    def _changed(self, name: str) -> None:
+        if not self._syncing:
+            self._set(**{name: _value(self.specs[name], self.option_widgets[name])})
+
+    def _set(self, **settings: Any) -> None:
+        if not self._syncing:
+            self.workbench.set(**settings)
+
+    # controller -> view
+    def _sync(self, settings: dict[str, Any]) -> None:
+        self._syncing = True
+        try:
+            for name, w in self.option_widgets.items():
+                v = settings[name]
+                w.value = (0 if v is None else v) if not isinstance(w, mw.ComboBox) else v
+            self.backend.value = settings["backend"]
+            self.device.value = settings["device"]
+        finally:
+            self._syncing = False
+
+    def _show_result(self, p: api.Preview) -> None:
+        rows = dict(self.workbench.stats_rows())
+        self.table.value = {"data": [[rows[k]] for k in STAT_FIGURES],
+                            "index": list(STAT_FIGURES), "columns": ["pooled"]}
+        self.scale.value = self.workbench.scale_text()
+        warn = p.scale is not None and p.scale.mismatch
+        self.scale.native.setStyleSheet("color: #e04040; font-weight: bold;" if warn else "")
+        dt = self.workbench.last_duration
+        self.status.value = (f"{p.source}, {p.groups.n_groups} groups of {p.groups.C}"
+                             + (f", {dt:.2f} s" if dt is not None else ""))
+        self.panel.update(p)
+
+    def _show_error(self, message: str) -> None:
+        self.status.value = f"error: {message}"

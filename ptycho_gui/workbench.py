@@ -1,0 +1,391 @@
+"""The workbench controller: state and actions, scriptable, no widgets.
+
+:class:`Workbench` holds the dataset, the settings and the last preview, and turns them into
+napari layers. The Qt widget (:mod:`ptycho_gui.widget`) is a thin view: each of its buttons
+calls a public method here, so a notebook or a test drives the workbench exactly as a user
+does.
+
+Examples
+--------
+A notebook without a viewer gets the same computation synchronously:
+
+>>> wb = Workbench()
+>>> _ = wb.load("lines", n_positions=36, N=32)
+>>> wb.set(gridsize=2)
+True
+>>> wb.result.groups.C
+4
+>>> wb.set(gridsize=1), wb.stats_rows()[3]
+(True, ('var_across_group', 'undefined'))
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from engine import api
+from engine.errors import InputError, PtychoError
+from engine.events import RunControl, StopRequested
+from ptycho_gui.layers import canvas_layers, dataset_layers, finite_limits, group_colours
+from ptycho_gui.samples import SAMPLES, make_sample
+
+log = logging.getLogger(__name__)
+
+OPTION_NAMES = tuple(f["name"] for f in api.preview_option_fields())
+SETTINGS = (*OPTION_NAMES, "backend", "device", "bundle")
+
+# preview layers, created on the first preview and updated in place afterwards
+GRID_LAYERS = {
+    "amplitude": "patch grid amplitude",
+    "amplitude_normalised": "patch grid amplitude (normalised)",
+    "phase": "patch grid phase",
+    "inputs": "patch grid inputs D/s",
+}
+BORDERS = "group borders"
+CANVAS = "canvas"
+STAT_FIGURES = ("mean", "std", "var_zero_mean", "var_across_group")
+
+
+def format_figure(name: str, value: Any) -> str:
+    """A statistic as the table shows it: ``undefined`` for ``None`` (never 0)."""
+    if value is None:
+        return "undefined"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class Workbench:
+    """The workbench: load data, change settings, preview, compare.
+
+    Parameters
+    ----------
+    viewer : a napari viewer whose layers the workbench owns (``None``: compute only,
+        synchronously, for scripts without a GUI).
+    auto_preview : recompute the preview after each :meth:`set` and :meth:`load`.
+
+    Signals (psygnal): ``loaded(Dataset)``, ``settings_changed(dict)``, ``previewed(Preview)``,
+    ``errored(str)``, ``busy_changed(bool)``.
+    """
+
+    loaded = Signal(object)
+    settings_changed = Signal(dict)
+    previewed = Signal(object)
+    errored = Signal(str)
+    busy_changed = Signal(bool)
+
+    def __init__(self, viewer: Any = None, *, auto_preview: bool = True) -> None:
+        self.viewer = viewer
+        self.auto_preview = auto_preview
+        self.data: api.Dataset | None = None
+        self.name = ""
+        self.options = api.PreviewOptions()
+        self.backend = "numpy"
+        self.device = "cpu"
+        self.bundle: str | None = None
+        self.result: api.Preview | None = None
+        self.last_error: str | None = None
+        self.last_duration: float | None = None
+        self._cache = api.PreviewCache()
+        self._generation = 0
+        self._control: RunControl | None = None
+        self._workers: set[Any] = set()
+        self._placed = False
+
+    # ----------------------------------------------------------------- state
+    def settings(self) -> dict[str, Any]:
+        """Every setting by name: the preview options plus backend, device and bundle."""
+        return {**self.options.to_dict(), "backend": self.backend, "device": self.device,
+                "bundle": self.bundle}
+
+    @property
+    def busy(self) -> bool:
+        """A preview (or, in part 2, a run) is being computed."""
+        return bool(self._workers)
+
+    # ----------------------------------------------------------------- actions
+    def load(self, source: str | os.PathLike[str] | api.Dataset, **sample_options: Any
+             ) -> api.Dataset:
+        """Load a sample by name (``lines``, ``asym``, ``grf``), a dataset NPZ or a Dataset.
+
+        The dataset's layers (diffraction, positions, probe, truth) replace the previous
+        dataset's; the preview is recomputed.
+        """
+        if isinstance(source, api.Dataset):
+            ds, name = source, str(source.metadata.get("name", "data"))
+        elif str(source) in SAMPLES:
+            ds, name = make_sample(str(source), **sample_options), str(source)
+        else:
+            p = Path(source)
+            ds, name = api.load_dataset(p), p.stem
+        self.data, self.name = ds, name
+        self._cache = api.PreviewCache()
+        self.result = None
+        if self.viewer is not None:
+            self._clear_layers()
+            for data, kwargs, kind in dataset_layers(ds):
+                kwargs["metadata"] = {**kwargs.get("metadata", {}), "workbench": True}
+                getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+            self._placed = False
+        self.loaded.emit(ds)
+        if self.auto_preview:
+            self.preview()
+        return ds
+
+    def set(self, **settings: Any) -> bool:
+        """Change settings (any of :data:`SETTINGS`) and recompute the preview.
+
+        An invalid value leaves the settings as they were, shows a notification naming the
+        setting and returns ``False``.
+        """
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            return self._fail(f"{unknown[0]}: expected one of the settings {list(SETTINGS)}")
+        opts = {k: v for k, v in settings.items() if k in OPTION_NAMES}
+        try:
+            options = api.PreviewOptions(**{**self.options.to_dict(), **opts})
+            backend = settings.get("backend", self.backend)
+            if backend not in list(api.available_backends()):
+                raise InputError("backend", f"one of {list(api.available_backends())}",
+                                     repr(backend))
+            device = settings.get("device", self.device)
+            if device not in api.available_devices():
+                raise InputError("device", f"one of {api.available_devices()}",
+                                     repr(device))
+        except (PtychoError, TypeError, ValueError) as exc:
+            return self._fail(str(exc))
+        self.options, self.backend, self.device = options, backend, device
+        if "bundle" in settings:
+            b = settings["bundle"]
+            self.bundle = str(b) if b not in (None, "") else None
+        self.settings_changed.emit(self.settings())
+        if self.auto_preview and self.data is not None:
+            self.preview()
+        return True
+
+    def compute_preview(self, control: RunControl | None = None) -> api.Preview:
+        """The preview of the current data and settings, computed in the calling thread."""
+        if self.data is None:
+            raise InputError("data", "a dataset loaded first (load a sample or a file)",
+                                 "none")
+        return api.preview(self.data, self.options, bundle=self.bundle, backend=self.backend,
+                           device=self.device, control=control, cache=self._cache)
+
+    def _compute_quietly(self, control: RunControl) -> api.Preview | None:
+        # a cancelled preview ends quietly (None), not as an error
+        try:
+            return self.compute_preview(control)
+        except StopRequested:
+            return None
+
+    def preview(self) -> None:
+        """Recompute the preview off the GUI thread; a newer call cancels an older one.
+
+        Without a viewer the preview is computed at once (for scripts).
+        """
+        if self.data is None:
+            return
+        if self._control is not None:
+            self._control.stop()
+        self._generation += 1
+        gen, control = self._generation, RunControl()
+        self._control = control
+        if self.viewer is None:
+            try:
+                t0 = time.perf_counter()
+                self._finish(self.compute_preview(control), gen, t0)
+            except PtychoError as exc:
+                self._fail(str(exc))
+            return
+        from napari.qt.threading import create_worker
+
+        t0 = time.perf_counter()
+        worker = create_worker(self._compute_quietly, control, _start_thread=False,
+                               _ignore_errors=True)
+        worker.returned.connect(lambda p: self._finish(p, gen, t0))
+        worker.errored.connect(lambda exc: self._on_error(exc, gen))
+        worker.finished.connect(lambda: self._done(worker))
+        self._workers.add(worker)
+        self.busy_changed.emit(True)
+        worker.start()
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Process GUI events until no computation is pending; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout
+        app = None
+        if self.viewer is not None:
+            from qtpy.QtWidgets import QApplication
+
+            app = QApplication.instance()
+        while self.busy:
+            if time.monotonic() > deadline:
+                return False
+            if app is not None:
+                app.processEvents()
+            time.sleep(0.005)
+        if app is not None:
+            app.processEvents()
+        return True
+
+    # ----------------------------------------------------------------- results
+    def stats_rows(self) -> list[tuple[str, str]]:
+        """The pooled statistics as (figure, text) rows; ``undefined`` where not defined."""
+        if self.result is None:
+            return []
+        rec = self.result.stats["all"]
+        rows = [(k, format_figure(k, rec.get(k))) for k in STAT_FIGURES]
+        rows.append(("patches", str(rec["n_patches"])))
+        rows.append(("groups", str(self.result.groups.n_groups)))
+        return rows
+
+    def scale_text(self) -> str:
+        """The intensity scale in use, its source and the data's own (with any warning)."""
+        if self.result is None or self.result.scale is None:
+            return "no diffraction data: no intensity scale"
+        return self.result.scale.describe()
+
+    def focus(self, *names: str, only: bool = False) -> None:
+        """Fit the view to the layers ``names`` (``only``: hide every other layer)."""
+        layers = [self.viewer.layers[n] for n in names]
+        if only:
+            for layer in self.viewer.layers:
+                layer.visible = layer in layers
+        ext = np.array([layer.extent.world[:, -2:] for layer in layers])
+        lo, hi = ext[:, 0].min(axis=0), ext[:, 1].max(axis=0)
+        self.viewer.dims.ndisplay = 2
+        self.viewer.camera.center = tuple((lo + hi) / 2)
+        with warnings.catch_warnings():  # the canvas size is napari-private, read only here
+            warnings.simplefilter("ignore")
+            size = getattr(self.viewer, "_canvas_size", None) or (600, 600)
+        span = np.maximum(hi - lo, 1)
+        self.viewer.camera.zoom = 0.95 * float(min(np.asarray(size[::-1]) / span[::-1]))
+
+    def layer(self, name: str) -> Any:
+        """The viewer's layer called ``name``."""
+        return self.viewer.layers[name]
+
+    # ----------------------------------------------------------------- internals
+    def _fail(self, message: str) -> bool:
+        self.last_error = message
+        log.warning("%s", message)
+        if self.viewer is not None:
+            from napari.utils.notifications import show_error
+
+            show_error(message)
+        self.errored.emit(message)
+        return False
+
+    def _on_error(self, exc: BaseException, gen: int) -> None:
+        if isinstance(exc, StopRequested) or gen != self._generation:
+            return
+        if isinstance(exc, PtychoError):
+            self._fail(str(exc))
+        else:
+            self._fail(f"preview failed with {self._describe_settings()}: "
+                       f"{type(exc).__name__}: {exc}")
+
+    def _describe_settings(self) -> str:
+        s = self.settings()
+        return ", ".join(f"{k}={s[k]}" for k in ("gridsize", "scaling", "backend", "crop"))
+
+    def _done(self, worker: Any) -> None:
+        self._workers.discard(worker)
+        if not self._workers:
+            self.busy_changed.emit(False)
+
+    def _finish(self, result: api.Preview | None, gen: int, t0: float) -> None:
+        if result is None or gen != self._generation:
+            return  # a newer setting arrived; this result is stale
+        self.result = result
+        self.last_error = None
+        if self.viewer is not None:
+            self._show(result)
+        self.last_duration = time.perf_counter() - t0
+        if result.scale is not None and result.scale.mismatch and self.viewer is not None:
+            from napari.utils.notifications import show_warning
+
+            show_warning(f"intensity scale: {result.scale.describe()}")
+        self.previewed.emit(result)
+
+    def _clear_layers(self) -> None:
+        for layer in list(self.viewer.layers):
+            if layer.metadata.get("workbench"):
+                self.viewer.layers.remove(layer)
+
+    def _put_image(self, name: str, data: np.ndarray, translate: tuple[float, float],
+                   **kwargs: Any) -> Any:
+        limits = finite_limits(data)
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.data = data
+            layer.translate = translate
+            layer.contrast_limits_range = limits
+            layer.contrast_limits = limits
+            return layer
+        return self.viewer.add_image(data, name=name, translate=translate,
+                                     contrast_limits=limits,
+                                     metadata={"workbench": True}, **kwargs)
+
+    def _show(self, p: api.Preview) -> None:
+        ds = self.data
+        # canvas amplitude at its origin (object coordinates, under the positions), phase below
+        (amp, akw, _), *rest = canvas_layers(p.canvas, CANVAS)
+        h = amp.shape[0]
+        self._put_image(akw["name"], amp, tuple(p.canvas.origin), colormap="gray")
+        if rest:
+            ph, pkw, _ = rest[0]
+            o = p.canvas.origin
+            self._put_image(pkw["name"], ph, (o[0] + h + ds.N // 4, o[1]), colormap="twilight")
+        for name in (f"{CANVAS} amplitude", f"{CANVAS} phase"):
+            if name in self.viewer.layers:
+                self.viewer.layers[name].metadata["canvas"] = p.canvas
+        # patch grids in a 2 × 2 block to the right of the canvas
+        gap = ds.N // 2
+        x0 = p.canvas.origin[1] + amp.shape[1] + gap
+        y0 = p.canvas.origin[0]
+        gh, gw = p.grid["amplitude"].shape
+        places = {"amplitude": (y0, x0), "amplitude_normalised": (y0, x0 + gw + gap),
+                  "phase": (y0 + gh + gap, x0), "inputs": (y0 + gh + gap, x0 + gw + gap)}
+        cmaps = {"phase": "twilight", "inputs": "magma"}
+        for key, name in GRID_LAYERS.items():
+            if key in p.grid:
+                self._put_image(name, p.grid[key], places[key], colormap=cmaps.get(key, "gray"))
+            elif name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+        self._show_borders(p, [places[k] for k in p.grid])
+        self._colour_positions(p)
+        if not self._placed:
+            self.viewer.reset_view()
+            self._placed = True
+
+    def _show_borders(self, p: api.Preview, places: list[tuple[float, float]]) -> None:
+        rects, colours = [], []
+        rgba = group_colours(np.arange(len(p.grid_boxes)))
+        for y, x in places:
+            for (r0, c0, r1, c1), colour in zip(p.grid_boxes, rgba, strict=True):
+                rects.append(np.array([[y + r0 - 0.5, x + c0 - 0.5], [y + r1 - 0.5, x + c1 - 0.5]]))
+                colours.append(colour)
+        if BORDERS not in self.viewer.layers:
+            self.viewer.add_shapes(name=BORDERS, face_color="transparent", edge_width=1.5,
+                                   metadata={"workbench": True})
+        layer = self.viewer.layers[BORDERS]
+        layer.data = []
+        if rects:
+            layer.add_rectangles(rects, edge_color=np.array(colours), edge_width=1.5,
+                                 face_color="transparent")
+
+    def _colour_positions(self, p: api.Preview) -> None:
+        name = "positions"
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.face_color = group_colours(p.position_group)
+            layer.features = {"group": p.position_group}
+            self.viewer.layers.move(self.viewer.layers.index(layer), len(self.viewer.layers) - 1)

@@ -1,0 +1,127 @@
+"""The workbench driven through its controller, as a user drives it through the widget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def _flip(wb, **settings):
+    assert wb.set(**settings)
+    assert wb.wait(60)
+    assert wb.last_error is None, wb.last_error
+    return wb.result
+
+
+def test_widget_docks_and_preview_layers_appear(workbench, small_lines):
+    wb, widget, viewer = workbench
+    wb.load(small_lines)
+    assert wb.wait(60)
+    for name in ("canvas amplitude", "canvas phase", "patch grid amplitude",
+                 "patch grid amplitude (normalised)", "patch grid phase",
+                 "patch grid inputs D/s", "group borders", "positions"):
+        assert name in viewer.layers, name
+    amp = viewer.layers["canvas amplitude"].data
+    assert np.isnan(amp).any() and np.isfinite(amp).any()  # NaN outside the coverage
+    assert widget.status.value.startswith("truth")
+
+
+def test_gridsize_flip_changes_grouping_grid_and_statistics(workbench, small_lines):
+    wb, widget, viewer = workbench
+    wb.load(small_lines)
+    wb.wait(60)
+    shapes, vag = {}, {}
+    for g in (1, 2, 3):
+        p = _flip(wb, gridsize=g)
+        assert p.groups.indices.shape[1] == g * g
+        shapes[g] = viewer.layers["patch grid amplitude"].data.shape
+        vag[g] = p.stats["all"]["var_across_group"]
+        assert widget.option_widgets["gridsize"].value == g  # the view follows the controller
+        n_colours = len(np.unique(viewer.layers["positions"].face_color, axis=0))
+        assert n_colours > 1  # positions coloured by group
+    assert len(set(shapes.values())) == 3
+    assert vag[1] is None and dict(wb.stats_rows())["var_across_group"] != "0"
+    _flip(wb, gridsize=1)
+    assert dict(wb.stats_rows())["var_across_group"] == "undefined"
+    assert widget.table.data[3][0] == "undefined"
+    assert vag[2] is not None and np.isfinite(vag[2])
+
+
+def test_backend_flip_gives_the_same_canvas(workbench, small_lines):
+    wb, _, viewer = workbench
+    wb.load(small_lines)
+    wb.wait(60)
+    _flip(wb, gridsize=2, backend="numpy")
+    a = viewer.layers["canvas amplitude"].data.copy()
+    ph_a = viewer.layers["canvas phase"].data.copy()
+    _flip(wb, backend="torch")
+    b = viewer.layers["canvas amplitude"].data
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(b[np.isfinite(b)], a[np.isfinite(a)], atol=1e-5)
+    np.testing.assert_allclose(viewer.layers["canvas phase"].data[np.isfinite(b)],
+                               ph_a[np.isfinite(a)], atol=1e-5)
+
+
+def test_data_scaling_is_invariant_to_counts_and_fixed_mismatch_warns(workbench, small_lines):
+    wb, widget, viewer = workbench
+    bright = small_lines.with_diffraction(small_lines.diffraction * 10.0)  # counts x 100
+    wb.load(small_lines)
+    wb.wait(60)
+    ref = _flip(wb, gridsize=2, scaling="data")
+    ref_inputs = viewer.layers["patch grid inputs D/s"].data.copy()
+    wb.load(bright)
+    p = _flip(wb, scaling="data")
+    np.testing.assert_allclose(p.scale.value, 10 * ref.scale.value, rtol=1e-6)
+    np.testing.assert_allclose(viewer.layers["patch grid inputs D/s"].data, ref_inputs,
+                               rtol=1e-5, equal_nan=True)
+    assert not p.scale.mismatch and "WARNING" not in widget.scale.value
+    p = _flip(wb, scaling="fixed", scale_value=ref.scale.value)  # the dim data's scale: 10x off
+    assert p.scale.mismatch and p.scale.source == "fixed"
+    assert "WARNING" in widget.scale.value and "10x" in widget.scale.value
+    assert "e04040" in widget.scale.native.styleSheet()
+
+
+def test_engine_error_notifies_naming_the_setting_and_widget_stays_usable(workbench, small_lines):
+    from napari.utils.notifications import notification_manager
+
+    wb, widget, _ = workbench
+    wb.load(small_lines)
+    wb.wait(60)
+    before = len(notification_manager.records)
+    assert not wb.set(gridsize=9)  # rejected before any computation
+    assert wb.options.gridsize == 1 and wb.last_error.startswith("gridsize")
+    assert wb.set(n_groups=10_000)  # valid alone; the engine finds it exceeds the data
+    wb.wait(60)
+    assert wb.last_error is not None and wb.last_error.startswith("n_groups")
+    messages = [str(n.message) for n in notification_manager.records[before:]]
+    assert any(m.startswith("gridsize") for m in messages)
+    assert any(m.startswith("n_groups") for m in messages)
+    assert widget.status.value.startswith("error: n_groups")
+    p = _flip(wb, n_groups=None, gridsize=2)  # and the next setting works
+    assert p.groups.C == 4
+
+
+def test_newer_setting_cancels_older_preview(workbench, small_lines):
+    wb, _, _ = workbench
+    wb.load(small_lines)
+    seen = []
+    wb.previewed.connect(lambda p: seen.append(p.gridsize))
+    for g in (2, 3, 1, 2):
+        wb.set(gridsize=g)
+    assert wb.wait(60)
+    assert wb.result.gridsize == 2 and seen[-1] == 2
+    assert 3 not in seen[-1:]  # stale results never overwrite the latest
+
+
+@pytest.mark.slow
+def test_canvas_view_screenshot_is_not_blank(make_napari_viewer, small_lines):
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget("ptycho-workbench", "Ptycho Workbench")
+    wb = widget.workbench
+    wb.load(small_lines)
+    assert wb.wait(60)
+    wb.focus("canvas amplitude", only=True)
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    grey = shot[..., :3].astype(float).mean(axis=-1)
+    assert (grey > 40).mean() > 0.03  # the lines show...
+    assert grey.std() > 15  # ...as structure, not a flat background
