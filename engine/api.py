@@ -48,20 +48,13 @@ from engine.physics.scaling import ScalingConfig
 from engine.physics.stats import StatsLog
 from engine.physics.stitching import Canvas, StitchConfig
 from engine.physics.workflows import stats_dataset, stitch_dataset
-from engine.preview import (
-    Preview,
-    PreviewCache,
-    PreviewOptions,
-    ScaleInfo,
-    preview,
-    preview_option_fields,
-)
+from engine.preview import CompareView, Preview, PreviewOptions, compare_view, preview
 from engine.simulation.simulate import SimulationConfig
 
 __all__ = [
     "Canvas", "Dataset", "EPIEOptions", "GroupingConfig", "Groups", "InferConfig",
-    "InferenceResult", "LSQMLOptions", "Preview", "PreviewCache", "PreviewOptions",
-    "ScaleInfo", "preview", "preview_option_fields", "RPIEOptions", "ReconResult", "RunControl",
+    "InferenceResult", "LSQMLOptions", "Preview", "PreviewOptions", "preview", "CompareView",
+    "compare_view", "RPIEOptions", "ReconResult", "RunControl",
     "ScalingConfig", "SimulationConfig", "SolverOptions", "StatsLog", "StitchConfig",
     "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
     "compare", "evaluate", "group", "infer", "load_canvas", "load_dataset", "patch_stats",

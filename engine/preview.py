@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +36,7 @@ from engine.backends import Backend, get_backend
 from engine.data import Dataset
 from engine.errors import InputError
 from engine.events import Callback, Progress, RunControl
+from engine.options import Options, option, validate
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import intensity_scale
 from engine.physics.sources import source_patches
@@ -46,12 +47,8 @@ MISMATCH_FACTOR = 2.0
 STITCH_BATCH = 1024  # groups stitched at a time (memory O(batch), not O(groups))
 
 
-def _opt(default: Any, help: str, **meta: Any) -> Any:
-    return field(default=default, metadata={"help": help, **meta})
-
-
 @dataclass(frozen=True)
-class PreviewOptions:
+class PreviewOptions(Options):
     """The settings a preview depends on (each flip of one recomputes the preview).
 
     Parameters
@@ -73,42 +70,34 @@ class PreviewOptions:
     seed : grouping seed.
     """
 
-    gridsize: int = _opt(1, "patterns per group side: C = gridsize² per group", min=1, max=4)
-    neighbor_count: int | None = _opt(None, "nearest neighbours a group draws from "
-                                      "(empty: C + 2)", min=0, max=64, advanced=True)
-    n_groups: int | None = _opt(None, "groups stitched and counted (empty: one per C "
-                                "positions)", min=0, max=1_000_000)
-    crop: int | None = _opt(None, "central part of each patch stitched, pixels (empty: N/2)",
-                            min=0, max=512)
-    window: Literal["uniform", "probe"] = _opt("uniform", "stitching weight: uniform or the "
-                                               "probe's |P|²")
-    scaling: Literal["data", "fixed", "bundle"] = _opt(
-        "data", "intensity scale of the inputs D/s: the data's own, a fixed value or the "
+    gridsize: int = option(1, "patterns per group side: C = gridsize² per group",
+                           minimum=1, maximum=4)
+    neighbor_count: int | None = option(None, "nearest neighbours a group draws from "
+                                        "(auto: C + 2)", minimum=0, maximum=64, advanced=True)
+    n_groups: int | None = option(None, "groups stitched and counted (auto: one per C "
+                                  "positions)", minimum=1, maximum=1_000_000)
+    crop: int | None = option(None, "central part of each patch stitched, pixels (auto: N/2)",
+                              minimum=1, maximum=512)
+    window: Literal["uniform", "probe"] = option("uniform", "stitching weight: uniform or the "
+                                                 "probe's |P|²")
+    scaling: Literal["data", "fixed", "bundle"] = option(
+        "data", "intensity scale s of the inputs D/s: the data's own, a fixed value or the "
         "loaded bundle's")
-    scale_value: float | None = _opt(None, "the scale s for scaling 'fixed'", min=0.0,
-                                     max=1e12)
-    show_groups: int = _opt(8, "groups shown in the patch grids", min=1, max=64,
-                            advanced=True)
-    batch_size: int | None = _opt(None, "groups per statistics batch (empty: 64 patterns' "
-                                  "worth)", min=0, max=65536, advanced=True)
-    stats_batches: int | None = _opt(4, "batches whose statistics are computed (empty: all)",
-                                     min=0, max=100_000, advanced=True)
-    seed: int = _opt(0, "grouping seed (same seed, same groups)", min=0, max=2**31 - 1,
-                     advanced=True)
+    scale_value: float | None = option(None, "the scale s for scaling 'fixed'", minimum=0,
+                                       exclusive_minimum=True, maximum=1e12)
+    show_groups: int = option(8, "groups shown in the patch grids", minimum=1, maximum=64,
+                              advanced=True)
+    batch_size: int | None = option(None, "groups per statistics batch (auto: 64 patterns' "
+                                    "worth)", minimum=1, maximum=65536, advanced=True)
+    stats_batches: int | None = option(4, "batches whose statistics are computed (None: all)",
+                                       minimum=1, maximum=100_000, advanced=True)
+    seed: int = option(0, "grouping seed (same seed, same groups)", minimum=0,
+                       maximum=2**31 - 1, advanced=True)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.gridsize, int | np.integer) or not 1 <= self.gridsize <= 4:
-            raise InputError("gridsize", "an integer in 1…4", repr(self.gridsize))
-        for name in ("show_groups", "batch_size", "stats_batches"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise InputError(name, "an integer >= 1", repr(getattr(self, name)))
-        if self.scaling not in ("data", "fixed", "bundle"):
-            raise InputError("scaling", "'data', 'fixed' or 'bundle'", repr(self.scaling))
-        if self.scaling == "fixed" and not (self.scale_value is not None
-                                            and math.isfinite(self.scale_value)
-                                            and self.scale_value > 0):
-            raise InputError("scale_value", "a finite value > 0 for scaling 'fixed'",
-                             repr(self.scale_value))
+        validate(self)
+        if self.scaling == "fixed" and self.scale_value is None:
+            raise InputError("scale_value", "a value > 0 for scaling 'fixed'", "None")
         GroupingConfig(self.gridsize, self.neighbor_count, self.n_groups, self.seed)
         self.stitch_config()
 
@@ -127,9 +116,6 @@ class PreviewOptions:
 
     def stats_batch_size(self) -> int:
         return self.batch_size or max(1, 64 // self.gridsize**2)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -405,7 +391,105 @@ def _pooled(records: list[dict[str, Any]], gridsize: int, scale: ScaleInfo | Non
     }
 
 
-def preview_option_fields() -> list[dict[str, Any]]:
-    """Each :class:`PreviewOptions` field: name, type, default and its metadata (help, bounds)."""
-    return [{"name": f.name, "type": f.type, "default": f.default, **f.metadata}
-            for f in fields(PreviewOptions)]
+
+
+@dataclass
+class CompareView:
+    """Two canvases or two statistics sources side by side (what the compare view shows).
+
+    Attributes
+    ----------
+    kind : ``"canvas"`` or ``"stats"``.
+    report : :func:`~engine.evaluation.metrics.compare_canvases` (canvases: registration as
+        ``ptycho evaluate`` does it) or :func:`~engine.evaluation.compare.compare_stats`
+        (statistics: each figure's status and the verdict), as ``ptycho compare`` reports.
+    columns : the table's column names; rows : its rows (figure first, texts).
+    images : canvases only: ``origin``, ``baseline`` (A), registered ``candidate`` (B) on
+        one grid and ``valid``; ``difference`` is A − B of the amplitudes and
+        ``phase_difference`` the wrapped phase of A · conj(B) (NaN where either is undefined).
+    """
+
+    kind: str
+    report: dict[str, Any]
+    columns: list[str]
+    rows: list[list[str]]
+    images: dict[str, Any] | None = None
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _as_canvas(x: Any) -> Canvas | None:
+    """A canvas from a Canvas, a canvas .npz or a run directory holding recon.npz."""
+    if isinstance(x, Canvas):
+        return x
+    if isinstance(x, str | os.PathLike):
+        p = os.fspath(x)
+        if p.endswith(".npz"):
+            return Canvas.load(p)
+        if os.path.isdir(p) and os.path.isfile(os.path.join(p, "recon.npz")):
+            return Canvas.load(os.path.join(p, "recon.npz"))
+    return None
+
+
+def compare_view(a: Any, b: Any, *, rtol: float = 0.05) -> CompareView:
+    """Compare ``a`` (baseline, A) and ``b`` (candidate, B): canvases or statistics.
+
+    Canvases (a :class:`Canvas`, a canvas ``.npz`` or a run directory with ``recon.npz``):
+    B is registered onto A, phase-aligned and amplitude-scaled as ``ptycho evaluate`` does,
+    and the table lists MAE … FRC for amplitude and phase. Anything else is read as a
+    statistics source (a stats JSON, a run directory, or a list of records) and compared
+    figure by figure with ``ptycho compare``'s statuses.
+
+    Examples
+    --------
+    >>> from engine.simulation.simulate import SimulationConfig, simulate
+    >>> ds = simulate(SimulationConfig(n_positions=36, N=32, step=6, seed=0))
+    >>> c = preview(ds).canvas
+    >>> v = compare_view(c, c)
+    >>> v.kind, float(np.nanmax(np.abs(v.images["difference"]))) < 1e-4
+    ('canvas', True)
+    """
+    ca, cb = _as_canvas(a), _as_canvas(b)
+    if ca is not None and cb is not None:
+        from engine.evaluation.metrics import compare_canvases
+
+        rep = compare_canvases(ca, cb, images=True)
+        im = rep.pop("images")
+        A, B, valid = im["baseline"], im["candidate"], im["valid"]
+        diff = np.where(valid, np.abs(A) - np.abs(B), np.nan)
+        dphi = (np.where(valid, np.angle(np.where(valid, A, 1) * np.conj(np.where(valid, B, 1))),
+                         np.nan) if np.iscomplexobj(A) and np.iscomplexobj(B) else None)
+        amp, ph = rep.get("amplitude") or {}, rep.get("phase") or {}
+
+        def frc(section: dict[str, Any], key: str) -> Any:
+            return (section.get("frc") or {}).get(key)
+
+        rows = [["MAE", amp.get("mae"), ph.get("mae")],
+                ["RMSE", amp.get("rmse"), ph.get("rmse")],
+                ["PSNR (dB)", amp.get("psnr"), ph.get("psnr")],
+                ["SSIM", amp.get("ssim"), ph.get("ssim")],
+                ["Pearson r", amp.get("pearson_r"), ph.get("pearson_r")],
+                ["FRC 1/7 (px)", frc(amp, "resolution_px_1_7"), frc(ph, "resolution_px_1_7")],
+                ["phase RMS (rad)", None, ph.get("rms_error_rad")],
+                ["amplitude scale", amp.get("scale"), None],
+                ["overlap", rep.get("overlap_fraction"), None]]
+        reg = rep.get("alignment", {}).get("registration", {})
+        status = "ok" if reg.get("ok", True) else f"FAILED: {reg.get('reason')}"
+        rows.append(["registration", status, None])
+        return CompareView("canvas", rep, ["figure", "amplitude", "phase"],
+                           [[r[0], *(_fmt(v) for v in r[1:])] for r in rows],
+                           {"origin": im["origin"], "baseline": A, "candidate": B,
+                            "valid": valid, "difference": diff, "phase_difference": dphi})
+    from engine.evaluation.compare import compare_stats
+
+    rep = compare_stats(a, b, rtol=rtol)
+    rows = [[name, _fmt(f["baseline"]), _fmt(f["candidate"]), _fmt(f["ratio"]),
+             f["status"]] for name, f in rep["figures"].items()]
+    rows.append(["verdict", "", "", "", rep["verdict"]["status"]])
+    return CompareView("stats", rep, ["figure", "A", "B", "B/A", "status"], rows)

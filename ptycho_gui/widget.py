@@ -3,18 +3,18 @@
 Every control calls a public method of the controller (``load``, ``set``, ``preview``); the
 widget only mirrors the controller's state (settings, statistics, scale, errors). The
 settings' widgets are built from the engine's typed options
-(:func:`engine.api.preview_option_fields`: type, default, bounds, help, advanced).
+(``PreviewOptions.describe()``: type, default, choices, bounds, help, advanced).
 """
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
 import napari
 from magicgui import widgets as mw
 
 from engine import api
+from engine.errors import PtychoError
 from ptycho_gui.samples import SAMPLES
 from ptycho_gui.stats_panel import StatsPanel
 from ptycho_gui.workbench import STAT_FIGURES, Workbench
@@ -22,45 +22,34 @@ from ptycho_gui.workbench import STAT_FIGURES, Workbench
 AUTO = "auto"  # what an optional integer shows at 0 ("None": the engine's default)
 
 
-def _base_type(tp: Any) -> tuple[Any, bool]:
-    """(type, optional) of a field annotation, strings resolved."""
-    if isinstance(tp, str):
-        tp = eval(tp, {"Literal": typing.Literal, **vars(typing)})  # noqa: S307 - our own types
-    args = typing.get_args(tp)
-    if type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        return rest[0], True
-    return tp, False
-
-
-def option_widget(spec: dict[str, Any]) -> mw.Widget:
-    """A magicgui widget for one options field (Literal -> combo, int -> spin box...)."""
-    tp, optional = _base_type(spec["type"])
-    label = spec["name"].replace("_", " ")
-    common = {"name": spec["name"], "label": label, "tooltip": spec.get("help", "")}
-    default = spec["default"]
-    if typing.get_origin(tp) is typing.Literal:
-        return mw.ComboBox(choices=list(typing.get_args(tp)), value=default, **common)
-    if tp is int:
-        lo = 0 if optional else spec.get("min", 0)
-        w = mw.SpinBox(min=lo, max=spec.get("max", 10**6), value=default or 0, **common)
-        if optional:
+def option_widget(info: Any) -> mw.Widget:
+    """A magicgui widget for one options field (:class:`engine.options.FieldInfo`): a choice
+    becomes a drop-down, a number a spin box within the field's bounds (0 shows ``auto`` for
+    an optional field, meaning ``None``, the engine's automatic value)."""
+    label = info.name.replace("_", " ")
+    common = {"name": info.name, "label": label, "tooltip": info.help}
+    if info.choices is not None:
+        return mw.ComboBox(choices=list(info.choices), value=info.default, **common)
+    hi = info.maximum if info.maximum is not None else 10**6
+    if info.base is int:
+        lo = 0 if info.optional else int(info.minimum or 0)
+        w = mw.SpinBox(min=lo, max=int(hi), value=info.default or 0, **common)
+        if info.optional:
             w.native.setSpecialValueText(AUTO)
         return w
-    if tp is float:
-        w = mw.FloatSpinBox(min=0.0, max=spec.get("max", 1e12), step=0.1,
-                            value=default or 0.0, **common)
+    if info.base is float:
+        w = mw.FloatSpinBox(min=0.0, max=float(hi), step=0.1, value=info.default or 0.0,
+                            **common)
         w.native.setDecimals(6)
-        if optional:
+        if info.optional:
             w.native.setSpecialValueText("none")
         return w
-    return mw.LineEdit(value=str(default), **common)
+    return mw.LineEdit(value=str(info.default), **common)
 
 
-def _value(spec: dict[str, Any], w: mw.Widget) -> Any:
-    tp, optional = _base_type(spec["type"])
+def _value(info: Any, w: mw.Widget) -> Any:
     v = w.value
-    if optional and tp in (int, float) and v == 0:
+    if info.optional and info.base in (int, float) and v == 0:
         return None
     return v
 
@@ -87,14 +76,14 @@ class WorkbenchWidget(mw.Container):
         self.open_file.changed.connect(self._open_file)
 
         # settings from the engine's typed options; advanced ones folded
-        self.specs = {s["name"]: s for s in api.preview_option_fields()}
+        self.specs = {f.name: f for f in api.PreviewOptions.describe()}
         self.option_widgets: dict[str, mw.Widget] = {}
         basic, advanced = [], []
         for name, spec in self.specs.items():
             w = option_widget(spec)
             w.changed.connect(lambda _=None, n=name: self._changed(n))
             self.option_widgets[name] = w
-            (advanced if spec.get("advanced") else basic).append(w)
+            (advanced if spec.advanced else basic).append(w)
         self.backend = mw.ComboBox(label="backend", choices=list(api.available_backends()),
                                    value=wb.backend, tooltip="array library for the preview")
         self.device = mw.ComboBox(label="device", choices=api.available_devices(),
@@ -118,15 +107,57 @@ class WorkbenchWidget(mw.Container):
         self.table.row_headers = STAT_FIGURES
         self.status = mw.Label(label="status", value="load a sample or a file")
 
+        # compare: two canvas layers, or files / run directories
+        self.compare_a = mw.ComboBox(label="compare A", choices=self._canvas_layers,
+                                     tooltip="baseline: a canvas layer (or pick a file below)")
+        self.compare_b = mw.ComboBox(label="compare B", choices=self._canvas_layers,
+                                     tooltip="candidate: registered onto A before comparing")
+        self.compare_a_file = mw.FileEdit(label="or A file", mode="r", tooltip="a canvas "
+                                          ".npz, a run directory's recon.npz or a stats JSON")
+        self.compare_b_file = mw.FileEdit(label="or B file", mode="r")
+        self.compare_button = mw.PushButton(text="Compare A and B")
+        self.compare_button.changed.connect(self._compare)
+        self.compare_table = mw.Table(name="comparison")
+
         self.extend([self.sample, self.open_sample, self.file, self.open_file, *basic,
                      self.backend, self.device, self.bundle, self.clear_bundle,
-                     self.show_advanced, self.advanced, self.scale, self.table, self.status])
+                     self.show_advanced, self.advanced, self.scale, self.table, self.status,
+                     self.compare_a, self.compare_b, self.compare_a_file, self.compare_b_file,
+                     self.compare_button, self.compare_table])
+        viewer.layers.events.inserted.connect(self._refresh_choices)
+        viewer.layers.events.removed.connect(self._refresh_choices)
+        wb.compared.connect(self._show_comparison)
         self.panel = StatsPanel(viewer)
         wb.settings_changed.connect(self._sync)
         wb.previewed.connect(self._show_result)
         wb.errored.connect(self._show_error)
         wb.busy_changed.connect(lambda busy: busy and setattr(self.status, "value",
                                                               "computing…"))
+
+    def _canvas_layers(self, _widget: Any = None) -> list[str]:
+        return [layer.name for layer in self.viewer.layers
+                if "canvas" in layer.metadata and layer.name.endswith("amplitude")]
+
+    def _refresh_choices(self, _event: Any = None) -> None:
+        for w in (self.compare_a, self.compare_b):
+            w.reset_choices()
+
+    def _compare(self) -> None:
+        def side(combo: mw.ComboBox, file: mw.FileEdit) -> Any:
+            f = str(file.value)
+            return f if f not in ("", ".") else combo.value
+
+        a, b = side(self.compare_a, self.compare_a_file), side(self.compare_b, self.compare_b_file)
+        if a is None or b is None:
+            self.workbench._fail("compare: expected two canvases (layers or files), got "
+                                 f"A = {a}, B = {b}")
+            return
+        self.workbench.compare(a, b)
+
+    def _show_comparison(self, view: Any) -> None:
+        self.compare_table.value = {"data": [r[1:] for r in view.rows],
+                                    "index": [r[0] for r in view.rows],
+                                    "columns": view.columns[1:]}
 
     # controls -> controller
     def _open_file(self) -> None:
@@ -136,7 +167,7 @@ class WorkbenchWidget(mw.Container):
             return
         try:
             self.workbench.load(path)
-        except api.PtychoError if hasattr(api, "PtychoError") else Exception as exc:  # noqa: B030
+        except PtychoError as exc:
             self.workbench._fail(str(exc))
 
     def _changed(self, name: str) -> None:

@@ -34,12 +34,13 @@ from psygnal import Signal
 from engine import api
 from engine.errors import InputError, PtychoError
 from engine.events import RunControl, StopRequested
+from engine.preview import PreviewCache
 from ptycho_gui.layers import canvas_layers, dataset_layers, finite_limits, group_colours
 from ptycho_gui.samples import SAMPLES, make_sample
 
 log = logging.getLogger(__name__)
 
-OPTION_NAMES = tuple(f["name"] for f in api.preview_option_fields())
+OPTION_NAMES = tuple(f.name for f in api.PreviewOptions.describe())
 SETTINGS = (*OPTION_NAMES, "backend", "device", "bundle")
 
 # preview layers, created on the first preview and updated in place afterwards
@@ -73,12 +74,17 @@ class Workbench:
     auto_preview : recompute the preview after each :meth:`set` and :meth:`load`.
 
     Signals (psygnal): ``loaded(Dataset)``, ``settings_changed(dict)``, ``previewed(Preview)``,
-    ``errored(str)``, ``busy_changed(bool)``.
+    ``compared(CompareView)``, ``errored(str)``, ``busy_changed(bool)``.
+
+    Part 2 (runs) extends this class with ``start``, ``pause``, ``resume``, ``stop``; its
+    work goes through :meth:`submit` like the preview's, so :meth:`wait` and :attr:`busy`
+    cover it.
     """
 
     loaded = Signal(object)
     settings_changed = Signal(dict)
     previewed = Signal(object)
+    compared = Signal(object)
     errored = Signal(str)
     busy_changed = Signal(bool)
 
@@ -92,9 +98,10 @@ class Workbench:
         self.device = "cpu"
         self.bundle: str | None = None
         self.result: api.Preview | None = None
+        self.comparison: api.CompareView | None = None
         self.last_error: str | None = None
         self.last_duration: float | None = None
-        self._cache = api.PreviewCache()
+        self._cache = PreviewCache()
         self._generation = 0
         self._control: RunControl | None = None
         self._workers: set[Any] = set()
@@ -127,7 +134,7 @@ class Workbench:
             p = Path(source)
             ds, name = api.load_dataset(p), p.stem
         self.data, self.name = ds, name
-        self._cache = api.PreviewCache()
+        self._cache = PreviewCache()
         self.result = None
         if self.viewer is not None:
             self._clear_layers()
@@ -198,24 +205,93 @@ class Workbench:
         self._generation += 1
         gen, control = self._generation, RunControl()
         self._control = control
+        t0 = time.perf_counter()
+        self.submit(self._compute_quietly, control,
+                    on_result=lambda p: self._finish(p, gen, t0),
+                    on_error=lambda exc: self._on_error(exc, gen))
+
+    def submit(self, func: Any, *args: Any, on_result: Any, on_error: Any = None,
+               **kwargs: Any) -> Any:
+        """Run ``func(*args, **kwargs)`` on a worker thread; ``on_result(value)`` and
+        ``on_error(exc)`` are called on the GUI thread. Returns the worker (``None`` and a
+        synchronous call without a viewer)."""
+        on_error = on_error or (lambda exc: self._fail(str(exc)))
         if self.viewer is None:
             try:
-                t0 = time.perf_counter()
-                self._finish(self.compute_preview(control), gen, t0)
-            except PtychoError as exc:
-                self._fail(str(exc))
-            return
+                value = func(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - reported, never raised into the GUI
+                on_error(exc)
+                return None
+            on_result(value)
+            return None
         from napari.qt.threading import create_worker
 
-        t0 = time.perf_counter()
-        worker = create_worker(self._compute_quietly, control, _start_thread=False,
-                               _ignore_errors=True)
-        worker.returned.connect(lambda p: self._finish(p, gen, t0))
-        worker.errored.connect(lambda exc: self._on_error(exc, gen))
+        worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True,
+                               **kwargs)
+        worker.returned.connect(on_result)
+        worker.errored.connect(on_error)
         worker.finished.connect(lambda: self._done(worker))
         self._workers.add(worker)
         self.busy_changed.emit(True)
         worker.start()
+        return worker
+
+    def compare(self, a: Any, b: Any) -> None:
+        """Compare A and B: canvas layer names, canvases, canvas files, run directories or
+        statistics files. Canvases give the layers ``compare A``, ``compare B (registered)``,
+        ``compare A - B`` and ``compare phase A - B``; both give :attr:`comparison` (the table
+        of ``ptycho compare`` with its statuses), off the GUI thread."""
+        try:
+            left, right = self._comparable(a, "A"), self._comparable(b, "B")
+        except PtychoError as exc:
+            self._fail(str(exc))
+            return
+        self.submit(api.compare_view, left, right, on_result=self._show_comparison,
+                    on_error=lambda exc: self._fail(f"compare: {exc}"))
+
+    def _comparable(self, x: Any, side: str) -> Any:
+        if isinstance(x, str) and self.viewer is not None and x in self.viewer.layers:
+            from ptycho_gui.io import canvas_of
+
+            layer = self.viewer.layers[x]
+            return canvas_of(layer.data, {"metadata": layer.metadata,
+                                          "translate": tuple(layer.translate)})
+        if isinstance(x, api.Canvas | list | dict):
+            return x
+        p = Path(str(x))
+        if not p.exists():
+            raise InputError(f"compare {side}", "a canvas layer, a canvas .npz, a run "
+                             "directory or a statistics file", repr(str(x)))
+        return p
+
+    def _show_comparison(self, view: api.CompareView) -> None:
+        self.comparison = view
+        if self.viewer is not None and view.images is not None:
+            im = view.images
+            A, B = im["baseline"], im["candidate"]
+            h, w = A.shape
+            y0 = float(self.viewer.layers.extent.world[1][-2]) + h // 8 if len(
+                self.viewer.layers) else 0.0
+            x0 = float(im["origin"][1])
+            gap = max(4, w // 16)
+            amp_a, amp_b = np.abs(A).astype(np.float32), np.abs(B).astype(np.float32)
+            lim = finite_limits(np.concatenate([amp_a.ravel(), amp_b.ravel()]))
+            for i, (name, data, cmap) in enumerate((
+                    ("compare A", amp_a, "gray"), ("compare B (registered)", amp_b, "gray"),
+                    ("compare A - B", im["difference"].astype(np.float32), "PiYG"),
+                    ("compare phase A - B", im["phase_difference"], "twilight"))):
+                if data is None:
+                    continue
+                layer = self._put_image(name, data, (y0, x0 + i * (w + gap)), colormap=cmap)
+                if name.startswith("compare A - B"):
+                    m = float(np.nanmax(np.abs(data))) if np.isfinite(data).any() else 1.0
+                    m = m or 1.0
+                    layer.contrast_limits_range = (-m, m)
+                    layer.contrast_limits = (-m, m)
+                elif i < 2:
+                    layer.contrast_limits_range = lim
+                    layer.contrast_limits = lim
+        self.compared.emit(view)
 
     def wait(self, timeout: float = 60.0) -> bool:
         """Process GUI events until no computation is pending; ``False`` on timeout."""

@@ -12,4 +12,5 @@ SUITES = {
     "iterative": "engine.bench.iterative",
     "pinn": "engine.bench.pinn",
     "pinn-sweep": "engine.bench.pinn_sweep",
+    "gui": "engine.bench.gui",
 }

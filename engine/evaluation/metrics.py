@@ -338,7 +338,7 @@ def _on_grid(c: Canvas, origin: tuple[int, int], shape: tuple[int, int]) -> tupl
 
 
 def compare_canvases(baseline: Canvas, candidate: Canvas, *, upsample: int = 100,
-                     max_shift: float | None = None) -> dict[str, Any]:
+                     max_shift: float | None = None, images: bool = False) -> dict[str, Any]:
     """Compare two canvases (docs/conventions.md#comparison): figures of ``candidate`` against
     ``baseline``.
 
@@ -348,6 +348,9 @@ def compare_canvases(baseline: Canvas, candidate: Canvas, *, upsample: int = 100
     ``alignment`` (as
     :func:`evaluate_canvas`), ``overlap_fraction`` (of the baseline's covered pixels) and
     ``amplitude``/``phase`` figure sections (``phase`` ``None`` unless both are complex).
+    ``images=True`` adds ``images``: the ``origin`` of the common grid, the ``baseline`` and
+    the registered, phase-aligned and amplitude-scaled ``candidate`` on it, and ``valid``
+    (both defined), what a viewer shows as A, B and A − B.
     """
     both = (baseline, candidate)
     lo = (min(c.origin[0] for c in both), min(c.origin[1] for c in both))
@@ -364,6 +367,10 @@ def compare_canvases(baseline: Canvas, candidate: Canvas, *, upsample: int = 100
            "overlap_fraction": float(al.valid.sum() / max(int(base_cov.sum()), 1))}
     out.update(_sections(np.where(al.valid, base, 0), al.image, al.valid, scale_amplitude=True))
     out["alignment"]["registration"].update(registration_check(out))
+    if images:
+        scale = out["amplitude"]["scale"]
+        out["images"] = {"origin": lo, "baseline": np.where(base_cov, base, np.nan),
+                         "candidate": al.image * scale, "valid": al.valid}
     return out
 
 

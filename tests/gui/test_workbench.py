@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine import api
+
 
 def _flip(wb, **settings):
     assert wb.set(**settings)
@@ -125,3 +127,40 @@ def test_canvas_view_screenshot_is_not_blank(make_napari_viewer, small_lines):
     grey = shot[..., :3].astype(float).mean(axis=-1)
     assert (grey > 40).mean() > 0.03  # the lines show...
     assert grey.std() > 15  # ...as structure, not a flat background
+
+
+def test_compare_two_canvases_gives_a_b_difference_and_table(workbench, small_lines, tmp_path):
+    wb, widget, viewer = workbench
+    wb.load(small_lines)
+    wb.wait(60)
+    truth = wb.result.canvas
+    # B: the same object shifted by 2 px and dimmed by half, saved as a run directory
+    shifted = api.Canvas(truth.canvas * 0.5, truth.coverage, (truth.origin[0] + 2,
+                                                               truth.origin[1]), truth.weight)
+    run = tmp_path / "run"
+    run.mkdir()
+    shifted.save(run / "recon.npz")
+    wb.compare("canvas amplitude", run)
+    assert wb.wait(60) and wb.last_error is None, wb.last_error
+    view = wb.comparison
+    assert view.kind == "canvas"
+    reg = view.report["alignment"]["registration"]
+    assert abs(reg["shift_px"][0] + 2) < 0.1 and abs(reg["shift_px"][1]) < 0.1
+    assert abs(view.report["amplitude"]["scale"] - 2.0) < 1e-3  # B scaled to A's mean
+    diff = viewer.layers["compare A - B"].data
+    assert np.nanmax(np.abs(diff)) < 0.05 * np.nanmax(viewer.layers["compare A"].data)
+    assert widget.compare_table.row_headers[0] == "MAE"
+    assert widget.compare_table.column_headers == ("amplitude", "phase")
+    # statistics files: the table of `ptycho compare` with its statuses
+    from engine.atomic import write_json
+
+    rec = {"batch": "all", "mean": 1.0, "std": 0.5, "var_zero_mean": 0.2,
+           "var_across_group": None, "intensity_scale": 2.0, "n_patches": 10, "C": 1}
+    write_json(tmp_path / "a.json", [rec])
+    write_json(tmp_path / "b.json", [{**rec, "mean": 2.0}])
+    wb.compare(tmp_path / "a.json", tmp_path / "b.json")
+    assert wb.wait(60) and wb.last_error is None, wb.last_error
+    status = {r[0]: r[-1] for r in wb.comparison.rows}
+    assert status["mean"] == "differs" and status["std"] == "ok"
+    assert status["var_across_group"] == "undefined"
+    assert widget.compare_table.data[0][-1] in ("differs", "ok")
