@@ -30,19 +30,16 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.backends import available_backends
 from engine.data import Dataset, read_npz, write_npz
-from engine.errors import InputError
+from engine.errors import InputError, PtychoError
 from engine.events import Callback, RunControl, StopRequested
 from engine.iterative.options import EPIEOptions, LSQMLOptions, RPIEOptions, SolverOptions
 from engine.iterative.result import ReconResult
-from engine.network.config import TrainConfig
-from engine.network.inference import InferConfig, InferenceResult
-from engine.network.trainer import TrainResult
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import ScalingConfig
 from engine.physics.stats import StatsLog
@@ -51,10 +48,34 @@ from engine.physics.workflows import stats_dataset, stitch_dataset
 from engine.preview import CompareView, Preview, PreviewOptions, compare_view, preview
 from engine.simulation.simulate import SimulationConfig
 
+if TYPE_CHECKING:
+    from engine.network.config import TrainConfig
+    from engine.network.inference import InferConfig, InferenceResult
+    from engine.network.trainer import TrainResult
+
+# the network's names load torch: they are imported when first used (module __getattr__),
+# so a script or a command that only simulates, stitches or reconstructs starts without it
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TrainConfig":
+        from engine.network.config import TrainConfig as value
+    elif name == "TrainResult":
+        from engine.network.trainer import TrainResult as value
+    elif name in ("InferConfig", "InferenceResult"):
+        from engine.network import inference
+
+        value = getattr(inference, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 __all__ = [
     "Canvas", "Dataset", "EPIEOptions", "GroupingConfig", "Groups", "InferConfig",
-    "InferenceResult", "LSQMLOptions", "Preview", "PreviewOptions", "preview", "CompareView",
-    "compare_view", "RPIEOptions", "ReconResult", "RunControl",
+    "InferenceResult", "InputError", "LSQMLOptions", "PtychoError", "Preview",
+    "PreviewOptions", "preview", "CompareView", "compare_view", "RPIEOptions", "ReconResult",
+    "RunControl",
     "ScalingConfig", "SimulationConfig", "SolverOptions", "StatsLog", "StitchConfig",
     "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
     "compare", "evaluate", "group", "infer", "load_canvas", "load_dataset", "patch_stats",
@@ -205,17 +226,25 @@ def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
     Returns ``N``, ``gridsize``, ``C``, ``object_big``, ``intensity_scale``,
     ``probe_factor``, ``train_groups``, ``val_groups``, ``steps_per_epoch``, ``total_steps``,
     ``bottleneck``, ``depth``, ``global_mixing``, ``parameters``, ``flops_per_pattern`` and
-    ``memory_estimate_bytes`` (parameters, Adam state and one batch's activations, fp32).
+    ``memory_estimate_bytes``: fp32 weights, gradients and Adam's two moments (16 bytes per
+    parameter) plus every layer's output for a batch, twice (kept for the backward pass and
+    its gradient); an upper estimate for one device, without the physics model's FFTs.
 
     Examples
     --------
+    >>> from engine.api import TrainConfig
     >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
     >>> plan = plan_training(ds, TrainConfig(epochs=3, batch_size=8, base_channels=4))
     >>> plan["total_steps"] == 3 * plan["steps_per_epoch"]
     True
     """
     from engine.network.batches import prepare
-    from engine.network.model import SUPPORTED_N, flops_per_pattern, parameter_count
+    from engine.network.model import (
+        SUPPORTED_N,
+        activation_bytes,
+        flops_per_pattern,
+        parameter_count,
+    )
     from engine.network.trainer import build_model
 
     if data.N not in SUPPORTED_N:
@@ -223,14 +252,12 @@ def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
     cfg = options
     prep = prepare(data, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
                    cfg.seed, cfg.loss == "supervised")
-    model = build_model(data.N, cfg, prep.probe)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # initialising weights must not move the
+        model = build_model(data.N, cfg, prep.probe)  # caller's generator
     params = parameter_count(model.net)
     steps = -(-prep.train.n_groups // cfg.batch_size)
-    # weights + gradients + two Adam moments, and the activations of one batch: each
-    # multiply-add's output is kept for the backward pass at most once (a generous bound)
-    flops = flops_per_pattern(model.net)
-    activations = 4 * cfg.batch_size * cfg.C * min(flops // 2, 64 * data.N * data.N *
-                                                   cfg.base_channels)
     return {
         "N": data.N, "gridsize": cfg.gridsize, "C": cfg.C, "object_big": cfg.use_object_big,
         "intensity_scale": prep.s, "probe_factor": prep.probe_factor,
@@ -239,8 +266,9 @@ def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
         "steps_per_epoch": steps, "total_steps": steps * cfg.epochs,
         "bottleneck": model.net.config.bottleneck, "depth": model.net.config.depth,
         "global_mixing": model.net.config.global_mixing,
-        "parameters": params, "flops_per_pattern": flops,
-        "memory_estimate_bytes": int(16 * params + activations),
+        "parameters": params, "flops_per_pattern": flops_per_pattern(model.net),
+        "memory_estimate_bytes": 16 * params
+        + 2 * cfg.batch_size * activation_bytes(model.net),
     }
 
 
@@ -260,6 +288,7 @@ def train(data: Dataset, options: TrainConfig, *, out: str | os.PathLike[str],
     Examples
     --------
     >>> import tempfile
+    >>> from engine.api import TrainConfig
     >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
     >>> cfg = TrainConfig(epochs=1, batch_size=8, base_channels=4)
     >>> result = train(ds, cfg, out=tempfile.mkdtemp(), device="cpu")
@@ -273,19 +302,23 @@ def train(data: Dataset, options: TrainConfig, *, out: str | os.PathLike[str],
 
 
 def infer(data: Dataset, bundle: Any, options: InferConfig | None = None, *,
-          out: str | os.PathLike[str] | None = None, device: str | None = None,
+          out: str | os.PathLike[str] | None = None, overwrite: bool = False,
+          debug_dir: str | os.PathLike[str] | None = None, device: str | None = None,
           emit: Callback | None = None, control: RunControl | None = None) -> InferenceResult:
     """Predict and stitch ``data`` with a trained bundle (a run, bundle or .zip path, or a
     loaded :class:`~engine.network.bundles.Bundle`).
 
-    ``out``, when given, receives ``recon.npz`` (canvas layout), ``amplitude.png``,
-    ``phase.png`` and, as ``options`` asks, ``analysis/`` statistics and ``debug/``.
-    ``device`` overrides ``options.device``. Emits RunStarted, Progress per batch,
-    StatsSnapshot, CanvasSnapshot, then Finished (Stopped or Failed).
+    ``out``, when given, is held as a run directory (:func:`engine.rundir.open_run`; a
+    previous run there is replaced only with ``overwrite``) and receives ``recon.npz``
+    (canvas layout), ``amplitude.png``, ``phase.png``, ``summary.json`` and, as ``options``
+    asks, ``analysis/`` statistics and the debug dump (in ``debug_dir``, default
+    ``<out>/debug``). ``device`` overrides ``options.device``. Emits RunStarted, Progress
+    per batch, StatsSnapshot, CanvasSnapshot, then Finished (Stopped or Failed).
 
     Examples
     --------
     >>> import tempfile
+    >>> from engine.api import InferConfig, TrainConfig
     >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
     >>> run = train(ds, TrainConfig(epochs=1, batch_size=8, base_channels=4),
     ...             out=tempfile.mkdtemp())
@@ -293,23 +326,27 @@ def infer(data: Dataset, bundle: Any, options: InferConfig | None = None, *,
     >>> res.canvas.canvas.dtype.name
     'complex64'
     """
+    from engine.network.inference import InferConfig, write_outputs
     from engine.network.inference import infer as _infer
-    from engine.network.inference import write_outputs
+    from engine.rundir import open_run
 
     options = options or InferConfig()
     if device is not None:
         options = dataclasses.replace(options, device=device)
-    result = _infer(bundle, data, options, emit=emit, out_dir=out, control=control)
-    if out is not None:
-        write_outputs(result, out)
+    if out is None:
+        return _infer(bundle, data, options, emit=emit, control=control)
+    with open_run(out, overwrite=overwrite):
+        result = _infer(bundle, data, options, emit=emit, out_dir=out, control=control)
+        write_outputs(result, out, debug_dir=debug_dir)
     return result
 
 
 def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                 previous: ReconResult | None = None, backend: str = "numpy",
                 device: str = "auto", emit: Callback | None = None,
-                control: RunControl | None = None, checkpoint_dir: str | None = None,
-                checkpoint_every: int = 1, resume: str | None = None,
+                control: RunControl | None = None, out: str | os.PathLike[str] | None = None,
+                overwrite: bool = False, checkpoint_dir: str | os.PathLike[str] | None = None,
+                checkpoint_every: int = 1, resume: str | os.PathLike[str] | None = None,
                 snapshot_every: int = 1) -> ReconResult:
     """Reconstruct object and probe with ePIE, rPIE or LSQ-ML (``options`` picks which).
 
@@ -317,9 +354,12 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
     initialisation). ``previous``: a result to continue from in memory, for
     ``options.iterations`` more epochs (5 then 5 more equal 10 in one go; a setting may be
     flipped in between). ``resume``: a checkpoint directory (``options.iterations`` is then
-    the total). Emits RunStarted, Progress per batch, Step and Epoch per epoch,
-    CanvasSnapshot (NaN-masked) and ProbeSnapshot every ``snapshot_every`` epochs, then
-    Finished or Stopped.
+    the total). ``out``, when given, is held as a run directory (a previous run there is
+    replaced only with ``overwrite``; resuming from its own checkpoint continues it) and
+    receives the result (:meth:`ReconResult.save`) and checkpoints in ``<out>/checkpoint``
+    unless ``checkpoint_dir`` says otherwise. Emits RunStarted, Progress per batch, Step
+    and Epoch per epoch, CanvasSnapshot (NaN-masked) and ProbeSnapshot every
+    ``snapshot_every`` epochs, then Finished or Stopped.
 
     Examples
     --------
@@ -330,11 +370,27 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
     (5, 5)
     """
     from engine.iterative.solver import reconstruct as _reconstruct
+    from engine.rundir import check_writable, open_run
 
-    return _reconstruct(data, options, backend=backend, device=device, init=init, emit=emit,
-                        control=control, checkpoint_dir=checkpoint_dir,
-                        checkpoint_every=checkpoint_every, resume=resume,
-                        snapshot_every=snapshot_every, previous=previous)
+    def run(checkpoints: str | os.PathLike[str] | None) -> ReconResult:
+        return _reconstruct(data, options, backend=backend, device=device, init=init,
+                            emit=emit, control=control,
+                            checkpoint_dir=None if checkpoints is None else str(checkpoints),
+                            checkpoint_every=checkpoint_every,
+                            resume=None if resume is None else str(resume),
+                            snapshot_every=snapshot_every, previous=previous)
+
+    if out is None:
+        return run(checkpoint_dir)
+    out = check_writable(out, directory=True)
+    # resuming from this run's own checkpoint continues it: its earlier outputs (recon.npz,
+    # PNGs...) are superseded and go at once, so a kill cannot leave them beside the newer
+    # checkpoint
+    own = resume is not None and Path(resume).resolve().is_relative_to(out.resolve())
+    with open_run(out, overwrite=overwrite, resume=own, keep=("checkpoint",)):
+        result = run(out / "checkpoint" if checkpoint_dir is None else checkpoint_dir)
+        result.save(out)
+    return result
 
 
 def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import dataclasses
 import queue
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
@@ -117,6 +118,9 @@ class Run:
             self._error = exc
             terminal = self._own(Stopped) or Stopped(summary={}, run_id=self.run_id)
         except BaseException as exc:  # noqa: BLE001 - every failure must end the stream
+            # the frames' locals (a model, its optimiser, device buffers) must not live on in
+            # the kept exception: the run's memory goes back when it ends, failed or not
+            traceback.clear_frames(exc.__traceback__)
             self._error = exc
             terminal = self._own(Failed) or Failed.from_exception(exc, run_id=self.run_id)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.errors import InputError, PtychoError
 from engine.physics.grouping import GroupingConfig
@@ -51,6 +52,23 @@ def cli_message(exc: PtychoError, flags: dict[str, str]) -> str:
         return str(exc)
     what = "/".join(flags[n] for n in names) + sep + rest
     return str(InputError(what, exc.expected, exc.got))
+
+
+def one_line_errors(p: argparse.ArgumentParser, name: str) -> None:
+    """Bad arguments end with one line (no usage block), like every other input error."""
+    def error(message: str) -> None:
+        print(f"ptycho {name}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+    p.error = error  # type: ignore[method-assign]
+
+
+def integer(text: str) -> int:
+    """An ``argparse`` type: any integer (the options class checks its range)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def positive_int(text: str) -> int:

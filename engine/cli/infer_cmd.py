@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli.common import add_stitch_args, stitch_config_from
+from engine.cli.common import add_stitch_args, integer, one_line_errors, stitch_config_from
 from engine.cli.progress import ProgressBar, stats_line
-from engine.cli.train_cmd import _int, one_line_errors
-from engine.data import read_npz
 from engine.events import Event
 from engine.physics.scaling import ScalingConfig
-from engine.rundir import check_writable, open_run
+from engine.rundir import check_writable
 
 # the exit status of --strict when the collapse guards fire (2 is bad input)
 EXIT_COLLAPSED = 3
@@ -23,11 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="dataset .npz")
     p.add_argument("--out", required=True, help="output directory (recon.npz, PNGs)")
     p.add_argument("--scaling", default="bundle", help="bundle (default), data or fixed=<v>")
-    p.add_argument("--batch-size", type=_int, default=1024)
+    p.add_argument("--batch-size", type=integer, default=1024)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:k]")
-    p.add_argument("--gridsize", type=_int, default=None,
+    p.add_argument("--gridsize", type=integer, default=None,
                    help="must match the bundle's (default: the bundle's)")
-    p.add_argument("--n-groups", type=_int, default=None, help="groups (default: n)")
+    p.add_argument("--n-groups", type=integer, default=None, help="groups (default: n)")
     add_stitch_args(p, window="probe")
     p.add_argument("--precision", default="32",
                    help="32 (default) or bf16: the network in bfloat16, a GPU option "
@@ -38,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-patch-stats", action="store_true",
                    help="write analysis/stats_inference.json and print one line per logged "
                         "batch")
-    p.add_argument("--patch-stats-limit", type=_int, default=2)
+    p.add_argument("--patch-stats-limit", type=integer, default=2)
     p.add_argument("--overwrite", action="store_true",
                    help="replace the outputs already in --out (refused without it)")
     p.add_argument("--strict", action="store_true",
@@ -50,9 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.network.inference import InferConfig, infer, write_outputs
+    from engine import api
 
-    config = InferConfig(
+    config = api.InferConfig(
         scaling=ScalingConfig.parse(args.scaling), batch_size=args.batch_size,
         device=args.device, gridsize=args.gridsize, n_groups=args.n_groups,
         stitch=stitch_config_from(args), log_patch_stats=args.log_patch_stats,
@@ -61,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.out, directory=True)
     if args.debug_dump:
         check_writable(args.debug_dump, directory=True)
-    ds = read_npz(args.data)
+    ds = api.load_dataset(args.data)
     bar = ProgressBar()
 
     def on_event(event: Event) -> None:
@@ -71,10 +69,9 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
             print(line)
 
-    with open_run(args.out, overwrite=args.overwrite):
-        result = infer(args.run, ds, config, emit=on_event, out_dir=args.out)
-        bar.close()
-        write_outputs(result, args.out, debug_dir=args.debug_dump or None)
+    result = api.infer(ds, args.run, config, out=args.out, overwrite=args.overwrite,
+                       debug_dir=args.debug_dump or None, emit=on_event)
+    bar.close()
     h, w = result.canvas.canvas.shape
     print(f"wrote {args.out}/recon.npz: canvas {h}x{w} at origin {result.canvas.origin}, "
           f"coverage {result.canvas.coverage.mean():.1%}, intensity scale "

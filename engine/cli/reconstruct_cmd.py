@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from engine.data import read_npz
 from engine.errors import InputError
 from engine.events import Epoch, Event, Finished, RunStarted
-from engine.rundir import check_writable, open_run
+from engine.rundir import check_writable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -112,12 +110,8 @@ def _printer(quiet: bool):
     return show
 
 
-def _inside(path: Path, directory: Path) -> bool:
-    return path.resolve().is_relative_to(directory.resolve())
-
-
 def run(args: argparse.Namespace) -> int:
-    from engine.iterative import reconstruct
+    from engine import api
 
     options = options_from_args(args)
     if args.checkpoint_every < 1:
@@ -129,18 +123,11 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.torch_threads)
     out = check_writable(args.out, directory=True)
-    dataset = read_npz(args.data)
-    # resuming from this run's own checkpoint continues it: its earlier outputs (recon.npz,
-    # PNGs...) are superseded and go at once, so a kill cannot leave them beside the newer
-    # checkpoint
-    own = args.resume is not None and _inside(Path(args.resume), out)
-    with open_run(out, overwrite=args.overwrite, resume=own, keep=("checkpoint",)):
-        result = reconstruct(dataset, options, backend=args.backend, device=args.device,
-                             init=args.init, emit=_printer(args.quiet),
-                             checkpoint_dir=str(out / "checkpoint"),
-                             checkpoint_every=args.checkpoint_every, resume=args.resume,
-                             snapshot_every=0)
-        result.save(out)
+    dataset = api.load_dataset(args.data)
+    result = api.reconstruct(dataset, options, init=args.init, backend=args.backend,
+                             device=args.device, emit=_printer(args.quiet), out=out,
+                             overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
+                             resume=args.resume, snapshot_every=0)
     print(f"wrote {out}/recon.npz, probe.npz, history.json "
           f"(final error {result.errors[-1]:.4e})")
     return 0

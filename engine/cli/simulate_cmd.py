@@ -7,13 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine import api
 from engine.cli.common import positive_int
 from engine.cli.progress import ProgressBar
-from engine.data import read_npz, write_npz
 from engine.simulation.objects import OBJECTS
 from engine.simulation.probes import PROBES
 from engine.simulation.scans import SCANS
-from engine.simulation.simulate import SimulationConfig, simulate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {}
     N = args.N
     if args.from_npz:
-        src = read_npz(args.from_npz, require_diffraction=False)
+        src = api.load_dataset(args.from_npz, require_diffraction=False)
         if src.object is None:
             from engine.errors import InputError
 
@@ -50,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
         overrides = {"object_array": src.object, "probe_array": src.probe,
                      "positions": src.positions}
         N = src.N
-    config = SimulationConfig(
+    config = api.SimulationConfig(
         object=args.object, probe=args.probe, scan=args.scan,
         n_positions=len(overrides["positions"]) if overrides else args.n_positions,
         N=N, step=args.step, jitter=args.jitter, nphotons=args.nphotons, seed=args.seed,
         probe_radius=args.probe_radius, defocus=args.defocus,
         amplitude_image=args.amplitude_image, phase_image=args.phase_image)
     bar = ProgressBar()
-    ds = simulate(config, backend=args.backend, emit=bar, **overrides)
+    ds = api.simulate(config, backend=args.backend, emit=bar, **overrides)
     bar.close()
     if args.from_npz:
         # where the object, probe and positions came from, so the file can be traced back
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         ds = replace(ds, metadata={**ds.metadata, "source": {
             "file": str(Path(args.from_npz).resolve()), "sha256": sha256, "size": size,
             "taken": ["objectGuess", "probeGuess", "xcoords", "ycoords"]}})
-    write_npz(args.out, ds)
+    api.save_dataset(args.out, ds)
     H, W = ds.object.shape
     print(f"wrote {args.out}: {ds.n} patterns {ds.N}x{ds.N}, object {H}x{W}, "
           f"mean counts {float((ds.diffraction.astype('f8') ** 2).sum((1, 2)).mean()):.4g}",

@@ -4,15 +4,12 @@ source."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from engine import api
 from engine.atomic import write_json
 from engine.cli.common import add_source_args, grouping_from, stitch_config_from
 from engine.cli.progress import ProgressBar, stats_line
-from engine.data import read_npz
 from engine.events import Event
-from engine.physics.stats import write_patch_grid
-from engine.physics.workflows import stats_dataset
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ds = read_npz(args.data, require_diffraction=False)
+    ds = api.load_dataset(args.data, require_diffraction=False)
     bar = ProgressBar()
 
     def on_event(event: Event) -> None:
@@ -36,19 +33,14 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
             print(line)
 
-    log = stats_dataset(ds, source=args.source, grouping=grouping_from(args),
-                        stitch_config=stitch_config_from(args), backend=args.backend,
-                        device=args.device, batch_size=args.batch_size, phase=args.phase,
-                        limit=args.limit, emit=on_event)
+    log = api.patch_stats(ds, grouping_from(args), stitch_options=stitch_config_from(args),
+                          source=args.source, batch_size=args.batch_size, phase=args.phase,
+                          limit=args.limit, backend=args.backend, device=args.device,
+                          emit=on_event)
     bar.close()
     write_json(args.out, log.records)
-    if args.grid_png and log.samples:
-        import numpy as np
-
-        grid = np.concatenate(log.samples)
-        raw = Path(args.grid_png)
-        write_patch_grid(raw, grid, normalise=False)
-        write_patch_grid(raw.with_name(raw.stem + "_normalized" + raw.suffix), grid, normalise=True)
+    if args.grid_png:
+        log.write_grid(args.grid_png)
     whole = log.records[-1]
     vag = whole["var_across_group"]
     print(f"wrote {args.out}: {whole['n_patches']} patches, mean {whole['mean']:.4g}, "

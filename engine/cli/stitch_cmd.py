@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from engine import api
 from engine.cli.common import add_source_args, grouping_from, stitch_config_from
 from engine.cli.progress import ProgressBar
-from engine.data import read_npz
-from engine.physics.workflows import stitch_dataset
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ds = read_npz(args.data, require_diffraction=False)
+    ds = api.load_dataset(args.data, require_diffraction=False)
     bar = ProgressBar()
-    canvas = stitch_dataset(ds, source=args.source, grouping=grouping_from(args),
-                            stitch_config=stitch_config_from(args), backend=args.backend,
-                            device=args.device, batch_size=args.batch_size, emit=bar)
+    canvas = api.stitch(ds, stitch_config_from(args), grouping=grouping_from(args),
+                        source=args.source, batch_size=args.batch_size, backend=args.backend,
+                        device=args.device, emit=bar)
     bar.close()
     canvas.save(args.out)
     h, w = canvas.canvas.shape

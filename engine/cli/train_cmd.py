@@ -4,43 +4,25 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
+from engine.cli.common import integer, one_line_errors
 from engine.cli.progress import ProgressBar, stats_line
-from engine.data import read_npz
-from engine.errors import InputError
 from engine.events import Epoch, Event, Validation
 from engine.network.config import GLOBAL_MIXING, TrainConfig
 
 log = logging.getLogger("ptycho.train")
 
 
-def one_line_errors(p: argparse.ArgumentParser, name: str) -> None:
-    """Bad arguments end with one line (no usage block), like every other input error."""
-    def error(message: str) -> None:
-        print(f"ptycho {name}: error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-    p.error = error  # type: ignore[method-assign]
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the physics-informed network (writes a bundle)")
     p.add_argument("data", help="training dataset .npz")
     p.add_argument("--out", required=True, help="run directory (bundle/, checkpoint/, analysis/)")
-    p.add_argument("--gridsize", type=_int, default=1)
-    p.add_argument("--neighbor-count", type=_int, default=None)
-    p.add_argument("--n-groups", type=_int, default=None)
-    p.add_argument("--batch-size", type=_int, default=16)
-    p.add_argument("--epochs", type=_int, default=20)
-    p.add_argument("--checkpoint-every", type=_int, default=1, metavar="EPOCHS",
+    p.add_argument("--gridsize", type=integer, default=1)
+    p.add_argument("--neighbor-count", type=integer, default=None)
+    p.add_argument("--n-groups", type=integer, default=None)
+    p.add_argument("--batch-size", type=integer, default=16)
+    p.add_argument("--epochs", type=integer, default=20)
+    p.add_argument("--checkpoint-every", type=integer, default=1, metavar="EPOCHS",
                    help="epochs between checkpoint/bundle writes (the last is always written)")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="wall-clock budget: end after the last epoch that fits (epochs "
@@ -52,12 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", default="poisson", help="poisson, mae or supervised")
     p.add_argument("--object-big", action=argparse.BooleanOptionalAction, default=None,
                    help="merge/re-extract within a group (default: on for gridsize > 1)")
-    p.add_argument("--base-channels", type=_int, default=None)
+    p.add_argument("--base-channels", type=integer, default=None)
     p.add_argument("--upsample", default=None,
                    help="decoder upsampling: shuffle (learned sub-pixels) or nearest")
     p.add_argument("--downsample", default=None,
                    help="encoder downsampling: strided (learned) or avg")
-    p.add_argument("--bottleneck", type=_int, default=None,
+    p.add_argument("--bottleneck", type=integer, default=None,
                    help="side of the coarsest level, a power of two 4..N/2 (sets the depth)")
     p.add_argument("--global-mixing", choices=tuple(GLOBAL_MIXING), default="auto",
                    help="a learned map across all bottleneck cells (auto: on where a cell "
@@ -66,10 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="none, or symmetry: mirror/transpose batches the probe is symmetric under")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of the scan (highest-x stripe) held out")
-    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--deterministic", action="store_true", help="bit-identical CPU losses")
     p.add_argument("--accelerator", default="auto", help="auto, cpu, cuda (Lightning)")
-    p.add_argument("--devices", type=_int, default=1)
+    p.add_argument("--devices", type=integer, default=1)
     p.add_argument("--strategy", default="auto", help="auto, ddp, ... (Lightning)")
     p.add_argument("--precision", default="32", help="32 or bf16-mixed")
     p.add_argument("--channels-last", action="store_true", help="GPU lever: NHWC convolutions")
@@ -78,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="GPU lever: replay each step as one captured CUDA graph (fp32, 1 GPU)")
     p.add_argument("--log-patch-stats", action="store_true",
                    help="write analysis/stats_train.json and print one line per logged batch")
-    p.add_argument("--patch-stats-limit", type=_int, default=2)
+    p.add_argument("--patch-stats-limit", type=integer, default=2)
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (refused without it)")
@@ -107,42 +89,18 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
         global_mixing=GLOBAL_MIXING[args.global_mixing], **optional)
 
 
-def dry_run(ds, cfg: TrainConfig) -> dict:
-    """What a run would do: data, scale, groups, model size and FLOPs per pattern."""
-    from engine.network.batches import prepare
-    from engine.network.model import SUPPORTED_N, flops_per_pattern, parameter_count
-    from engine.network.trainer import build_model
-
-    if ds.N not in SUPPORTED_N:
-        raise InputError("data pattern size N", f"one of {SUPPORTED_N}", str(ds.N))
-    prep = prepare(ds, cfg.gridsize, cfg.neighbor_count, cfg.n_groups, cfg.val_fraction,
-                   cfg.seed, cfg.loss == "supervised")
-    model = build_model(ds.N, cfg, prep.probe)
-    return {
-        "N": ds.N, "gridsize": cfg.gridsize, "C": cfg.C, "object_big": cfg.use_object_big,
-        "intensity_scale": prep.s, "probe_factor": prep.probe_factor,
-        "train_groups": prep.train.n_groups,
-        "val_groups": 0 if prep.val is None else prep.val.n_groups,
-        "steps_per_epoch": -(-prep.train.n_groups // cfg.batch_size),
-        "bottleneck": model.net.config.bottleneck, "depth": model.net.config.depth,
-        "global_mixing": model.net.config.global_mixing,
-        "parameters": parameter_count(model.net),
-        "flops_per_pattern": flops_per_pattern(model.net),
-    }
-
-
 def run(args: argparse.Namespace) -> int:
+    from engine import api
+
     cfg = config_from(args)
-    ds = read_npz(args.data)
+    ds = api.load_dataset(args.data)
     if args.dry_run:
-        info = dry_run(ds, cfg)
+        info = api.plan_training(ds, cfg)
         for key, value in info.items():
             print(f"{key:>18}: {value:.6g}" if isinstance(value, float) else
                   f"{key:>18}: {value:,}" if isinstance(value, int) and not isinstance(value, bool)
                   else f"{key:>18}: {value}")
         return 0
-    from engine.network.trainer import train
-
     bar = ProgressBar()
 
     def on_event(event: Event) -> None:
@@ -157,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
             print(line)
 
-    result = train(ds, cfg, args.out, emit=on_event, resume=args.resume,
-                   overwrite=args.overwrite)
+    result = api.train(ds, cfg, out=args.out, emit=on_event, resume=args.resume,
+                       overwrite=args.overwrite)
     bar.close()
     if result.rank != 0:  # rank 0 writes the bundle and reports it
         return 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -243,3 +243,29 @@ def flops_per_pattern(model: PtychoNet) -> int:
     with counter, torch.no_grad():
         model(x)
     return int(counter.get_total_flops() // cfg.C)
+
+
+def activation_bytes(model: PtychoNet) -> int:
+    """Bytes of the outputs of every leaf layer in one group's forward pass (fp32).
+
+    What backpropagation keeps per group, at most: the basis of a training-memory estimate.
+    """
+    cfg = model.config
+    p = next(model.parameters())
+    total = 0
+
+    def count(_module: nn.Module, _inputs: Any, output: Any) -> None:
+        nonlocal total
+        for t in output if isinstance(output, tuple | list) else (output,):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * 4
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(count) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, cfg.C, cfg.N, cfg.N), dtype=p.dtype, device=p.device))
+    finally:
+        for h in handles:
+            h.remove()
+    return int(total)

@@ -3,8 +3,9 @@
 Batch order derives from ``(seed, epoch)`` alone and the loop holds no other random state,
 so a run resumed from the checkpoint of epoch k continues exactly as an uninterrupted one.
 Events go to ``emit``; a :class:`~engine.events.RunControl` pauses or stops between steps.
-A run changes no process-wide state beyond its own duration: the seed is set inside a forked
-torch RNG and the deterministic/cuDNN flags are restored when it ends (:func:`scoped_torch`).
+A run changes no process-wide state beyond its own duration: its seed acts in a fork of torch's
+generator (:func:`seeded_model`) and the deterministic/cuDNN flags are restored when it ends
+(:func:`scoped_flags`).
 """
 
 from __future__ import annotations
@@ -106,43 +107,61 @@ def build_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:
     return PhysicsModel(net, probe, cfg.use_object_big)
 
 
-# model initialisation draws from torch's global generator: two runs starting at once on two
-# threads must not interleave their draws (each seeds its own fork of it)
+# model initialisation draws from torch's global generator: it runs under this lock in a
+# fork of that generator seeded with the run's seed, so runs starting at once on two threads
+# neither interleave their draws nor move the caller's generator
 _INIT_LOCK = threading.Lock()
+# the process-wide flags a run sets (deterministic algorithms, cuDNN benchmark, the cuBLAS
+# workspace): saved when the first of the concurrent runs starts, restored when the last ends
+_FLAGS_LOCK = threading.Lock()
+_flag_users = 0
+_saved_flags: tuple[bool, bool, bool, str | None] | None = None
+
+
+def _cuda_devices() -> list[int]:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+def seeded_model(N: int, cfg: TrainConfig, probe: np.ndarray) -> PhysicsModel:  # noqa: N803
+    """The run's initial model: ``cfg.seed`` decides its weights, whatever else runs."""
+    with _INIT_LOCK, torch.random.fork_rng(devices=_cuda_devices()):
+        torch.manual_seed(cfg.seed)
+        return build_model(N, cfg, probe)
 
 
 @contextlib.contextmanager
-def scoped_torch(cfg: TrainConfig, accelerator: str) -> Iterator[None]:
-    """Seed and flags of one run, set on entry and restored on exit.
+def scoped_flags(cfg: TrainConfig) -> Iterator[None]:
+    """The process-wide torch flags of a run, restored when it (and any run beside it) ends.
 
-    Inside, torch's generators are a fork seeded with ``cfg.seed``
-    (:func:`torch.random.fork_rng`), deterministic algorithms are on when
-    ``cfg.deterministic`` and cuDNN's benchmark mode follows ``cfg``; on exit the caller's
-    generator states, flags and ``CUBLAS_WORKSPACE_CONFIG`` are back as they were, so a
-    training beside a preview in one process leaves the preview's results unchanged.
+    Deterministic algorithms are switched on for ``cfg.deterministic``; the loop may switch
+    cuDNN's benchmark mode on. On exit the caller's flags and ``CUBLAS_WORKSPACE_CONFIG``
+    are back as they were, so a training beside a preview in one process leaves nothing
+    behind.
     """
-    cuda = accelerator.startswith(("cuda", "gpu")) or (accelerator == "auto"
-                                                      and torch.cuda.is_available())
-    devices = list(range(torch.cuda.device_count())) if cuda and torch.cuda.is_available() \
-        else []
-    det, warn_only = (torch.are_deterministic_algorithms_enabled(),
-                      torch.is_deterministic_algorithms_warn_only_enabled())
-    bench = torch.backends.cudnn.benchmark
-    cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
-    with torch.random.fork_rng(devices=devices):
-        try:
-            torch.manual_seed(cfg.seed)
-            if cfg.deterministic:
-                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-                torch.use_deterministic_algorithms(True, warn_only=True)
-            yield
-        finally:
-            torch.use_deterministic_algorithms(det, warn_only=warn_only)
-            torch.backends.cudnn.benchmark = bench
-            if cublas is None:
-                os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
-            else:
-                os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas
+    global _flag_users, _saved_flags
+    with _FLAGS_LOCK:
+        if _flag_users == 0:
+            _saved_flags = (torch.are_deterministic_algorithms_enabled(),
+                            torch.is_deterministic_algorithms_warn_only_enabled(),
+                            torch.backends.cudnn.benchmark,
+                            os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+        _flag_users += 1
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        with _FLAGS_LOCK:
+            _flag_users -= 1
+            if _flag_users == 0 and _saved_flags is not None:
+                det, warn_only, bench, cublas = _saved_flags
+                torch.use_deterministic_algorithms(det, warn_only=warn_only)
+                torch.backends.cudnn.benchmark = bench
+                if cublas is None:
+                    os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+                else:
+                    os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas
 
 
 def bundle_meta(prep: PreparedData, N: int, cfg: TrainConfig, metrics: dict) -> dict[str, Any]:
@@ -173,8 +192,7 @@ def train(ds: Dataset, cfg: TrainConfig, out: str | os.PathLike[str], *,
     control = control or RunControl()
     emit(RunStarted(kind="train", config=cfg.to_dict()))
     try:
-        accelerator = cfg.accelerator if device in (None, "auto") else str(device)
-        with contextlib.ExitStack() as run_dir, scoped_torch(cfg, accelerator):
+        with contextlib.ExitStack() as run_dir, scoped_flags(cfg):
             return _train(ds, cfg, out, emit, control, resume, overwrite, run_dir, device)
     except Exception as exc:
         emit(Failed.from_exception(exc))
@@ -199,9 +217,7 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
         # batches share one shape: cuDNN's timed algorithm choice pays for itself at once
         torch.backends.cudnn.benchmark = True
     N = ds.N
-    with _INIT_LOCK:
-        torch.manual_seed(cfg.seed)
-        model = build_model(N, cfg, prep.probe)
+    model = seeded_model(N, cfg, prep.probe)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # the fused kernel: one launch for all parameters instead of a handful per tensor;
