@@ -125,17 +125,18 @@ def test_interleaved_runs_and_previews_equal_each_alone(ds, tmp_path):
     run_b = runs.start(api.train, ds, cfg_b, out=tmp_path / "b1")
     run_r = runs.start(api.reconstruct, ds, solver)
     seen = {}
-    for name, run in (("a", run_a), ("b", run_b), ("r", run_r)):
-        threading.Thread(target=lambda n=name, r=run: seen.__setitem__(
-            n, [e.canvas for e in r.events(timeout=600) if isinstance(e, CanvasSnapshot)]
-        )).start()
+    watchers = [threading.Thread(target=lambda n=name, r=run: seen.__setitem__(
+        n, [e.canvas for e in r.events(timeout=600) if isinstance(e, CanvasSnapshot)]))
+        for name, run in (("a", run_a), ("b", run_b), ("r", run_r))]
+    for w in watchers:
+        w.start()
     for _ in range(3):
         np.testing.assert_array_equal(
             api.stitch(ds, grouping=api.GroupingConfig(gridsize=2)).canvas, preview)
         assert api.patch_stats(ds, api.GroupingConfig(gridsize=2)).records[-1] == stats
     a, b, r = (run.result(timeout=600) for run in (run_a, run_b, run_r))
-    for run in (run_a, run_b, run_r):
-        run.wait(10)
+    for w in watchers:
+        w.join(60)
     assert (_digest(a.bundle), _digest(b.bundle)) == (alone_a[0], alone_b[0])
     assert alone_a[0] != alone_b[0]
     np.testing.assert_array_equal(r.canvas.canvas, alone_r)
