@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(physics and stitching stay fp32)")
     p.add_argument("--debug-dump", nargs="?", const="", default=None, metavar="DIR",
                    help="write the debug dump (offsets, stats, patch grids) to DIR "
-                        "(default <out>/debug)")
+                        "(default <out>/debug; without DIR, give it after RUN and DATA or "
+                        "as --debug-dump=DIR)")
     p.add_argument("--log-patch-stats", action="store_true",
                    help="write analysis/stats_inference.json and print one line per logged "
                         "batch")
