@@ -140,3 +140,23 @@ def test_min_weight_keeps_only_well_stitched_pixels(truth, make_canvas):
     assert everything["amplitude"]["ssim"] < 0.99
     with pytest.raises(InputError, match="min_weight"):
         evaluate_canvas(c, truth, min_weight=2.0)
+
+
+def test_registration_check_flags_poor_correlation_and_implausible_shifts():
+    from engine.evaluation.metrics import registration_check
+
+    def result(r_amp, r_phase, shift, box=(0, 0, 200, 120)):
+        return {"alignment": {"registration": {"shift_px": list(shift), "box": list(box)}},
+                "amplitude": {"pearson_r": r_amp}, "phase": {"pearson_r": r_phase}}
+
+    assert registration_check(result(0.9, 0.8, (1.5, -2.0)))["ok"] is True
+    # one of amplitude and phase correlating is enough (a weak-amplitude phase object)
+    assert registration_check(result(0.05, 0.7, (0.0, 0.0)))["ok"] is True
+    # the reported case: a shift of +37.6, +19.2 px with r = -0.03
+    bad = registration_check(result(-0.03, None, (37.6, 19.2)))
+    assert bad["ok"] is False
+    assert "Pearson r -0.03" in bad["reason"] and "(+37.6, +19.2)" in bad["reason"]
+    # a large shift alone: beyond max(4 px, 0.1 x the 120-px side) = 12 px
+    far = registration_check(result(0.9, 0.9, (0.0, 12.5)))
+    assert far["ok"] is False and "exceeds 12.0 px" in far["reason"]
+    assert registration_check(result(0.9, 0.9, (0.0, 11.9)))["ok"] is True
