@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,11 @@ class Dataset:
         )
 
     def with_diffraction(self, diffraction: np.ndarray) -> Dataset:
-        return replace(self, diffraction=np.asarray(diffraction, dtype=np.float32))
+        d = np.asarray(diffraction)
+        if np.iscomplexobj(d):
+            raise InputError("'diffraction'", "real amplitudes (sqrt of counts)",
+                             f"dtype {d.dtype}")
+        return replace(self, diffraction=d.astype(np.float32))
 
 
 def _finite(name: str, a: np.ndarray) -> None:
@@ -117,6 +122,9 @@ def validate(ds: Dataset) -> None:
     N = p.shape[0]
     if ds.diffraction is not None:
         d = ds.diffraction
+        if np.iscomplexobj(d):
+            raise InputError("'diffraction'", "real amplitudes (sqrt of counts)",
+                             f"dtype {d.dtype}")
         if d.shape != (n, N, N):
             raise InputError("'diffraction'", f"shape (n, N, N) = ({n}, {N}, {N})",
                              f"shape {d.shape}")
@@ -163,12 +171,70 @@ def check_positions_inside(positions: np.ndarray, shape: tuple[int, ...], N: int
         )
 
 
-def _get(npz: Any, key: str, path: Path) -> np.ndarray:
+def open_npz(path: str | os.PathLike[str], what: str = "a .npz file") -> Any:
+    """Open an NPZ archive for reading, never unpickling; one-line errors for anything else.
+
+    A missing path, a directory, an empty (0-byte) or truncated file, a plain ``.npy``
+    array and a file that is not an archive at all are each an :class:`InputError`
+    naming the path. Use as a context manager; read members with :func:`npz_array`.
+
+    Examples
+    --------
+    >>> open_npz("missing.npz")
+    Traceback (most recent call last):
+    ...
+    engine.errors.InputError: missing.npz: expected an existing .npz file, got no such file
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(str(p), f"an existing {what.removeprefix('a ')}", "no such file")
+    if not p.is_file():
+        raise InputError(str(p), what, "a directory")
+    if p.stat().st_size == 0:
+        raise InputError(str(p), what, "an empty (0-byte) file")
+    try:
+        npz = np.load(p, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        reason = ("pickled data (refused)" if "pickle" in str(exc)
+                  else f"not a readable .npz archive ({type(exc).__name__})")
+        raise InputError(str(p), what, reason) from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise InputError(str(p), what, f"a single .npy array of shape {npz.shape}")
+    return npz
+
+
+def npz_array(npz: Any, key: str, path: str | os.PathLike[str]) -> np.ndarray:
+    """Member ``key`` of an open NPZ; pickled (object) or unreadable members are refused."""
     try:
         return np.asarray(npz[key])
     except ValueError as exc:  # object arrays need pickle, which we refuse
         raise InputError(f"{path}: key '{key}'", "a numeric array (pickled objects are refused)",
                          str(exc).split("\n")[0]) from None
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: key '{key}'", "a readable array",
+                         f"{type(exc).__name__} (truncated or corrupted archive)") from None
+
+
+_get = npz_array
+
+
+def _real(a: np.ndarray, key: str, path: Path, expected: str) -> np.ndarray:
+    """``a`` if it holds real numbers; complex values are refused, not cast (which would
+    silently drop the imaginary part)."""
+    if np.iscomplexobj(a) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise InputError(f"{path}: key '{key}'", expected, f"dtype {a.dtype}")
+    return a
+
+
+def _coords(a: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """Scan coordinates as a 1-D float64 array; (n, 1) and (1, n) columns are accepted,
+    any other shape is refused (flattening a (10, 10) grid would invent 100 positions)."""
+    a = _real(a, key, path, "real coordinates in pixels")
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.reshape(-1)
+    if a.ndim != 1:
+        raise InputError(f"{path}: key '{key}'", "a 1-D array of n positions", f"shape {a.shape}")
+    return a.astype(np.float64)
 
 
 def _diffraction_layout(d: np.ndarray, n: int, N: int, path: Path) -> np.ndarray:
@@ -195,19 +261,14 @@ def read_npz(path: str | os.PathLike[str], *, require_diffraction: bool = True) 
         positions, as PtychoPINN's reconstruction outputs) is accepted.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}", "an existing .npz file", "no such file")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise InputError(f"{path}", "a readable .npz archive", type(exc).__name__) from None
+    npz = open_npz(path)
     with npz:
         keys = set(npz.files)
         for key in ("xcoords", "ycoords", "probeGuess"):
             if key not in keys:
                 raise InputError(f"{path}", f"key '{key}'", f"keys {sorted(keys)}")
-        x = _get(npz, "xcoords", path).astype(np.float64).ravel()
-        y = _get(npz, "ycoords", path).astype(np.float64).ravel()
+        x = _coords(_get(npz, "xcoords", path), "xcoords", path)
+        y = _coords(_get(npz, "ycoords", path), "ycoords", path)
         probe = _get(npz, "probeGuess", path)
         dkey = next((k for k in DIFFRACTION_ALIASES if k in keys), None)
         diffraction = None
@@ -215,7 +276,7 @@ def read_npz(path: str | os.PathLike[str], *, require_diffraction: bool = True) 
             raise InputError(f"{path}", "key 'diffraction' (or alias 'diff3d')",
                              f"keys {sorted(keys)}")
         if dkey is not None:
-            raw = _get(npz, dkey, path)
+            raw = _real(_get(npz, dkey, path), dkey, path, "real amplitudes (sqrt of counts)")
             N = probe.shape[0] if probe.ndim == 2 else -1
             diffraction = _diffraction_layout(raw, x.shape[0], N, path).astype(np.float32)
         obj = _get(npz, "objectGuess", path).astype(np.complex64) if "objectGuess" in keys else None

@@ -114,6 +114,7 @@ def _stitch_rate(name: str, device: str, n_patches: int, N: int, repeat: int) ->
 
 
 def run(args: argparse.Namespace, emit: Callback | None = None) -> dict[str, Any]:
+    get_backend("torch", args.device)  # an unavailable device is refused before any stage
     obj, probe, pos = _problem(args.N, args.n)
     results: dict[str, Any] = {"suite": "physics", "env": environment(args.device),
                                "params": {"N": args.N, "n": args.n,

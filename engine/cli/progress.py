@@ -1,4 +1,9 @@
-"""A terminal progress bar fed by engine events (stderr, shown only for work over ~2 s)."""
+"""A terminal progress bar fed by engine events (stderr, shown only for work over ~2 s).
+
+On a terminal the bar redraws one line (``\r`` frames); when stderr is a file or a pipe
+(a log, a batch job) it writes plain lines instead, one every ``interval`` seconds and at
+the end, so the log stays readable.
+"""
 
 from __future__ import annotations
 
@@ -31,10 +36,17 @@ class ProgressBar:
     Nothing is drawn during the first ``delay`` seconds, so quick commands stay quiet.
     """
 
-    def __init__(self, stream: TextIO | None = None, delay: float = 2.0, width: int = 30) -> None:
+    def __init__(self, stream: TextIO | None = None, delay: float = 2.0, width: int = 30,
+                 interval: float = 10.0) -> None:
         self.stream = stream or sys.stderr
         self.delay = delay
         self.width = width
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+        # how often a non-terminal gets a line; a terminal redraws every 0.1 s
+        self.interval = interval if not self.tty else 0.1
         self.start: float | None = None  # the clock starts at the first event, not at imports
         self._last = 0.0
         self._drawn = False
@@ -53,20 +65,23 @@ class ProgressBar:
             self.start = now
         elapsed = now - self.start
         final = total > 0 and done >= total
-        if elapsed < self.delay or (now - self._last < 0.1 and not final):
+        if elapsed < self.delay or (now - self._last < self.interval and not final):
             return
         self._last = now
         if total > 0:
             frac = min(done / total, 1.0)
             fill = int(frac * self.width)
             eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-            line = (f"\r{task:<10} [{'#' * fill}{'.' * (self.width - fill)}] {done}/{total} "
+            line = (f"{task:<10} [{'#' * fill}{'.' * (self.width - fill)}] {done}/{total} "
                     f"{elapsed:6.1f}s eta {eta:5.1f}s {extra}")
         else:
-            line = f"\r{task:<10} {done} done {elapsed:6.1f}s {extra}"
-        self.stream.write(line)
+            line = f"{task:<10} {done} done {elapsed:6.1f}s {extra}"
+        if self.tty:
+            self.stream.write("\r" + line)
+            self._drawn = True
+        else:
+            self.stream.write(line.rstrip() + "\n")
         self.stream.flush()
-        self._drawn = True
 
     def close(self) -> None:
         if self._drawn:

@@ -397,24 +397,16 @@ def read_truth(path: str | Any) -> np.ndarray:
     Only the object is read and checked (2-D, finite): a truth file need not carry
     diffraction data. One-line :class:`InputError` for a missing or unreadable file or key.
     """
-    import zipfile
     from pathlib import Path
 
+    from engine.data import npz_array, open_npz
+
     p = Path(path)
-    if not p.is_file():
-        raise InputError(str(p), "an existing .npz file with the truth 'objectGuess'",
-                         "no such file")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            if "objectGuess" not in z.files:
-                raise InputError(str(p), "key 'objectGuess' (the ground-truth object)",
-                                 f"keys {sorted(z.files)}")
-            obj = np.asarray(z["objectGuess"])
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(str(p), "a readable .npz archive without pickled objects",
-                         type(exc).__name__) from None
+    with open_npz(p, "a .npz file with the truth 'objectGuess'") as z:
+        if "objectGuess" not in z.files:
+            raise InputError(str(p), "key 'objectGuess' (the ground-truth object)",
+                             f"keys {sorted(z.files)}")
+        obj = npz_array(z, "objectGuess", p)
     if obj.ndim != 2 or obj.size == 0 or not np.issubdtype(obj.dtype, np.number):
         raise InputError(f"{p}: key 'objectGuess'", "a numeric 2-D (H, W) array",
                          f"shape {obj.shape}, dtype {obj.dtype}")

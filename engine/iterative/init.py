@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from engine.data import Dataset
+from engine.data import Dataset, npz_array, open_npz
 from engine.errors import InputError
 from engine.physics.stitching import Canvas, CanvasGeometry
 
@@ -54,14 +54,16 @@ def place_on_grid(values: np.ndarray, origin: tuple[int, int],
 
 
 def _from_npz(path: Path, geometry: CanvasGeometry) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as z:
+    with open_npz(path, "a canvas .npz or a dataset with 'objectGuess'") as z:
         keys = set(z.files)
+        obj = npz_array(z, "objectGuess", path) if "objectGuess" in keys else None
     if {"canvas", "origin"} <= keys:
         c = Canvas.load(path)
         return place_on_grid(c.canvas, c.origin, geometry, f"{path}: 'canvas'")
-    if "objectGuess" in keys:
-        with np.load(path, allow_pickle=False) as z:
-            obj = z["objectGuess"]
+    if obj is not None:
+        if obj.ndim != 2 or not np.issubdtype(obj.dtype, np.number):
+            raise InputError(f"{path}: key 'objectGuess'", "a numeric 2-D (H, W) array",
+                             f"shape {obj.shape}, dtype {obj.dtype}")
         return place_on_grid(obj, (0, 0), geometry, f"{path}: 'objectGuess'")
     raise InputError(f"init {path}", "a canvas NPZ (keys canvas, origin) or a dataset with "
                      "'objectGuess'", f"keys {sorted(keys)}")

@@ -57,18 +57,35 @@ def _steps() -> dict[str, Callable[..., tuple[Any, Any, Any]]]:
     return {"epie": pie_step, "rpie": pie_step, "lsqml": lsqml_step}
 
 
-def check_data_support(options: SolverOptions, n: int, N: int, grid_pixels: int) -> None:
-    """Refuse more probe modes than the data can constrain.
+def check_data_support(options: SolverOptions, n: int, N: int, grid_pixels: int) -> None:  # noqa: N803
+    """Refuse a problem the data cannot constrain, naming what is short.
 
-    Each mode needs at least one measured pattern, and the unknowns (object pixels plus
-    K·N² probe values) must be fewer than the measured intensities n·N².
+    The unknowns (the object's grid pixels, plus K·N² probe values unless a single probe
+    mode is held fixed) must be fewer than the measured intensities n·N², and each probe
+    mode needs at least one measured pattern. Three different shortfalls, three messages: too few
+    positions for the object alone, too few to refine the probe, too many modes.
     """
-    K = options.probe_modes
-    unknowns = grid_pixels + K * N * N
-    if K > n or unknowns >= n * N * N:
-        raise InputError("probe_modes", f"at most {n} modes with unknowns (object {grid_pixels} "
-                         f"+ modes x {N}x{N}) fewer than the {n * N * N} measured pixels",
-                         str(K))
+    K, NN = options.probe_modes, N * N
+    measured = n * NN
+    if grid_pixels >= measured:
+        raise InputError("data", f"more measured pixels than object unknowns ({n} position(s) "
+                         f"x {N}x{N} = {measured} measured pixels for a {grid_pixels}-pixel "
+                         "object grid): more, overlapping scan positions", f"{n} position(s)")
+    if not (options.update_probe or K > 1):
+        return  # one fixed probe mode adds no unknowns
+    most = min(n, (measured - grid_pixels - 1) // NN)
+    if most < 1 and K > 1:
+        raise InputError("probe_modes", f"1 with {n} position(s): modes are refined, and each "
+                         f"adds {NN} unknowns to the object's {grid_pixels}, not fewer than the "
+                         f"{measured} measured pixels", str(K))
+    if most < 1:
+        raise InputError("update_probe", f"a fixed probe with {n} position(s): refining it adds "
+                         f"{NN} unknowns to the object's {grid_pixels}, not fewer than the "
+                         f"{measured} measured pixels", "True")
+    if K > most:
+        raise InputError("probe_modes", f"at most {most} (each mode needs a measured pattern, "
+                         f"and object {grid_pixels} + modes x {N}x{N} unknowns must stay fewer "
+                         f"than the {measured} measured pixels)", str(K))
 
 
 @contextlib.contextmanager

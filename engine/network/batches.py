@@ -44,7 +44,11 @@ def group_region(ds: Dataset, index: np.ndarray, gridsize: int, neighbor_count: 
     K = neighbor_count
     if K is not None:
         K = min(K, index.size - 1)
-    n_g = index.size if n_groups is None else min(n_groups, index.size)
+    if n_groups is not None and n_groups > index.size:
+        # the rule of every command (stitch, stats, infer): never quietly fewer groups
+        raise InputError("n_groups", f"at most {index.size} (the positions of the {what}; one "
+                         "group per seed position)", str(n_groups))
+    n_g = index.size if n_groups is None else n_groups
     local = make_groups(ds.positions[index], GroupingConfig(gridsize, K, n_g, seed))
     return Groups(indices=index[local.indices], positions=local.positions, gridsize=gridsize)
 

@@ -85,8 +85,18 @@ def make_fabric(cfg: TrainConfig, device: str | None = None):
         dev = resolve_device(device)
         accelerator = dev.type
         devices = [dev.index] if dev.index is not None else cfg.devices
-    fabric = Fabric(accelerator=accelerator, devices=devices, strategy=cfg.strategy,
-                    precision=precision)
+    if accelerator in ("cuda", "gpu") and not torch.cuda.is_available():
+        raise InputError("accelerator", "an accelerator this machine has (auto or cpu: no CUDA "
+                         "device is visible)", repr(accelerator))
+    try:
+        fabric = Fabric(accelerator=accelerator, devices=devices, strategy=cfg.strategy,
+                        precision=precision)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        # Lightning's own refusal (an unknown strategy or accelerator, too many devices...)
+        # in one line: its first sentence
+        reason = str(exc).strip().split("\n")[0].split(". ")[0]
+        raise InputError("accelerator/devices/strategy/precision", "a combination Lightning "
+                         "Fabric accepts", reason) from None
     if cfg.devices > 1 or cfg.strategy not in ("auto", "single_device"):
         fabric.launch()
     return fabric

@@ -30,7 +30,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from engine.backends import Backend, get_backend
-from engine.data import save_arrays
+from engine.data import npz_array, open_npz, save_arrays
 from engine.errors import InputError
 from engine.options import Options, option, validate
 
@@ -115,17 +115,33 @@ class Canvas:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Canvas:
+        """Read a canvas file (:meth:`save`'s layout); one-line errors for a bad file.
+
+        The canvas must be a numeric 2-D array and its coverage (and weight) of the same
+        shape: a mask of another shape would score pixels that do not exist.
+        """
         path = Path(path)
-        if not path.is_file():
-            raise InputError(str(path), "an existing canvas .npz", "no such file")
-        with np.load(path, allow_pickle=False) as z:
+        with open_npz(path, "a canvas .npz file") as z:
             for key in ("canvas", "coverage", "origin"):
                 if key not in z.files:
                     raise InputError(str(path), f"key '{key}' of a canvas file", f"keys {z.files}")
-            canvas = z["canvas"]
-            weight = z["weight"] if "weight" in z.files else z["coverage"].astype(np.float32)
-            return cls(canvas, z["coverage"].astype(bool), tuple(int(v) for v in z["origin"]),
-                       weight)
+            canvas = npz_array(z, "canvas", path)
+            coverage = npz_array(z, "coverage", path)
+            origin = npz_array(z, "origin", path)
+            weight = npz_array(z, "weight", path) if "weight" in z.files else None
+        if canvas.ndim != 2 or not np.issubdtype(canvas.dtype, np.number):
+            raise InputError(f"{path}: key 'canvas'", "a numeric 2-D (h, w) array",
+                             f"shape {canvas.shape}, dtype {canvas.dtype}")
+        for key, a in (("coverage", coverage), ("weight", weight)):
+            if a is not None and a.shape != canvas.shape:
+                raise InputError(f"{path}: key '{key}'", f"the canvas's shape {canvas.shape}",
+                                 f"shape {a.shape}")
+        if origin.shape != (2,) or not np.issubdtype(origin.dtype, np.number):
+            raise InputError(f"{path}: key 'origin'", "two numbers (row, col)",
+                             f"shape {origin.shape}, dtype {origin.dtype}")
+        if weight is None:
+            weight = coverage.astype(np.float32)
+        return cls(canvas, coverage.astype(bool), tuple(int(v) for v in origin), weight)
 
     def _object_slices(self, shape: tuple[int, int]):
         r0, c0 = self.origin

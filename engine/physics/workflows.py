@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.backends import Backend, get_backend
 from engine.data import Dataset
+from engine.errors import InputError
 from engine.events import Callback, RunControl, StatsSnapshot, progress_emitter
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import intensity_scale
@@ -79,6 +80,9 @@ def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingCo
     :class:`~engine.events.StopRequested`).
     ``emit`` receives a :class:`~engine.events.StatsSnapshot` per kept batch record.
     """
+    if limit is not None and not (isinstance(limit, int) and limit >= 1):
+        raise InputError("limit", "an integer >= 1 (the batches recorded; none: all)",
+                         repr(limit))
     be = _backend(backend, device)
     cfg = grouping or GroupingConfig()
     groups = make_groups(ds.positions, cfg)

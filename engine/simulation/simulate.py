@@ -32,6 +32,9 @@ ObjectName = Literal["lines", "grf", "asym", "image"]
 ProbeName = Literal["disk", "gaussian", "zone-plate"]
 ScanName = Literal["raster", "spiral", "random"]
 
+# a pixel can hold a whole pattern's counts; NumPy's Poisson sampler stops near 9.2e18
+MAX_NPHOTONS = 1e18
+
 
 @dataclass(frozen=True)
 class SimulationConfig(Options):
@@ -81,6 +84,9 @@ class SimulationConfig(Options):
             if getattr(self, name) not in allowed:
                 raise InputError(name, f"one of {sorted(allowed)}", repr(getattr(self, name)))
         validate(self)
+        if math.isfinite(self.nphotons) and self.nphotons > MAX_NPHOTONS:
+            raise InputError("nphotons", f"at most {MAX_NPHOTONS:g} (Poisson sampling's limit; "
+                             "inf: no noise)", f"{self.nphotons:g}")
         if self.N % 2:
             raise InputError("N", "an even pattern size >= 8 (32...256 typical)", str(self.N))
 

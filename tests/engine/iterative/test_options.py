@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -64,3 +65,20 @@ def test_batch_larger_than_the_data_is_the_whole_data(small32):
     whole = reconstruct(small32, EPIEOptions(iterations=2, batch_size=10_000))
     exact = reconstruct(small32, EPIEOptions(iterations=2, batch_size=small32.n))
     assert (whole.object == exact.object).all()
+
+
+def test_too_few_positions_are_named_not_blamed_on_probe_modes(small32):
+    """One position cannot constrain the object at all: the message says so (it used to
+    read "expected at most 1 modes ..., got 1")."""
+    with pytest.raises(InputError, match=r"^data: .*1 position\(s\)") as info:
+        reconstruct(small32.subset([0]), EPIEOptions(iterations=1))
+    assert "modes" not in str(info.value)
+    with pytest.raises(InputError, match="^update_probe: .*2 position"):
+        reconstruct(small32.subset([0, 1]), EPIEOptions(iterations=1, update_probe=True))
+    few = small32.subset(list(range(6)))
+    with pytest.raises(InputError, match=r"^probe_modes: expected at most (\d+) ") as info:
+        reconstruct(few, EPIEOptions(iterations=1, probe_modes=6, update_probe=True))
+    most = int(re.search(r"at most (\d+) ", str(info.value)).group(1))
+    assert 1 <= most < 6
+    # the largest number of modes the message allows is accepted
+    reconstruct(few, EPIEOptions(iterations=1, probe_modes=most, update_probe=True))
