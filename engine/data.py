@@ -192,10 +192,14 @@ def open_npz(path: str | os.PathLike[str], what: str = "a .npz file") -> Any:
         raise InputError(str(p), what, "a directory")
     if p.stat().st_size == 0:
         raise InputError(str(p), what, "an empty (0-byte) file")
+    head = b""
     try:
+        with open(p, "rb") as fh:
+            head = fh.read(6)
         npz = np.load(p, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        reason = ("pickled data (refused)" if "pickle" in str(exc)
+        # NumPy takes anything that is neither a zip nor a .npy for a pickle: say which
+        reason = ("pickled data (refused)" if head[:1] == b"\x80"
                   else f"not a readable .npz archive ({type(exc).__name__})")
         raise InputError(str(p), what, reason) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):

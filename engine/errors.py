@@ -39,4 +39,4 @@ class OutputError(PtychoError, OSError):
 
 def os_reason(exc: OSError) -> str:
     """The human reason of an ``OSError`` (``'Read-only file system'``), never a traceback."""
-    return exc.strerror or type(exc).__name__
+    return exc.strerror or str(exc).split("\n")[0] or type(exc).__name__
