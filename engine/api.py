@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine import events
 from engine.backends import available_backends
 from engine.data import Dataset, read_npz, write_npz
 from engine.errors import InputError, PtychoError
@@ -73,12 +74,11 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Canvas", "Dataset", "EPIEOptions", "GroupingConfig", "Groups", "InferConfig",
-    "InferenceResult", "InputError", "LSQMLOptions", "PtychoError", "Preview",
-    "PreviewOptions", "preview", "CompareView", "compare_view", "RPIEOptions", "ReconResult",
-    "RunControl",
+    "InferenceResult", "InputError", "LSQMLOptions", "PtychoError", "Preview", "PreviewOptions",
+    "preview", "CompareView", "compare_view", "RPIEOptions", "ReconResult", "RunControl",
     "ScalingConfig", "SimulationConfig", "SolverOptions", "StatsLog", "StitchConfig",
     "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
-    "compare", "evaluate", "group", "infer", "load_canvas", "load_dataset", "patch_stats",
+    "compare", "evaluate", "events", "group", "infer", "load_canvas", "load_dataset", "patch_stats",
     "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
 ]
 
