@@ -3,7 +3,7 @@
 One call groups the scan positions, takes the patches of the first groups (the truth, or a
 loaded bundle's prediction), tiles them into patch grids (amplitude raw and normalised,
 phase, and the network inputs ``D / s``), stitches the stitched canvas (NaN outside the
-coverage), computes the SPEC §7 variance statistics batch by batch and reports the intensity
+coverage), computes the variance statistics batch by batch and reports the intensity
 scale in use, where it came from and the data's own (see ``docs/conventions.md``). The napari
 workbench shows these as layers; a notebook gets the same with ``api.preview(data, options)``.
 
@@ -161,7 +161,7 @@ class Preview:
         (the network inputs ``D / s``); each group is a g × g block, channels row-major.
     grid_boxes : (b, 4) (row0, col0, row1, col1) of each group's block in the grids.
     canvas : the stitched canvas (complex, NaN outside the coverage).
-    stats : ``{"batches": [record, ...], "all": record}``, SPEC §7 figures per batch of the
+    stats : ``{"batches": [record, ...], "all": record}``, the statistics per batch of the
         first groups and pooled over those batches (``var_across_group`` is ``None`` for
         gridsize 1: undefined, never 0).
     scale : the intensity scale in use (``None`` without diffraction).

@@ -1,4 +1,4 @@
-"""The docked matplotlib panel of the SPEC §7 statistics across batches.
+"""The docked matplotlib panel of the patch statistics across batches.
 
 Themed to the viewer's light or dark theme and redrawn on each preview.
 """
