@@ -148,8 +148,17 @@ def simulate(options: SimulationConfig, *, backend: str = "numpy", device: str =
              positions: np.ndarray | None = None) -> Dataset:
     """Simulate a dataset (object, probe, scan, Poisson counts) from ``options``.
 
-    The options come first: there is no input data (``object_array``, ``probe_array`` and
-    ``positions`` replace the generated ones). Emits ``Progress`` per batch of patterns.
+    Parameters
+    ----------
+    options : what to simulate; it comes first because there is no input data.
+    backend, device : the forward model's backend (``"numpy"`` reference, ``"torch"``).
+    emit : receives ``Progress`` per batch of patterns.
+    control : a stop raises :class:`StopRequested`.
+    object_array, probe_array, positions : replace the generated object, probe, scan.
+
+    Returns
+    -------
+    Dataset : diffraction amplitudes, positions, probe, true object and patches.
 
     Examples
     --------
@@ -182,8 +191,19 @@ def stitch(data: Dataset, options: StitchConfig | None = None, *,
            emit: Callback | None = None, control: RunControl | None = None) -> Canvas:
     """Group the positions, take the patches of ``source`` and stitch them into a canvas.
 
-    The canvas spans every position of ``data`` (object coordinates, NaN where uncovered),
-    whatever the grouping. Emits ``Progress`` per batch of groups.
+    Parameters
+    ----------
+    data : the dataset.
+    options : crop and window of the reassembly (default: central N/2, uniform).
+    grouping : how positions are grouped (default gridsize 1).
+    source : where the patches come from (``"truth"``: the simulated patches, ...).
+    batch_size : groups per batch (a stop is honoured between batches).
+    backend, device, emit, control : as every action (``Progress`` per batch).
+
+    Returns
+    -------
+    Canvas : spanning every position of ``data`` in object coordinates, whatever the
+        grouping; NaN where uncovered, with ``coverage`` and ``origin``.
 
     Examples
     --------
@@ -205,8 +225,19 @@ def patch_stats(data: Dataset, options: GroupingConfig | None = None, *,
     """The variance statistics of the patches of ``source``, batch by batch and pooled
     (docs/conventions.md#statistics).
 
-    The log's last record (``batch == "all"``) pools every group; ``StatsLog.write_grid``
-    writes its sample patches as PNG grids.
+    Parameters
+    ----------
+    data : the dataset.
+    options : the grouping (``gridsize`` decides C and whether ``var_across_group`` exists).
+    stitch_options : the reassembly of the canvas the pooled record describes.
+    source, batch_size, phase, limit : patch source, groups per batch, the records' phase
+        label, how many batches keep a record (all count in the pooled one).
+    backend, device, emit, control : as every action (``Progress`` per batch).
+
+    Returns
+    -------
+    StatsLog : one record per kept batch, then the pooled ``batch == "all"`` record;
+        ``StatsLog.write_grid(path)`` writes the sample patches as PNG grids.
 
     Examples
     --------
@@ -277,13 +308,25 @@ def train(data: Dataset, options: TrainConfig, *, out: str | os.PathLike[str],
           emit: Callback | None = None, control: RunControl | None = None) -> TrainResult:
     """Train the physics-informed network on ``data``; checkpoints and bundle go to ``out``.
 
-    ``out`` is locked for the run; one that holds another run is refused unless ``resume``
-    (continue it) or ``overwrite`` (replace it) is given (:func:`engine.rundir.open_run`).
-    Emits RunStarted, Step (per optimiser step), Epoch, Validation, StatsSnapshot,
-    CanvasSnapshot (the validation stripe each epoch, the whole scan every
-    ``options.snapshot_every`` epochs), PatchGridSnapshot, then Finished or Stopped (Failed
-    on error). ``device`` overrides ``options.accelerator``. The run's seed and torch flags
-    are scoped to it: the process's RNG state and flags are unchanged afterwards.
+    Parameters
+    ----------
+    data : the training dataset (diffraction, positions, probe).
+    options : the training configuration (``TrainConfig.describe()`` lists its fields).
+    out : the run directory, held for the run; one holding another run is refused unless
+        ``resume`` (continue from its checkpoint) or ``overwrite`` (replace it).
+    device : ``"cpu"``, ``"cuda"``, ``"cuda:k"``; overrides ``options.accelerator``.
+    emit : receives RunStarted, Step (per optimiser step), Epoch, Validation,
+        StatsSnapshot, CanvasSnapshot (the validation stripe each epoch; the whole scan and
+        a PatchGridSnapshot every ``options.snapshot_every`` epochs), then Finished,
+        Stopped or Failed.
+    control : pause or stop between steps; a stopped run keeps the last written bundle.
+
+    Returns
+    -------
+    TrainResult : the bundle path, per-epoch history, final metrics, ``stopped``.
+
+    The run's seed and torch flags are scoped to it: torch's generator state and the
+    deterministic/cuDNN flags are as before once it ends, and its memory is released.
 
     Examples
     --------
@@ -305,15 +348,26 @@ def infer(data: Dataset, bundle: Any, options: InferConfig | None = None, *,
           out: str | os.PathLike[str] | None = None, overwrite: bool = False,
           debug_dir: str | os.PathLike[str] | None = None, device: str | None = None,
           emit: Callback | None = None, control: RunControl | None = None) -> InferenceResult:
-    """Predict and stitch ``data`` with a trained bundle (a run, bundle or .zip path, or a
-    loaded :class:`~engine.network.bundles.Bundle`).
+    """Predict and stitch ``data`` with a trained bundle.
 
-    ``out``, when given, is held as a run directory (:func:`engine.rundir.open_run`; a
-    previous run there is replaced only with ``overwrite``) and receives ``recon.npz``
-    (canvas layout), ``amplitude.png``, ``phase.png``, ``summary.json`` and, as ``options``
-    asks, ``analysis/`` statistics and the debug dump (in ``debug_dir``, default
-    ``<out>/debug``). ``device`` overrides ``options.device``. Emits RunStarted, Progress
-    per batch, StatsSnapshot, CanvasSnapshot, then Finished (Stopped or Failed).
+    Parameters
+    ----------
+    data : the dataset to reconstruct (same N as the bundle).
+    bundle : a run, bundle or ``.zip`` path, or a loaded
+        :class:`~engine.network.bundles.Bundle`.
+    options : scaling, batch size, stitching, statistics (default :class:`InferConfig`).
+    out : when given, a run directory (a previous run there is replaced only with
+        ``overwrite``) receiving ``recon.npz`` (canvas layout), ``amplitude.png``,
+        ``phase.png``, ``summary.json`` and, as ``options`` asks, ``analysis/`` statistics
+        and the debug dump (in ``debug_dir``, default ``<out>/debug``).
+    device : overrides ``options.device``.
+    emit : receives RunStarted, Progress per batch, StatsSnapshot, CanvasSnapshot, then
+        Finished, Stopped or Failed.
+    control : a stop raises :class:`StopRequested`; nothing is written.
+
+    Returns
+    -------
+    InferenceResult : the canvas, the intensity scale and where it came from, statistics.
 
     Examples
     --------
@@ -350,16 +404,29 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                 snapshot_every: int = 1) -> ReconResult:
     """Reconstruct object and probe with ePIE, rPIE or LSQ-ML (``options`` picks which).
 
-    ``init``: ``"flat"``, a canvas, an array, a canvas ``.npz`` or a model bundle (network
-    initialisation). ``previous``: a result to continue from in memory, for
-    ``options.iterations`` more epochs (5 then 5 more equal 10 in one go; a setting may be
-    flipped in between). ``resume``: a checkpoint directory (``options.iterations`` is then
-    the total). ``out``, when given, is held as a run directory (a previous run there is
-    replaced only with ``overwrite``; resuming from its own checkpoint continues it) and
-    receives the result (:meth:`ReconResult.save`) and checkpoints in ``<out>/checkpoint``
-    unless ``checkpoint_dir`` says otherwise. Emits RunStarted, Progress per batch, Step
-    and Epoch per epoch, CanvasSnapshot (NaN-masked) and ProbeSnapshot every
-    ``snapshot_every`` epochs, then Finished or Stopped.
+    Parameters
+    ----------
+    data : measured diffraction, positions and the initial probe.
+    options : :class:`EPIEOptions`, :class:`RPIEOptions` or :class:`LSQMLOptions`.
+    init : ``"flat"``, a canvas, an array, a canvas ``.npz`` or a model bundle (network
+        initialisation).
+    previous : a result to continue from in memory, for ``options.iterations`` more
+        epochs (5 then 5 more equal 10 in one go; a setting may be flipped in between).
+    backend, device : ``"numpy"`` (reference) or ``"torch"`` on ``"cpu"``/``"cuda[:k]"``.
+    emit : receives RunStarted, Progress per batch, Step and Epoch per epoch,
+        CanvasSnapshot (NaN where unilluminated) and ProbeSnapshot every
+        ``snapshot_every`` epochs, then Finished, Stopped or Failed.
+    control : pause or stop between batches; a stopped run returns with ``stopped=True``.
+    out : when given, a run directory (a previous run there is replaced only with
+        ``overwrite``; resuming from its own checkpoint continues it) receiving the result
+        (:meth:`ReconResult.save`) and checkpoints in ``<out>/checkpoint``.
+    checkpoint_dir, checkpoint_every : where and how often checkpoints are written.
+    resume : a checkpoint directory to continue from (``options.iterations`` is then the
+        total).
+
+    Returns
+    -------
+    ReconResult : the canvas, the full object grid, probe modes, history, ``stopped``.
 
     Examples
     --------

@@ -60,7 +60,8 @@ class RunStarted(Event):
 
 @dataclass(frozen=True)
 class Step(Event):
-    """One optimiser step (training) or one batch update (iterative solvers).
+    """One optimiser step (training) or one iteration, a pass over every position
+    (iterative solvers).
 
     ``step`` counts from 1 over the whole run, ``total`` is the planned step count (-1 when
     unknown), ``epoch`` the 1-based epoch the step belongs to, ``loss`` the step's loss (the

@@ -81,7 +81,7 @@ class Run:
                  throttle_s: float | None = None) -> None:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.action = action
-        user_emit: Callback | None = kwargs.pop("emit", None)
+        self._user_emit: Callback | None = kwargs.pop("emit", None)
         self.control: RunControl = kwargs.pop("control", None) or RunControl()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._finished = threading.Event()
@@ -90,12 +90,7 @@ class Run:
         self._error: BaseException | None = None
         self._terminal: Event | None = None  # the action's own terminal event, held back
 
-        def sink(event: Event) -> None:
-            if user_emit is not None:
-                user_emit(event)
-            self._queue.put(event)
-
-        self._sink = throttle(sink, throttle_s) if throttle_s else sink
+        self._sink = throttle(self._queue.put, throttle_s) if throttle_s else self._queue.put
         self._thread = threading.Thread(target=self._main, args=(args, kwargs), daemon=True,
                                         name=f"engine-run-{self.run_id}")
         self._thread.start()
@@ -108,6 +103,8 @@ class Run:
             # terminal one (a nested action's own Finished must not end the stream early)
             self._terminal = event
             return
+        if self._user_emit is not None:
+            self._user_emit(event)
         self._sink(event)
 
     def _main(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -131,6 +128,8 @@ class Run:
                 terminal = self._own(Finished) or Finished(summary=_summary(self._result),
                                                            run_id=self.run_id)
         try:
+            if self._user_emit is not None:
+                self._user_emit(terminal)
             self._sink(terminal)
         finally:
             self._queue.put(_END)
@@ -206,8 +205,9 @@ def start(action: Callable[..., Any], *args: Any, run_id: str | None = None,
     run_id : the id stamped on the events (default: a fresh random one).
     throttle_s : coalesce high-rate events to one per kind per ``throttle_s`` seconds
         (:func:`throttle`); ``None`` delivers every event.
-    kwargs : passed to the action; an ``emit`` given here also sees every event (on the
-        worker thread) and a ``control`` given here becomes the run's.
+    kwargs : passed to the action; an ``emit`` given here also sees every event, unthrottled
+        and stamped, on the worker thread (a log, a recorder), and a ``control`` given here
+        becomes the run's.
 
     Examples
     --------

@@ -257,3 +257,19 @@ def test_a_throttled_run_has_a_bounded_queue():
     got = list(run.events())
     assert isinstance(got[-1], Finished) and len(got) < 500
     assert [e.step for e in got if isinstance(e, Step)][-1] == 100_000
+
+
+def test_an_emit_passed_to_start_sees_every_event_once_with_one_terminal():
+    def flood(*, emit, control):
+        for k in range(1000):
+            emit(Progress(task="x", done=k, total=1000))
+        emit(Finished(summary={"own": True}))
+
+    recorded = []
+    run = runs.start(flood, emit=recorded.append, throttle_s=60)
+    delivered = list(run.events(timeout=30))
+    assert [e.done for e in recorded if isinstance(e, Progress)] == list(range(1000))
+    assert isinstance(recorded[-1], Finished) and recorded[-1].summary == {"own": True}
+    assert sum(isinstance(e, TERMINAL) for e in recorded) == 1
+    assert {e.run_id for e in recorded} == {run.run_id}
+    assert len(delivered) == 3 and delivered[-1] == recorded[-1]  # throttled: first, last
