@@ -78,8 +78,8 @@ __all__ = [
     "preview", "CompareView", "compare_view", "RPIEOptions", "ReconResult", "RunControl",
     "ScalingConfig", "SimulationConfig", "SolverOptions", "StatsLog", "StitchConfig",
     "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
-    "compare", "evaluate", "events", "group", "infer", "load_canvas", "load_dataset", "patch_stats",
-    "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
+    "compare", "evaluate", "events", "group", "infer", "load_canvas", "load_dataset", "load_truth",
+    "patch_stats", "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
 ]
 
 
@@ -460,7 +460,24 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
     return result
 
 
-def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False) -> dict[str, Any]:
+def load_truth(path: str | os.PathLike[str]) -> np.ndarray:
+    """The true object (``objectGuess``) of a data file, complex128; the file need not hold
+    diffraction data.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> load_truth(save_dataset(tempfile.mkdtemp() + "/sim.npz", ds)).shape == ds.object.shape
+    True
+    """
+    from engine.evaluation.metrics import read_truth
+
+    return read_truth(path)
+
+
+def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False,
+             min_weight: float = 0.0) -> dict[str, Any]:
     """Amplitude and phase figures of ``canvas`` against the true object
     (docs/conventions.md#evaluation-metrics).
 
@@ -473,7 +490,7 @@ def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False) ->
     """
     from engine.evaluation.metrics import evaluate_canvas
 
-    return evaluate_canvas(canvas, truth, remove_ramp=remove_ramp)
+    return evaluate_canvas(canvas, truth, remove_ramp=remove_ramp, min_weight=min_weight)
 
 
 def compare(baseline: Any, candidate: Any, *, rtol: float = 0.05,

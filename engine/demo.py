@@ -15,16 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import api
 from engine.atomic import write_json
 from engine.backends import get_backend
 from engine.data import write_npz
-from engine.evaluation.metrics import evaluate_canvas, to_jsonable
+from engine.evaluation.metrics import to_jsonable
 from engine.evaluation.report import write_overview_png
-from engine.iterative import RPIEOptions, reconstruct
-from engine.physics.grouping import GroupingConfig
-from engine.physics.stitching import StitchConfig
-from engine.physics.workflows import stats_dataset, stitch_dataset
-from engine.simulation.simulate import SimulationConfig, simulate
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +31,9 @@ def run_demo(out: str | Path, *, n_positions: int = 256, N: int = 64, gridsize: 
     out = Path(out)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    ds = simulate(SimulationConfig(object="asym", probe="disk", scan="raster",
-                                   n_positions=n_positions, N=N, step=N / 8, jitter=0.0,
-                                   nphotons=1e8, seed=seed))
+    ds = api.simulate(api.SimulationConfig(object="asym", probe="disk", scan="raster",
+                                           n_positions=n_positions, N=N, step=N / 8,
+                                           jitter=0.0, nphotons=1e8, seed=seed))
     write_npz(out / "data.npz", ds)
     timings["simulate_s"] = time.perf_counter() - t0
 
@@ -49,22 +45,23 @@ def run_demo(out: str | Path, *, n_positions: int = 256, N: int = 64, gridsize: 
     energy_in = float(np.mean(np.sum(np.abs(ds.probe * ds.patches) ** 2, axis=(1, 2))))
     energy_out = float(np.mean(np.sum(amp.astype(np.float64) ** 2, axis=(1, 2))))
 
-    grouping = GroupingConfig(gridsize=gridsize, seed=seed)
+    grouping = api.GroupingConfig(gridsize=gridsize, seed=seed)
     t0 = time.perf_counter()
-    canvas = stitch_dataset(ds, grouping=grouping, stitch_config=StitchConfig(), backend=be)
+    canvas = api.stitch(ds, api.StitchConfig(), grouping=grouping, backend=be)
     timings["stitch_s"] = time.perf_counter() - t0
     canvas.save(out / "canvas.npz")
     obj, cov = canvas.crop_object(ds.object.shape), canvas.crop_coverage(ds.object.shape)
     roundtrip = float(np.abs(obj[cov] - ds.object[cov]).max())
 
-    stats = stats_dataset(ds, grouping=grouping, backend=be, limit=2)
+    stats = api.patch_stats(ds, grouping, backend=be, limit=2)
     stats.write(out / "analysis")
 
     t0 = time.perf_counter()
-    recon = reconstruct(ds, RPIEOptions(iterations=iterations, batch_size=64), backend=be)
+    recon = api.reconstruct(ds, api.RPIEOptions(iterations=iterations, batch_size=64),
+                            backend=be)
     timings["reconstruct_s"] = time.perf_counter() - t0
     recon.save(out / "reconstruction")
-    evaluation = to_jsonable(evaluate_canvas(recon.canvas, ds.object))
+    evaluation = to_jsonable(api.evaluate(recon.canvas, ds.object))
     write_json(out / "reconstruction" / "eval.json", evaluation)
     png = write_overview_png(out / "report.png", ds, canvas, recon=recon.canvas,
                              evaluation=evaluation,

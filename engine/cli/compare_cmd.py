@@ -7,19 +7,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine import api
 from engine.atomic import write_json
 from engine.cli.evaluate_cmd import format_table, warn_registration
 from engine.evaluation.compare import (
     DEFAULT_RTOL,
     DIRECTORY_ORDER,
     STATUSES,
-    compare_stats,
     failing,
     format_report,
     parse_statuses,
 )
-from engine.evaluation.metrics import compare_canvases, to_jsonable
-from engine.physics.stitching import Canvas
+from engine.evaluation.metrics import to_jsonable
 
 EXIT_FAIL_ON = 1
 
@@ -66,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.baseline).suffix == ".npz" or Path(args.candidate).suffix == ".npz":
         # canvases: MAE, PSNR, SSIM, FRC after registration, global phase alignment and
         # amplitude scaling
-        report = to_jsonable(compare_canvases(Canvas.load(args.baseline),
-                                              Canvas.load(args.candidate)))
+        report = to_jsonable(api.compare(api.load_canvas(args.baseline),
+                                         api.load_canvas(args.candidate)))
         print(format_table(report))
         amp = report.get("amplitude") or {}
         print(f"amplitude scale {amp.get('scale', float('nan')):.4g} (candidate x scale "
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {args.out}")
         warn_registration(report, "compare")
         return 0
-    report = compare_stats(args.baseline, args.candidate, tol=args.zero_tol, rtol=args.rtol)
+    report = api.compare(args.baseline, args.candidate, rtol=args.rtol, zero_tol=args.zero_tol)
     print(format_report(report))
     if args.out:
         write_json(args.out, to_jsonable(report))

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_json
-from engine.evaluation.metrics import evaluate_canvas, read_truth, to_jsonable
-from engine.physics.stitching import Canvas
+from engine.evaluation.metrics import to_jsonable
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,10 +31,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    canvas = Canvas.load(args.recon)
-    truth = read_truth(args.truth)
-    result = evaluate_canvas(canvas, truth, remove_ramp=args.remove_ramp,
-                             min_weight=args.min_weight)
+    from engine import api
+
+    result = api.evaluate(api.load_canvas(args.recon), api.load_truth(args.truth),
+                          remove_ramp=args.remove_ramp, min_weight=args.min_weight)
     result = {"recon": str(args.recon), "truth": str(args.truth),
               "remove_ramp": bool(args.remove_ramp), **result}
     write_json(args.out, to_jsonable(result))
