@@ -251,7 +251,8 @@ def patch_stats(data: Dataset, options: GroupingConfig | None = None, *,
                          limit=limit, emit=emit, control=control)
 
 
-def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
+def plan_training(data: Dataset, options: TrainConfig, *,
+                  measure_time: bool = False) -> dict[str, Any]:
     """What a training would do, without training: data scale, groups, steps, model size.
 
     Returns ``N``, ``gridsize``, ``C``, ``object_big``, ``intensity_scale``,
@@ -260,6 +261,9 @@ def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
     ``memory_estimate_bytes``: fp32 weights, gradients and Adam's two moments (16 bytes per
     parameter) plus every layer's output for a batch, twice (kept for the backward pass and
     its gradient); an upper estimate for one device, without the physics model's FFTs.
+    ``measure_time`` adds ``seconds_per_step`` (a few real steps timed on this machine now),
+    ``expected_s`` and ``bounded_by_time_limit``
+    (:func:`engine.network.estimate.estimate_training`).
 
     Examples
     --------
@@ -289,7 +293,7 @@ def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
         model = build_model(data.N, cfg, prep.probe)  # caller's generator
     params = parameter_count(model.net)
     steps = -(-prep.train.n_groups // cfg.batch_size)
-    return {
+    plan = {
         "N": data.N, "gridsize": cfg.gridsize, "C": cfg.C, "object_big": cfg.use_object_big,
         "intensity_scale": prep.s, "probe_factor": prep.probe_factor,
         "train_groups": prep.train.n_groups,
@@ -301,6 +305,13 @@ def plan_training(data: Dataset, options: TrainConfig) -> dict[str, Any]:
         "memory_estimate_bytes": 16 * params
         + 2 * cfg.batch_size * activation_bytes(model.net),
     }
+    if measure_time:
+        from engine.network.estimate import estimate_training
+
+        timing = estimate_training(data, cfg)
+        plan.update({k: timing[k] for k in ("seconds_per_step", "expected_s",
+                                            "bounded_by_time_limit")})
+    return plan
 
 
 def train(data: Dataset, options: TrainConfig, *, out: str | os.PathLike[str],

@@ -1,8 +1,12 @@
 """The ``ptycho`` command line.
 
 Each sub-command lives in its own module of this package exposing ``register(subparsers)``;
-add a module name to ``COMMANDS`` to add a command. Bad input ends with a one-line message
-on stderr and exit status 2.
+add a module name to ``COMMANDS`` (and its one-line summary to ``SUMMARIES``) to add a
+command. Only the command being run is imported, and command modules import the engine's
+heavy parts (torch, scipy, matplotlib) inside their ``run``: ``--help`` and argument errors
+answer at once. Every parser is a :class:`~engine.cli.common.Parser`: each option's help
+shows its default, and a bad argument ends with one line plus a pointer to ``--help``
+(exit status 2), like every other input error.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import logging
 import sys
 from importlib import import_module
 
+from engine import __version__
+from engine.cli.common import Parser
 from engine.errors import PtychoError, os_reason
 
 COMMANDS = (
@@ -29,13 +35,43 @@ COMMANDS = (
     "gui",
 )
 
+# What ``ptycho --help`` lists without importing every command; a command missing here is
+# imported for its own summary.
+SUMMARIES = {
+    "simulate": "simulate a dataset with ground truth (or from a measured object and probe)",
+    "stitch": "stitch patches of a source into a canvas (canvas, coverage, origin)",
+    "stats": "patch and canvas statistics of a source, as JSON (and patch-grid PNGs)",
+    "compare": "compare two statistics files, runs or canvases figure by figure",
+    "bench": "run a benchmark suite and write its JSON result",
+    "demo": "the headless demo: simulate, stitch, measure, write a report",
+    "evaluate": "score a reconstruction against the ground-truth object",
+    "inventory": "list what a run directory holds",
+    "reconstruct": "reconstruct with an iterative solver (ePIE, rPIE, LSQ-ML)",
+    "train": "train the physics-informed network (writes a bundle)",
+    "infer": "reconstruct with a trained network bundle",
+    "gui": "open the napari workbench (headless: run the demo)",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ptycho", description="Ptychography workbench")
+
+def _module(name: str):
+    return import_module(f"{__name__}.{name.replace('-', '_')}_cmd")
+
+
+def build_parser(command: str | None = None) -> Parser:
+    """The ``ptycho`` parser with every sub-command registered; with ``command``, only that
+    one is imported and registered (``""``: none), the others listed by their summary."""
+    parser = Parser(prog="ptycho", description="Ptychography workbench: simulate, train, "
+                    "infer, reconstruct, stitch, measure and compare. 'ptycho COMMAND --help' "
+                    "describes a command; conventions: docs/conventions.md.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"ptycho {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=Parser)
     for name in COMMANDS:
-        import_module(f"{__name__}.{name.replace('-', '_')}_cmd").register(sub)
+        if command in (None, name) or name not in SUMMARIES:
+            _module(name).register(sub)
+        else:
+            sub.add_parser(name, help=SUMMARIES[name], add_help=False)
     return parser
 
 
@@ -67,8 +103,14 @@ def check_outputs(args: argparse.Namespace) -> None:
             check_writable(value, directory=directory, field=name)
 
 
+def command_of(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is one), if any."""
+    return next((a for a in argv if a in COMMANDS), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_of(argv) or "")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s", stream=sys.stderr)

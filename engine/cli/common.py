@@ -1,13 +1,63 @@
-"""Argument helpers shared by the sub-commands."""
+"""Argument helpers shared by the sub-commands: the parser class every command uses, its help
+formatter, argument types and the option groups several commands share.
+
+Only the standard library and torch-free engine modules are imported here (``--help`` must
+not load torch, scipy or matplotlib); configs are built inside the helpers that need them.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import Any
 
 from engine.errors import InputError, PtychoError
-from engine.physics.grouping import GroupingConfig
-from engine.physics.stitching import WINDOWS, StitchConfig
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default, unless its help already says it or there is none to
+    show (``None``, a flag that is off, a required option); choices read ``a, b or c``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False
+                or default is argparse.SUPPRESS or action.required
+                or (not action.option_strings and action.nargs not in ("?", "*"))):
+            return text
+        shown = ", ".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
+
+    def _metavar_formatter(self, action: argparse.Action, default_metavar: str):
+        if action.choices is not None and action.metavar is None:
+            plain = "|".join(map(str, action.choices))
+            return lambda size: (plain,) * size
+        return super()._metavar_formatter(action, default_metavar)
+
+
+class RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """:class:`HelpFormatter` keeping the description's own line breaks (a list of suites)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """The ``ptycho`` parsers: defaults in the help, one-line argument errors.
+
+    A bad argument ends with ``<prog>: error: <message> (see '<prog> --help')`` on stderr and
+    exit status 2, like every input error the engine reports.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def one_line_errors(p: argparse.ArgumentParser, name: str) -> None:
+    """Kept for commands registered before :class:`Parser`: every parser made through
+    ``ptycho``'s sub-parsers is already one, so this only normalises ``prog``."""
+    p.prog = f"ptycho {name}"
+
 
 # The engine's errors name options fields (``lr: expected ...``); the command line shows its
 # flags instead. A field's flag is the parser's option whose ``dest`` is the field's name
@@ -54,21 +104,22 @@ def cli_message(exc: PtychoError, flags: dict[str, str]) -> str:
     return str(InputError(what, exc.expected, exc.got))
 
 
-def one_line_errors(p: argparse.ArgumentParser, name: str) -> None:
-    """Bad arguments end with one line (no usage block), like every other input error."""
-    def error(message: str) -> None:
-        print(f"ptycho {name}: error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-    p.error = error  # type: ignore[method-assign]
-
-
 def integer(text: str) -> int:
-    """An ``argparse`` type: any integer (the options class checks its range)."""
+    """An integer; its range is the engine's to check (errors name the options field)."""
     try:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -85,36 +136,47 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     """Dataset, patch source, grouping, stitching and backend: what stitch and stats share."""
     from engine.physics.sources import SOURCES
 
-    p.add_argument("data", help="dataset .npz")
-    p.add_argument("--source", default="truth", help=f"one of {SOURCES}")
+    p.add_argument("data", help="dataset .npz (docs/conventions.md#data-format)")
+    p.add_argument("--source", default="truth",
+                   help=f"where the patches come from: {', '.join(SOURCES)} (truth: 'Y', or "
+                        "cut from 'objectGuess')")
     add_grouping_args(p)
     add_stitch_args(p)
     add_backend_args(p)
 
 
 def add_backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default="numpy", help="numpy (reference) or torch")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda[:k] (torch)")
+    p.add_argument("--backend", default="numpy",
+                   help="numpy (the float64 reference), torch (complex64, batched) or a "
+                        "plugged-in backend")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:k] (torch backend)")
     p.add_argument("--batch-size", type=positive_int, default=1024, help="groups per batch")
 
 
 def add_grouping_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gridsize", type=positive_int, default=1, help="g; C = g² patterns/group")
-    p.add_argument("--neighbor-count", type=int, default=None, help="K nearest neighbours")
+    p.add_argument("--neighbor-count", type=int, default=None,
+                   help="K nearest neighbours a group draws from (default: C - 1 + 3)")
     p.add_argument("--n-groups", type=positive_int, default=None, help="groups (default: n)")
     p.add_argument("--seed", type=int, default=0, help="grouping seed")
 
 
 def add_stitch_args(p: argparse.ArgumentParser, window: str = "uniform") -> None:
+    from engine.physics.stitching import WINDOWS
+
     p.add_argument("--crop", type=positive_int, default=None, help="central window (default N/2)")
     p.add_argument("--window", choices=WINDOWS, default=window,
-                   help=f"patch weights: uniform or the probe's |P|^2 (default {window})")
+                   help="patch weights: uniform, or the probe's |P|^2 over the window")
 
 
-def grouping_from(args: argparse.Namespace) -> GroupingConfig:
+def grouping_from(args: argparse.Namespace):
+    from engine.physics.grouping import GroupingConfig  # scipy: only when a command runs
+
     return GroupingConfig(gridsize=args.gridsize, neighbor_count=args.neighbor_count,
                           n_groups=args.n_groups, seed=args.seed)
 
 
-def stitch_config_from(args: argparse.Namespace) -> StitchConfig:
+def stitch_config_from(args: argparse.Namespace):
+    from engine.physics.stitching import StitchConfig
+
     return StitchConfig(crop=args.crop, window=args.window)

@@ -7,8 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine import api
-from engine.atomic import write_json
 from engine.cli.evaluate_cmd import format_table, warn_registration
 from engine.evaluation.compare import (
     DEFAULT_RTOL,
@@ -18,7 +16,6 @@ from engine.evaluation.compare import (
     format_report,
     parse_statuses,
 )
-from engine.evaluation.metrics import to_jsonable
 
 EXIT_FAIL_ON = 1
 
@@ -61,6 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine import api
+    from engine.atomic import write_json
+    from engine.evaluation.metrics import to_jsonable
+
     fail_on = parse_statuses(args.fail_on) if args.fail_on is not None else ()
     if Path(args.baseline).suffix == ".npz" or Path(args.candidate).suffix == ".npz":
         # canvases: MAE, PSNR, SSIM, FRC after registration, global phase alignment and

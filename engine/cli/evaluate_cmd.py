@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import write_json
-from engine.evaluation.metrics import to_jsonable
-
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -32,6 +29,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from engine import api
+    from engine.atomic import write_json
+    from engine.evaluation.metrics import to_jsonable
 
     result = api.evaluate(api.load_canvas(args.recon), api.load_truth(args.truth),
                           remove_ramp=args.remove_ramp, min_weight=args.min_weight)

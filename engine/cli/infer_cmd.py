@@ -6,10 +6,6 @@ import argparse
 import sys
 
 from engine.cli.common import add_stitch_args, integer, one_line_errors, stitch_config_from
-from engine.cli.progress import ProgressBar, stats_line
-from engine.events import Event
-from engine.physics.scaling import ScalingConfig
-from engine.rundir import check_writable
 
 # the exit status of --strict when the collapse guards fire (2 is bad input)
 EXIT_COLLAPSED = 3
@@ -20,8 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run directory, bundle directory or bundle .zip")
     p.add_argument("data", help="dataset .npz")
     p.add_argument("--out", required=True, help="output directory (recon.npz, PNGs)")
-    p.add_argument("--scaling", default="bundle", help="bundle (default), data or fixed=<v>")
-    p.add_argument("--batch-size", type=integer, default=1024)
+    p.add_argument("--scaling", default="bundle",
+                   help="intensity scale: bundle (the model's), data (recomputed) or fixed=<v> "
+                        "(docs/conventions.md#intensity-scaling)")
+    p.add_argument("--batch-size", type=integer, default=1024, help="groups per batch")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:k]")
     p.add_argument("--gridsize", type=integer, default=None,
                    help="must match the bundle's (default: the bundle's)")
@@ -37,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-patch-stats", action="store_true",
                    help="write analysis/stats_inference.json and print one line per logged "
                         "batch")
-    p.add_argument("--patch-stats-limit", type=integer, default=2)
+    p.add_argument("--patch-stats-limit", type=integer, default=2,
+                   help="batches whose statistics records are kept")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the outputs already in --out (refused without it)")
     p.add_argument("--strict", action="store_true",
@@ -50,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine import api
+    from engine.cli.progress import ProgressBar, stats_line
+    from engine.events import Event
+    from engine.physics.scaling import ScalingConfig
+    from engine.rundir import check_writable
 
     config = api.InferConfig(
         scaling=ScalingConfig.parse(args.scaling), batch_size=args.batch_size,

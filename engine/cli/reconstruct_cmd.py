@@ -22,20 +22,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Reconstruct object and probe with an iterative solver; writes recon.npz "
                     "(canvas layout), probe.npz, history.json, options.json and PNGs.")
     p.add_argument("data", help="dataset .npz (docs/conventions.md#data-format)")
-    p.add_argument("--method", choices=("epie", "rpie", "lsqml"), default="lsqml")
+    p.add_argument("--method", choices=("epie", "rpie", "lsqml"), default="lsqml",
+                   help="solver (docs/iterative.md)")
     p.add_argument("--iterations", type=int, default=50, help="epochs (default 50)")
     p.add_argument("--batch-size", type=int, default=64, help="positions per update; 1 = "
                    "sequential")
-    p.add_argument("--batch-order", choices=("random", "sequential"), default="random")
-    p.add_argument("--backend", default="numpy", help="numpy (reference) or torch")
+    p.add_argument("--batch-order", choices=("random", "sequential"), default="random",
+                   help="random: a seeded shuffle every epoch")
+    p.add_argument("--backend", default="numpy",
+                   help="numpy (the float64 reference), torch or a plugged-in backend")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:k] (torch)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the batch order")
     p.add_argument("--probe-modes", type=int, default=1, help="incoherent probe modes")
     p.add_argument("--update-probe", action="store_true", help="refine the probe")
     p.add_argument("--no-object-update", action="store_true", help="keep the object fixed")
     p.add_argument("--probe-update-start", type=int, default=0,
                    help="first epoch (0-based) that updates the probe")
-    p.add_argument("--no-probe-power-constraint", action="store_true")
+    p.add_argument("--no-probe-power-constraint", action="store_true",
+                   help="do not rescale the probe to the measured power after its updates")
     p.add_argument("--alpha", type=float, default=None, help="ePIE/rPIE object step (α)")
     p.add_argument("--beta", type=float, default=None, help="ePIE/rPIE probe step (β)")
     p.add_argument("--batch-normalisation", choices=("overlap", "peak"), default=None,

@@ -7,9 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine import api
 from engine.cli.common import positive_int
-from engine.cli.progress import ProgressBar
 from engine.simulation.objects import OBJECTS
 from engine.simulation.probes import PROBES
 from engine.simulation.scans import SCANS
@@ -17,27 +15,36 @@ from engine.simulation.scans import SCANS
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate a dataset with ground truth")
-    p.add_argument("--object", choices=sorted(OBJECTS), default="lines")
-    p.add_argument("--probe", choices=sorted(PROBES), default="disk")
-    p.add_argument("--scan", choices=sorted(SCANS), default="raster")
-    p.add_argument("--n-positions", type=positive_int, default=1024)
+    p.add_argument("--object", choices=sorted(OBJECTS), default="lines",
+                   help="object generator (image: from --amplitude-image/--phase-image)")
+    p.add_argument("--probe", choices=sorted(PROBES), default="disk", help="probe generator")
+    p.add_argument("--scan", choices=sorted(SCANS), default="raster", help="scan pattern")
+    p.add_argument("--n-positions", type=positive_int, default=1024,
+                   help="scan positions n")
     p.add_argument("--N", type=positive_int, default=64, help="pattern and probe size")
     p.add_argument("--step", type=float, default=8.0, help="scan step, pixels")
     p.add_argument("--jitter", type=float, default=0.0, help="raster jitter std, pixels")
     p.add_argument("--nphotons", type=float, default=1e9, help="mean counts per pattern")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--probe-radius", type=float, default=None)
-    p.add_argument("--defocus", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed: same data)")
+    p.add_argument("--probe-radius", type=float, default=None,
+                   help="aperture radius in reciprocal pixels (disk, zone-plate) or Gaussian "
+                        "sigma in pixels (default: a size suited to N)")
+    p.add_argument("--defocus", type=float, default=1.0,
+                   help="out-of-focus strength of the probe (1: the standard distance)")
     p.add_argument("--amplitude-image", default=None, help="PNG for --object image")
     p.add_argument("--phase-image", default=None, help="PNG for --object image")
     p.add_argument("--from-npz", default=None,
                    help="take object, probe and positions from this NPZ (e.g. an experiment)")
-    p.add_argument("--backend", default="numpy")
+    p.add_argument("--backend", default="numpy",
+                   help="backend of the forward model (numpy, torch or a plugged-in one)")
     p.add_argument("--out", required=True, help="output .npz")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine import api
+    from engine.cli.progress import ProgressBar
+
     overrides = {}
     N = args.N
     if args.from_npz:

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine import api
-from engine.atomic import write_json
 from engine.cli.common import add_source_args, grouping_from, stitch_config_from
-from engine.cli.progress import ProgressBar, stats_line
-from engine.events import Event
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine import api
+    from engine.atomic import write_json
+    from engine.cli.progress import ProgressBar, stats_line
+    from engine.events import Event
+
     ds = api.load_dataset(args.data, require_diffraction=False)
     bar = ProgressBar()
 

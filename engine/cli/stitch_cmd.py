@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine import api
 from engine.cli.common import add_source_args, grouping_from, stitch_config_from
-from engine.cli.progress import ProgressBar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine import api
+    from engine.cli.progress import ProgressBar
+
     ds = api.load_dataset(args.data, require_diffraction=False)
     bar = ProgressBar()
     canvas = api.stitch(ds, stitch_config_from(args), grouping=grouping_from(args),

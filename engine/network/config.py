@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from engine.errors import InputError
-from engine.network.losses import LossName
-from engine.network.model import Downsample, InputTransform, Upsample
+from engine.network.choices import Downsample, InputTransform, LossName, Upsample
 from engine.options import Options, option, validate
 
 Accelerator = Literal["auto", "cpu", "cuda", "gpu", "mps"]

@@ -10,12 +10,10 @@ what keeps "counts × 100 ⇒ same reconstruction" true end to end.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import torch
 
-LossName = Literal["poisson", "mae", "supervised"]
-LOSSES: tuple[str, ...] = get_args(LossName)
+from engine.network.choices import LOSSES, LossName  # noqa: F401 - re-exported
+
 _EPS = 1e-12
 
 

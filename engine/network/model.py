@@ -15,14 +15,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import torch
 from torch import nn
 
 from engine.errors import InputError
+from engine.network.choices import (  # noqa: F401 - re-exported: model.SUPPORTED_N, ...
+    DOWNSAMPLES,
+    INPUT_TRANSFORMS,
+    SUPPORTED_N,
+    UPSAMPLES,
+    Downsample,
+    InputTransform,
+    Upsample,
+)
 
-SUPPORTED_N = (32, 64, 128, 256)
 BOTTLENECK = 8  # the bottleneck of every bundle written before the option existed
 
 
@@ -55,12 +63,7 @@ def default_bottleneck(N: int) -> int:  # noqa: N803
 
 # a fixed first layer: far-field amplitudes span orders of magnitude (the zero-order peak
 # against the speckle), which a compressive map hands to the convolutions evenly
-InputTransform = Literal["none", "sqrt", "log1p"]
-Upsample = Literal["nearest", "shuffle"]
-Downsample = Literal["avg", "strided"]
-INPUT_TRANSFORMS: tuple[str, ...] = get_args(InputTransform)
-UPSAMPLES: tuple[str, ...] = get_args(Upsample)
-DOWNSAMPLES: tuple[str, ...] = get_args(Downsample)
+# (InputTransform and its tuple live in engine.network.choices, torch-free)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from engine.network.batches import PreparedData, prepare
 from engine.network.bundles import save_bundle
 from engine.network.checkpoint import load_checkpoint, save_checkpoint
 from engine.network.config import TrainConfig
+from engine.network.flatness import output_flatness
 from engine.network.graphs import StepGraph, set_lr
 from engine.network.losses import compute_loss
 from engine.network.model import NetworkConfig, PtychoNet, default_bottleneck, default_global_mixing
@@ -371,6 +372,8 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
         metrics["collapsed"] = guard["collapsed"] or bool(metrics.get("collapsed"))
         if guard["collapsed"] or "collapse" not in metrics:
             metrics["collapse"] = guard
+        # a run that ends normally can still hold a network that draws a flat canvas
+        metrics["flat_output"] = output_flatness(raw_model, x, prep, ds, cfg.batch_size)
         save_bundle(bundle_dir, raw_model.net.state_dict(), prep.probe,
                     bundle_meta(prep, N, cfg, metrics))
     summary = {"stopped": stopped, "history": history, **metrics}

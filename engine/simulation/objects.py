@@ -10,7 +10,6 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy import ndimage
 
 from engine.errors import InputError
 
@@ -50,6 +49,8 @@ def _compose(amplitude: np.ndarray, phase: np.ndarray) -> np.ndarray:
 
 def lines(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Random anti-aliased line segments, blurred (PtychoPINN's ``lines`` family)."""
+    from scipy import ndimage  # here, not at import: `ptycho --help` stays fast
+
     H, W = shape
     img = np.zeros(shape)
     n_lines = max(4, (H * W) // 300)
@@ -84,6 +85,8 @@ def grf(shape: tuple[int, int], rng: np.random.Generator, exponent: float = 3.0)
 
 def asym(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Letters and ramps: any flip, transpose, sign or shift error is visible."""
+    from scipy import ndimage  # here, not at import: `ptycho --help` stays fast
+
     H, W = shape
     scale = max(1, min(H, W) // 40)
     word = text_bitmap("PTYCHO74", scale)
@@ -106,6 +109,8 @@ def from_images(amplitude: np.ndarray, phase: np.ndarray | None = None,
                 shape: tuple[int, int] | None = None,
                 phase_range: float = math.pi / 2) -> np.ndarray:
     """An object from two images: amplitude mapped to [0.2, 1], phase to ±phase_range/2."""
+    from scipy import ndimage  # here, not at import: `ptycho --help` stays fast
+
     def load(a: np.ndarray | str, what: str) -> np.ndarray:
         if isinstance(a, str):
             from matplotlib.image import imread  # Agg-free reader, no pyplot
