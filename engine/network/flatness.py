@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 # Below a tenth of the data's (or the truth's) variation the canvas is "nearly flat". Measured
 # on lines, N = 64, 1,024 positions, gridsize 2, width 8 (README, "Training recipes"): after
-# 104 steps (amplitude r -0.03, SSIM 0.07 against the truth) pattern_ratio was 0.064.
+# 104 steps (amplitude r -0.03, SSIM 0.07 against the truth) pattern_ratio was 0.064; after
+# the quick preset's 988 steps (r 0.78) pattern_ratio 0.62 and truth_ratio 0.57.
 FLAT_RATIO = 0.1
 
 
