@@ -38,11 +38,11 @@ FLIPS: list[tuple[str, dict[str, Any]]] = [
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--N", type=int, default=64)
+    p.add_argument("--N", type=int, default=64, help="pattern size")
     p.add_argument("--n", type=int, default=4096, help="scan positions")
-    p.add_argument("--backends", default="numpy,torch")
+    p.add_argument("--backends", default="numpy,torch", help="comma-separated backends")
     p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=3, help="timed repeats (the best is kept)")
 
 
 def _flip_times(ds, backend: str, device: str, repeat: int, emit: Callback | None,

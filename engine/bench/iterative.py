@@ -31,18 +31,18 @@ PTYCHI_MARGIN = 2
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=1024, help="scan positions (raster)")
     p.add_argument("--N", type=int, default=64, help="pattern size")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--nphotons", type=float, default=1e6)
-    p.add_argument("--methods", default="epie,rpie,lsqml")
-    p.add_argument("--backends", default="numpy,torch")
+    p.add_argument("--epochs", type=int, default=10, help="solver epochs per case")
+    p.add_argument("--nphotons", type=float, default=1e6, help="mean counts per pattern")
+    p.add_argument("--methods", default="epie,rpie,lsqml", help="comma-separated solvers")
+    p.add_argument("--backends", default="numpy,torch", help="comma-separated backends")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
-    p.add_argument("--batch-lsqml", type=int, default=256)
-    p.add_argument("--batch-pie", type=int, default=64)
+    p.add_argument("--batch-lsqml", type=int, default=256, help="LSQ-ML positions per update")
+    p.add_argument("--batch-pie", type=int, default=64, help="ePIE/rPIE positions per update")
     p.add_argument("--epie-normalisation", choices=("overlap", "peak"), default="peak",
                    help="our batched ePIE object step; peak (default) is the rule of "
                         "pty-chi's EPIEOptions, so the two run the same algorithm")
     p.add_argument("--no-ptychi", action="store_true", help="skip the pty-chi comparison")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="simulation and batch-order seed")
     p.add_argument("--torch-threads", type=int, default=0,
                    help="torch intra-op threads for every torch run, ours and pty-chi's "
                         "(0: torch's default)")

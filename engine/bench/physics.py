@@ -24,12 +24,13 @@ from engine.physics.stitching import CanvasGeometry, StitchConfig, Stitcher
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
-    p.add_argument("--N", type=int, default=64)
+    p.add_argument("--N", type=int, default=64, help="pattern size")
     p.add_argument("--n", type=int, default=4096, help="scan positions")
-    p.add_argument("--stitch-patches", type=int, default=10_000)
+    p.add_argument("--stitch-patches", type=int, default=10_000,
+                   help="patches of the stitching measurement")
     p.add_argument("--batch-size", type=int, default=4096, help="forward-model batch")
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--skip-numpy", action="store_true")
+    p.add_argument("--repeat", type=int, default=3, help="timed repeats (the best is kept)")
+    p.add_argument("--skip-numpy", action="store_true", help="measure the torch backend only")
 
 
 def _problem(N: int, n: int, seed: int = 0):

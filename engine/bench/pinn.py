@@ -50,24 +50,26 @@ from engine.physics.stitching import CanvasGeometry, Stitcher
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--N", type=int, default=64)
-    p.add_argument("--base-channels", type=int, default=32)
+    p.add_argument("--N", type=int, default=64, help="pattern size")
+    p.add_argument("--base-channels", type=int, default=32, help="network width")
     p.add_argument("--bottleneck", type=int, default=None,
                    help="side of the network's coarsest level (default: the training default)")
     p.add_argument("--global-mixing", choices=tuple(GLOBAL_MIXING), default="auto",
                    help="the bottleneck's global mixing layer (default: the training default)")
     p.add_argument("--steps", type=int, default=20, help="timed training steps per case")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing")
     p.add_argument("--infer-batch", type=int, default=256, help="groups per inference batch")
-    p.add_argument("--infer-batches", type=int, default=4)
-    p.add_argument("--stitch-patches", type=int, default=4096)
+    p.add_argument("--infer-batches", type=int, default=4, help="timed inference batches")
+    p.add_argument("--stitch-patches", type=int, default=4096,
+                   help="patches of the stitching measurement")
     p.add_argument("--precision", default="32", choices=("32", "bf16-mixed", "bf16"),
                    help="bf16-mixed: autocast (training and inference); bf16: the network "
                         "cast to bfloat16, as `ptycho infer --precision bf16` (inference "
                         "only)")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--compile", action="store_true")
-    p.add_argument("--cuda-graphs", action="store_true")
+    p.add_argument("--channels-last", action="store_true", help="GPU lever: NHWC convolutions")
+    p.add_argument("--compile", action="store_true", help="GPU lever: torch.compile")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="GPU lever: each step replayed as one CUDA graph")
     p.add_argument("--sweep-levers", action="store_true",
                    help="baseline, each lever alone, then all together (GPU)")
     p.add_argument("--cases", default="g1b16,g2b16,g2b64",
@@ -76,12 +78,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also profile one training case (e.g. g2b64) with the levers as "
                         "given: the operators that take the step's time")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--skip-throughput", action="store_true",
+                   help="skip the throughput cases (with --quality: quality only)")
     p.add_argument("--quality", action="store_true",
                    help="also train on simulated lines and evaluate the reconstruction")
     p.add_argument("--quality-n", type=int, default=1024, help="scan positions")
-    p.add_argument("--quality-gridsizes", default="1,2")
-    p.add_argument("--quality-epochs", type=int, default=10)
+    p.add_argument("--quality-gridsizes", default="1,2", help="comma-separated gridsizes")
+    p.add_argument("--quality-epochs", type=int, default=10, help="training epochs per case")
     p.add_argument("--quality-batch", default="16,64", help="batch per gridsize")
     p.add_argument("--quality-steps", type=int, default=None,
                    help="optimiser-step budget per case (overrides --quality-epochs)")

@@ -141,3 +141,13 @@ def test_console_script_answers_help():
     assert proc.returncode == 0
     for name in COMMANDS:
         assert name in proc.stdout
+
+
+def test_bench_suite_options_have_help():
+    from engine.bench import SUITES
+    from engine.cli.bench_cmd import suite_parser
+
+    missing = [f"{name} {'/'.join(a.option_strings)}"
+               for name in SUITES for a in suite_parser(name)._actions
+               if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert not missing, f"bench suite options without help: {missing}"
