@@ -79,6 +79,7 @@ __all__ = [
     "ScalingConfig", "SimulationConfig", "SolverOptions", "StatsLog", "StitchConfig",
     "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
     "compare", "evaluate", "events", "group", "infer", "load_canvas", "load_dataset", "load_truth",
+    "network_then_refine",
     "patch_stats", "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
 ]
 
@@ -485,6 +486,24 @@ def load_truth(path: str | os.PathLike[str]) -> np.ndarray:
     from engine.evaluation.metrics import read_truth
 
     return read_truth(path)
+
+
+def network_then_refine(data: Dataset, options: SolverOptions | None = None, *,
+                        bundle: str | os.PathLike[str] | None = None,
+                        train_options: TrainConfig | None = None,
+                        infer_options: InferConfig | None = None,
+                        out: str | os.PathLike[str] | None = None, backend: str = "numpy",
+                        device: str = "auto", emit: Callback | None = None,
+                        control: RunControl | None = None, checkpoint_every: int = 10):
+    """Train a network (or take ``bundle``), infer the canvas, refine it with LSQ-ML.
+
+    See :func:`engine.iterative.refine.network_then_refine` (run-directory layout there).
+    """
+    from engine.iterative.refine import network_then_refine as _chain
+
+    return _chain(data, options, bundle=bundle, train_options=train_options,
+                  infer_options=infer_options, out=out, backend=backend, device=device,
+                  emit=emit, control=control, checkpoint_every=checkpoint_every)
 
 
 def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False,

@@ -14,6 +14,9 @@ directory with :func:`open_run`:
   outputs of two runs (an old ``recon.npz`` beside a new checkpoint). A leftover of a
   killed run is removed the next time the directory is opened.
 
+A new run directory of the workbench is :func:`new_run_dir`: ``runs/<timestamp>-<kind>``
+beside the data (or under a configured root), in the layout the command line writes.
+
 Examples
 --------
 >>> import tempfile, pathlib
@@ -29,8 +32,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -197,3 +202,51 @@ def open_run(path: str | os.PathLike[str], *, overwrite: bool = False, resume: b
     finally:
         if fd is not None:
             os.close(fd)
+
+
+# the folder beside the data that holds its runs when no root is configured
+RUNS_FOLDER = "runs"
+
+_KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def default_root(data_path: str | os.PathLike[str] | None) -> Path:
+    """``<folder of the data>/runs``, or ``./runs`` for data that has no file (a sample)."""
+    if data_path is None:
+        return Path.cwd() / RUNS_FOLDER
+    return Path(data_path).resolve().parent / RUNS_FOLDER
+
+
+def new_run_dir(kind: str, *, data_path: str | os.PathLike[str] | None = None,
+                root: str | os.PathLike[str] | None = None,
+                now: float | None = None) -> Path:
+    """Create and return a fresh, empty ``<root>/<YYYYmmdd-HHMMSS>-<kind>`` directory.
+
+    Parameters
+    ----------
+    kind : what ran (``train``, ``infer``, ``lsqml``, ...): letters, digits, ``_.+-``.
+    data_path : the dataset file; its folder's ``runs/`` is the default root.
+    root : the folder that holds the runs (overrides ``data_path``).
+    now : the timestamp (seconds since the epoch; default: now).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> a, b = new_run_dir("lsqml", root=root), new_run_dir("lsqml", root=root)
+    >>> a.parent == root, a.name.endswith("-lsqml"), a != b, b.is_dir()
+    (True, True, True, True)
+    """
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise InputError("run kind", "letters, digits and _.+- (a folder name)", repr(kind))
+    base = Path(root) if root is not None else default_root(data_path)
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+    name, k = f"{stamp}-{kind}", 1
+    while True:
+        candidate = base / (name if k == 1 else f"{name}-{k}")
+        try:
+            candidate.mkdir()  # atomic: two runs started at once never share a directory
+            return candidate
+        except FileExistsError:
+            k += 1

@@ -1,0 +1,238 @@
+"""Live runs from the workbench's controller: train, stop, pause, refine, more iterations,
+errors, event-loop latency and equality with the command line (tiny CPU problems)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+from engine import api  # noqa: E402
+from engine.errors import InputError  # noqa: E402
+from ptycho_gui.runs_controller import RunsController  # noqa: E402
+from tests.conftest import single_torch_thread  # noqa: E402
+
+# a few seconds of CPU training: 64 patterns of N = 32, a narrow network
+TINY_TRAIN = {"epochs": 2, "batch_size": 8, "base_channels": 8, "seed": 0}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    yield from single_torch_thread()
+
+
+@pytest.fixture(scope="module")
+def tiny_ds():
+    return api.simulate(api.SimulationConfig(object="asym", probe="disk", scan="raster",
+                                             n_positions=64, N=32, step=5, jitter=0.4,
+                                             nphotons=1e6, seed=3))
+
+
+@pytest.fixture
+def runs(make_napari_viewer, tiny_ds, tmp_path):
+    viewer = make_napari_viewer()
+    ctl = RunsController(viewer, tiny_ds, runs_root=tmp_path / "runs")
+    yield ctl
+    ctl.close()
+
+
+def _layer(viewer, name):
+    assert name in viewer.layers, [layer.name for layer in viewer.layers]
+    return np.asarray(viewer.layers[name].data)
+
+
+def _non_degenerate(a, min_var=1e-8):
+    v = a[np.isfinite(a)]
+    assert v.size > 0.2 * a.size, "mostly NaN"
+    assert np.var(v) > min_var, f"flat layer (variance {np.var(v):.2e})"
+
+
+def test_tiny_training_runs_to_the_end_with_live_and_final_layers(runs):
+    seen = []
+    runs.listeners_update.append(lambda s: seen.append(s.step))
+    rec = runs.start("train", **TINY_TRAIN)
+    assert runs.wait(180)
+    assert rec.status == "finished", rec.error
+    # live updates arrived while it ran, with the step advancing
+    assert len(set(seen)) >= 3 and seen == sorted(seen)
+    assert 0 < max(seen) <= rec.metrics["steps"]
+    v = runs.viewer
+    for suffix in ("amplitude", "phase", "patch grid", "statistics"):
+        _non_degenerate(_layer(v, f"{rec.name} {suffix}"))
+    amp = _layer(v, f"{rec.name} amplitude")
+    assert np.isnan(amp).any(), "the canvas must be NaN outside the coverage"
+    stats = v.layers[f"{rec.name} statistics"].metadata["statistics"]
+    assert stats and all(np.isfinite(s["mean"]) and s["std"] > 0 for s in stats)
+    assert not any(name.startswith("live ") for name in [layer.name for layer in v.layers])
+    # the run directory has the command line's layout and the evaluation of `ptycho evaluate`
+    out = rec.out
+    assert out.parent.name == "runs" and out.name.endswith("-train")
+    assert (out / "bundle" / "bundle.json").is_file() and (out / "recon.npz").is_file()
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["amplitude"]["ssim"] == pytest.approx(rec.metrics["amplitude_ssim"])
+    assert ev["phase"]["rms_error_rad"] == pytest.approx(rec.metrics["phase_rms_rad"])
+    assert rec.duration > 0 and rec.metrics["val_loss"] > 0
+
+
+def test_stop_mid_run_leaves_the_last_bundle_and_checkpoint(runs):
+    from engine.network.bundles import load_bundle
+
+    rec = runs.start("train", **{**TINY_TRAIN, "epochs": 200})
+    t0 = time.monotonic()
+    while runs.manager.state().epoch < 2 and time.monotonic() - t0 < 120:
+        runs.wait(0.05)
+    assert runs.manager.state().epoch >= 2
+    runs.stop()
+    assert runs.wait(10)
+    assert rec.status == "stopped"
+    assert rec.metrics["epochs"] < 200
+    bundle = load_bundle(rec.out)  # verifies every digest: consistent after a stop
+    assert bundle.meta["metrics"]["epochs"] >= 1
+    state = json.loads((rec.out / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == bundle.meta["metrics"]["epochs"]
+    # the workbench takes the next run at once
+    nxt = runs.start("lsqml", iterations=2, batch_size=32)
+    assert runs.wait(60) and nxt.status == "finished"
+
+
+def test_pause_then_resume(runs):
+    rec = runs.start("lsqml", iterations=400, batch_size=8)
+    t0 = time.monotonic()
+    while runs.manager.state().epoch < 2 and time.monotonic() - t0 < 60:
+        runs.wait(0.05)
+    runs.pause()
+    runs.wait(0.5)  # the step in flight ends, the held-back events arrive
+    before = runs.manager.state().epoch
+    runs.wait(1.0)
+    assert runs.manager.state().epoch == before, "a paused run went on"
+    assert runs.manager.state().paused
+    runs.resume()
+    t0 = time.monotonic()
+    while runs.manager.state().epoch <= before and time.monotonic() - t0 < 30:
+        runs.wait(0.05)
+    assert runs.manager.state().epoch > before
+    runs.stop()
+    assert runs.wait(10) and rec.status == "stopped"
+
+
+def test_network_then_refine(runs):
+    rec = runs.start("refine", iterations=3, batch_size=16,
+                     **{f"train_{k}": v for k, v in TINY_TRAIN.items()})
+    assert runs.wait(240)
+    assert rec.status == "finished", rec.error
+    m = rec.metrics
+    assert m["epochs"] == 3 and m["trained"]
+    # the refinement improves on the network's own canvas
+    assert m["amplitude_ssim"] > m["network_amplitude_ssim"]
+    for path in ("bundle/bundle.json", "network/recon.npz", "recon.npz", "probe.npz",
+                 "refine_checkpoint", "evaluation.json"):
+        assert (rec.out / path).exists(), path
+    _non_degenerate(_layer(runs.viewer, f"{rec.name} amplitude"))
+
+
+def test_lsqml_then_five_more_iterations_continue_the_same_state(runs):
+    first = runs.start("lsqml", iterations=3, batch_size=16)
+    assert runs.wait(60) and first.status == "finished"
+    more = runs.more(5)
+    assert runs.wait(60) and more.status == "finished", more.error
+    assert more.metrics["epochs"] == 8
+    hist = json.loads((more.out / "history.json").read_text())["history"]
+    assert [r["epoch"] for r in hist] == list(range(1, 9))
+    first_hist = json.loads((first.out / "history.json").read_text())["history"]
+    # the continuation carries the first run's epochs as they were, then goes on downhill
+    assert [r["error"] for r in hist[:3]] == [r["error"] for r in first_hist]
+    assert hist[-1]["error"] < hist[2]["error"]
+    assert more.metrics["amplitude_ssim"] >= first.metrics["amplitude_ssim"] - 1e-3
+
+
+def test_bad_option_is_named_and_the_workbench_stays_usable(runs, tmp_path):
+    with pytest.raises(InputError, match="lr"):
+        runs.start("train", lr=-1.0)
+    with pytest.raises(InputError, match="no_such_option"):
+        runs.start("lsqml", no_such_option=3)
+    # an error inside the run: a failed record naming the input, then a good run
+    bad = runs.start("infer", bundle=str(tmp_path / "missing"))
+    assert runs.wait(60)
+    assert bad.status == "failed" and "missing" in bad.error and bad.error_field
+    good = runs.start("lsqml", iterations=2, batch_size=32)
+    assert runs.wait(60) and good.status == "finished"
+
+
+def test_event_loop_answers_within_100_ms_during_cpu_training(runs, qtbot):
+    from qtpy.QtCore import QTimer
+
+    ticks, phases = [], []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    # the training phase, from its first step to the whole-scan inference that follows it
+    # (that tail renders the run's PNGs, which holds the interpreter lock in matplotlib)
+    runs.listeners_update.append(lambda s: phases.append((time.perf_counter(), s.phase,
+                                                          s.step)))
+    rec = runs.start("train", **{**TINY_TRAIN, "epochs": 4})
+    timer.start()
+    qtbot.waitUntil(lambda: not runs.running, timeout=180_000)
+    timer.stop()
+    assert rec.status == "finished"
+    training = [t for t, phase, step in phases if phase == "train" and step > 0]
+    assert len(training) >= 5, "too few live updates to judge"
+    t = np.asarray(ticks)
+    t = t[(t >= training[0]) & (t <= training[-1])]
+    gaps = np.diff(t)
+    assert len(t) > 50
+    assert gaps.max() < 0.100, f"event loop blocked for {gaps.max() * 1e3:.0f} ms"
+
+
+def test_workbench_and_command_line_give_the_same_bundle_and_canvas(runs, tiny_ds, tmp_path):
+    from engine.cli import main
+    from engine.data import write_npz
+    from engine.physics.stitching import Canvas
+
+    data = write_npz(tmp_path / "data.npz", tiny_ds)
+    runs.set_data(api.load_dataset(data), str(data))
+    opts = {"epochs": 2, "batch_size": 8, "base_channels": 8, "seed": 7}
+    rec = runs.start("train", device="cpu", **opts)
+    assert runs.wait(180) and rec.status == "finished"
+    assert rec.out.parent == tmp_path / "runs"
+    cli = tmp_path / "cli"
+    assert main(["train", str(data), "--out", str(cli), "--epochs", "2", "--batch-size", "8",
+                 "--base-channels", "8", "--seed", "7", "--accelerator", "cpu"]) == 0
+    assert main(["infer", str(cli), str(data), "--out", str(cli), "--device", "cpu"]) == 0
+
+    def weights_digest(run):
+        return json.loads((run / "bundle" / "bundle.json").read_text())["files"]
+
+    assert weights_digest(rec.out) == weights_digest(cli)
+    a, b = Canvas.load(rec.out / "recon.npz"), Canvas.load(cli / "recon.npz")
+    assert a.origin == b.origin
+    np.testing.assert_array_equal(a.coverage, b.coverage)
+    np.testing.assert_allclose(a.canvas[a.coverage], b.canvas[b.coverage], rtol=0, atol=1e-6)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="CUDA only")
+def test_gpu_memory_is_released_at_run_end(runs):
+    import torch
+
+    before = torch.cuda.memory_allocated()
+    rec = runs.start("train", device="cuda:0", **TINY_TRAIN)
+    assert runs.wait(180) and rec.status == "finished"
+    rec = runs.start("lsqml", iterations=2, batch_size=16, backend="torch", device="cuda:0")
+    assert runs.wait(60) and rec.status == "finished"
+    assert torch.cuda.memory_allocated() == before
+
+
+def test_closing_the_viewer_stops_a_run(make_napari_viewer, tiny_ds, tmp_path):
+    viewer = make_napari_viewer()
+    ctl = RunsController(viewer, tiny_ds, runs_root=tmp_path)
+    rec = ctl.start("lsqml", iterations=10_000, batch_size=8)
+    t0 = time.monotonic()
+    while ctl.manager.state().epoch < 1 and time.monotonic() - t0 < 30:
+        ctl.wait(0.05)
+    run = ctl.manager._run
+    viewer.close()
+    assert run.wait(5), "the run went on after the viewer closed"
+    assert rec.out.is_dir()
