@@ -40,6 +40,7 @@ import numpy as np
 
 from engine.data import Dataset
 from engine.errors import InputError
+from engine.iterative.refine import NETWORK_FOLDER
 from engine.rundir import new_run_dir
 
 # what the kind drop-down offers, in order, with the label a user reads
@@ -752,14 +753,16 @@ def _train_job(data: Dataset, cfg: Any, *, out: Path, device: str, truth: Any, e
     if trained.stopped:
         return _Outcome(None, None, trained.bundle if trained.bundle.is_dir() else None,
                         metrics, True)
-    # the canvas of the whole scan, as `ptycho infer <run> <data> --out <run>` writes it
-    inference = api.infer(data, trained.bundle, api.InferConfig(device=device), out=out,
-                          emit=emit)
-    write_outputs(inference, out)
+    # the canvas of the whole scan, as `ptycho infer <run> <data> --out <run>/network`
+    # writes it (the training's own directory holds a run: the CLI writes beside it)
+    net = out / NETWORK_FOLDER
+    inference = api.infer(data, trained.bundle, api.InferConfig(device=device), out=net,
+                          emit=emit, control=control)
+    write_outputs(inference, net)
     canvas = inference.canvas
     probe = np.asarray(inference.bundle.probe)
     del inference
-    metrics.update(_evaluate(canvas, truth, out))
+    metrics.update(_evaluate(canvas, truth, net))
     return _Outcome(canvas, probe, trained.bundle, metrics, False)
 
 
@@ -810,7 +813,7 @@ def _refine_job(data: Dataset, options: Any, *, out: Path, bundle: Any, train_op
         metrics["epochs"] = res.recon.epochs
         metrics["final_error"] = res.recon.errors[-1] if res.recon.history else None
     if res.network_canvas is not None and truth is not None:
-        net = _evaluate(res.network_canvas, truth, None)
+        net = _evaluate(res.network_canvas, truth, out / NETWORK_FOLDER)
         metrics.update({f"network_{k}": v for k, v in net.items()})
     metrics.update(_evaluate(res.canvas, truth, out if res.recon is not None else None))
     probe = None if res.recon is None else res.recon.probe

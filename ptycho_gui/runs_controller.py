@@ -21,7 +21,13 @@ from typing import Any
 
 from engine.errors import InputError
 from ptycho_gui.live_layers import LiveLayers
-from ptycho_gui.run_manager import UPDATE_PERIOD_S, LiveState, RunManager, RunRecord
+from ptycho_gui.run_manager import (
+    UPDATE_PERIOD_S,
+    LiveState,
+    RunManager,
+    RunRecord,
+    build_options,
+)
 
 GUI_SWITCH_INTERVAL_S = 0.001
 
@@ -78,9 +84,11 @@ class RunsController:
     def start(self, kind: str, **options: Any) -> RunRecord:
         """Start a run (see :meth:`RunManager.start`); a bad option raises
         :class:`~engine.errors.InputError` naming it, and shows it as a notification."""
-        if kind in ("train", "refine", "infer"):
-            _warm_up()
         try:
+            build_options(kind, options)  # a bad option fails before anything is set up
+            if kind in ("train", "refine", "infer"):
+                _warm_up()
+            self._prepare()
             record = self.manager.start(kind, **options)
         except InputError as exc:
             _notify("error", f"{kind}: {exc}")
@@ -91,6 +99,7 @@ class RunsController:
     def more(self, iterations: int, run: RunRecord | str | None = None) -> RunRecord:
         """``iterations`` more epochs of the latest (or the given) solver run."""
         try:
+            self._prepare()
             record = self.manager.more(iterations, run)
         except InputError as exc:
             _notify("error", str(exc))
@@ -159,16 +168,22 @@ class RunsController:
         if not self.manager.poll() and self.layers.pending:
             self.layers.flush()
 
+    def _prepare(self) -> None:
+        """Create the live layers before the run starts (adding a layer is the slow part of
+        napari: done here, it never holds up the updates of a running run)."""
+        if self.manager.running:
+            return  # the manager refuses a second run with its own message
+        try:
+            self.layers.prepare()
+        except Exception:  # noqa: BLE001 - a viewer without layers: the run still goes
+            pass
+
     def _started(self, record: RunRecord) -> None:
         # the GUI thread waits for the interpreter lock at most this long when the worker
         # runs Python between its tensor operations (default 5 ms, paid at every release
         # the drawing code makes): a GUI setting, set once, harmless to the engine
         if sys.getswitchinterval() > GUI_SWITCH_INTERVAL_S:
             sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
-        try:
-            self.layers.prepare()
-        except Exception:  # noqa: BLE001 - a viewer without layers: the run still goes
-            pass
         self._start_timer()
         self._begin_progress(record)
         window = getattr(self.viewer, "window", None)

@@ -71,8 +71,10 @@ def test_tiny_training_runs_to_the_end_with_live_and_final_layers(runs):
     # the run directory has the command line's layout and the evaluation of `ptycho evaluate`
     out = rec.out
     assert out.parent.name == "runs" and out.name.endswith("-train")
-    assert (out / "bundle" / "bundle.json").is_file() and (out / "recon.npz").is_file()
-    ev = json.loads((out / "evaluation.json").read_text())
+    # `ptycho train --out <run>` then `ptycho infer <run> <data> --out <run>/network`
+    assert (out / "bundle" / "bundle.json").is_file() and (out / "checkpoint").is_dir()
+    assert (out / "network" / "recon.npz").is_file()
+    ev = json.loads((out / "network" / "evaluation.json").read_text())
     assert ev["amplitude"]["ssim"] == pytest.approx(rec.metrics["amplitude_ssim"])
     assert ev["phase"]["rms_error_rad"] == pytest.approx(rec.metrics["phase_rms_rad"])
     assert rec.duration > 0 and rec.metrics["val_loss"] > 0
@@ -128,8 +130,8 @@ def test_network_then_refine(runs):
     assert m["epochs"] == 3 and m["trained"]
     # the refinement improves on the network's own canvas
     assert m["amplitude_ssim"] > m["network_amplitude_ssim"]
-    for path in ("bundle/bundle.json", "network/recon.npz", "recon.npz", "probe.npz",
-                 "refine_checkpoint", "evaluation.json"):
+    for path in ("bundle/bundle.json", "network/recon.npz", "network/evaluation.json",
+                 "recon.npz", "probe.npz", "refine_checkpoint", "evaluation.json"):
         assert (rec.out / path).exists(), path
     _non_degenerate(_layer(runs.viewer, f"{rec.name} amplitude"))
 
@@ -201,13 +203,15 @@ def test_workbench_and_command_line_give_the_same_bundle_and_canvas(runs, tiny_d
     cli = tmp_path / "cli"
     assert main(["train", str(data), "--out", str(cli), "--epochs", "2", "--batch-size", "8",
                  "--base-channels", "8", "--seed", "7", "--accelerator", "cpu"]) == 0
-    assert main(["infer", str(cli), str(data), "--out", str(cli), "--device", "cpu"]) == 0
+    assert main(["infer", str(cli), str(data), "--out", str(cli / "network"),
+                 "--device", "cpu"]) == 0
 
     def weights_digest(run):
         return json.loads((run / "bundle" / "bundle.json").read_text())["files"]
 
     assert weights_digest(rec.out) == weights_digest(cli)
-    a, b = Canvas.load(rec.out / "recon.npz"), Canvas.load(cli / "recon.npz")
+    a = Canvas.load(rec.out / "network" / "recon.npz")
+    b = Canvas.load(cli / "network" / "recon.npz")
     assert a.origin == b.origin
     np.testing.assert_array_equal(a.coverage, b.coverage)
     np.testing.assert_allclose(a.canvas[a.coverage], b.canvas[b.coverage], rtol=0, atol=1e-6)
