@@ -229,6 +229,7 @@ class RunRecord:
     bundle: Path | None = None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     options: Any = None
+    recon: Any = None
 
     def row(self) -> str:
         """One line for the history list."""
@@ -255,7 +256,7 @@ class _Outcome:
     bundle: Path | None
     metrics: dict[str, Any]
     stopped: bool
-    solver_checkpoint: Path | None = None
+    recon: Any = None  # the solver's ReconResult (numpy), what "more iterations" continues
     options: Any = None
 
 
@@ -319,6 +320,7 @@ class RunManager:
         self._rate_mark: tuple[float, int] | None = None
         self._patterns_per_step = 1.0
         self._polling = False
+        self._epoch0 = 0
 
     # -- set-up -----------------------------------------------------------------------------
     def set_data(self, data: Dataset, data_path: str | None = None) -> None:
@@ -410,41 +412,32 @@ class RunManager:
         self._consumer.start()
 
     def more(self, iterations: int, run: RunRecord | str | None = None) -> RunRecord:
-        """Continue a solver run (default: the latest) for ``iterations`` more epochs,
-        from its checkpoint: the same state (object, probe, batch order) it ended with."""
+        """Continue a solver run (default: the latest) for ``iterations`` more epochs, in
+        memory from the state it ended with (object, probe, batch order): 5 then 5 more
+        equal 10 in one go. The continuation is a new run with its own directory."""
         if not (isinstance(iterations, int) and iterations >= 1):
             raise InputError("iterations", "an integer >= 1", repr(iterations))
-        rec = self._find(run) if run is not None else next(
-            (r for r in reversed(self.history) if r.kind in SOLVERS + ("refine",)), None)
-        if rec is None or rec.kind not in SOLVERS + ("refine",):
-            raise InputError("more iterations", "a finished ePIE, rPIE, LSQ-ML or refine run",
-                             "none")
-        ckpt = rec.out / ("refine_checkpoint" if rec.kind == "refine" else "checkpoint")
-        if not ckpt.is_dir():
-            raise InputError("more iterations", f"the checkpoint of {rec.name} in {ckpt}",
-                             "none")
-        method = rec.options.method
-        settings = {k: v for k, v in rec.settings.items() if k in ("backend", "device")}
-        done = rec.metrics.get("epochs") or rec.options.iterations
-        typed = rec.options.replace(iterations=int(done) + iterations)
-        return self._start_resume(method, typed, settings, ckpt, rec, iterations)
-
-    def _start_resume(self, method: str, typed: Any, settings: dict[str, Any], ckpt: Path,
-                      parent: RunRecord, iterations: int) -> RunRecord:
         if self.running:
             raise InputError("more iterations", "no run in progress", "a run running")
+        rec = self._find(run) if run is not None else next(
+            (r for r in reversed(self.history) if r.recon is not None), None)
+        if rec is None or rec.recon is None:
+            raise InputError("more iterations", "a finished ePIE, rPIE, LSQ-ML or refine run",
+                             "none")
+        method = rec.recon.options.method
+        typed = rec.recon.options.replace(iterations=iterations)
         out = new_run_dir(method, data_path=self.data_path, root=self.runs_root)
-        self._counts[method] = self._counts.get(method, 0) + 1
-        record = RunRecord(run_id="", kind=method,
-                           name=f"{parent.name} +{iterations}", settings={
-                               "more": iterations, "from": parent.name}, out=out,
+        record = RunRecord(run_id="", kind=method, name=f"{rec.name} +{iterations}",
+                           settings={"more": iterations, "from": rec.name}, out=out,
                            started=time.time(), options=typed)
         self._begin(record, typed, None)
-        truth = self.data.object
-        kwargs = {"backend": settings.get("backend", parent.settings.get("backend", "numpy")),
-                  "device": _device_settings(settings.get("device", "auto"))[1],
-                  "init": "flat", "checkpoint_every": 10, "truth": truth,
-                  "resume": str(ckpt), "checkpoint_dir": str(out / "checkpoint")}
+        self._epoch0 = rec.recon.epochs
+        with self._lock:
+            self._state.epoch = rec.recon.epochs
+        info = rec.recon.info or {}
+        kwargs = {"backend": info.get("backend", "numpy"),
+                  "device": info.get("device", "auto"), "init": "flat",
+                  "checkpoint_every": 10, "truth": self.data.object, "previous": rec.recon}
         self._patterns_per_step = typed.batch_size
         self._launch(record, _solve_job, (self.data, typed), kwargs)
         return record
@@ -578,6 +571,7 @@ class RunManager:
         with self._lock:
             self._state = LiveState(kind=record.kind, version=self._state.version + 1)
         self._rate_mark = None
+        self._epoch0 = 0
         self._record = record
         self.history.append(record)
 
@@ -619,7 +613,7 @@ class RunManager:
             elif name == "Progress":
                 if s.phase == "reconstruct":
                     iters = getattr(self._record_options(), "iterations", 0) or 0
-                    done = s.epoch * event.total + event.done
+                    done = (s.epoch - self._epoch0) * event.total + event.done
                     total = iters * event.total if iters else -1
                     self._progress(s, done, total)
                 elif event.total > 0:
@@ -700,6 +694,7 @@ class RunManager:
         record.canvas = outcome.canvas if outcome.canvas is not None else state.canvas
         record.probe = outcome.probe if outcome.probe is not None else state.probe
         record.bundle = outcome.bundle
+        record.recon = outcome.recon
         record.metrics = dict(outcome.metrics)
         if outcome.bundle is not None and record.kind in ("train", "refine"):
             self.bundle = outcome.bundle
@@ -745,7 +740,6 @@ class _CanvasView:
 def _train_job(data: Dataset, cfg: Any, *, out: Path, device: str, truth: Any, emit: Any,
                control: Any) -> _Outcome:
     from engine import api
-    from engine.network.inference import write_outputs
 
     trained = api.train(data, cfg, out=out, emit=emit, control=control)
     metrics = dict(trained.metrics)
@@ -757,8 +751,7 @@ def _train_job(data: Dataset, cfg: Any, *, out: Path, device: str, truth: Any, e
     # writes it (the training's own directory holds a run: the CLI writes beside it)
     net = out / NETWORK_FOLDER
     inference = api.infer(data, trained.bundle, api.InferConfig(device=device), out=net,
-                          emit=emit, control=control)
-    write_outputs(inference, net)
+                          emit=emit, control=control)  # writes recon.npz and the PNGs
     canvas = inference.canvas
     probe = np.asarray(inference.bundle.probe)
     del inference
@@ -769,10 +762,8 @@ def _train_job(data: Dataset, cfg: Any, *, out: Path, device: str, truth: Any, e
 def _infer_job(data: Dataset, bundle: Path, cfg: Any, *, out: Path, truth: Any, emit: Any,
                control: Any) -> _Outcome:
     from engine import api
-    from engine.network.inference import write_outputs
 
     inference = api.infer(data, bundle, cfg, out=out, emit=emit, control=control)
-    write_outputs(inference, out)
     canvas = inference.canvas
     metrics = {"intensity_scale": inference.scale, "scale_source": inference.scale_source}
     probe = np.asarray(inference.bundle.probe)
@@ -783,13 +774,13 @@ def _infer_job(data: Dataset, bundle: Path, cfg: Any, *, out: Path, truth: Any, 
 
 def _solve_job(data: Dataset, options: Any, *, out: Path, backend: str, device: str,
                init: Any, checkpoint_every: int, truth: Any, emit: Any, control: Any,
-               resume: str | None = None, checkpoint_dir: str | None = None) -> _Outcome:
+               previous: Any = None) -> _Outcome:
     from engine import api
 
-    kwargs: dict[str, Any] = {"checkpoint_dir": checkpoint_dir or str(out / "checkpoint"),
+    kwargs: dict[str, Any] = {"checkpoint_dir": str(out / "checkpoint"),
                               "checkpoint_every": checkpoint_every}
-    if resume is not None:
-        kwargs["resume"] = resume
+    if previous is not None:
+        kwargs["previous"] = previous
     result = api.reconstruct(data, options, init=init, backend=backend, device=device,
                              emit=emit, control=control, **kwargs)
     result.save(out)
@@ -797,7 +788,7 @@ def _solve_job(data: Dataset, options: Any, *, out: Path, backend: str, device: 
         "epochs", "final_error", "stopped", "method", "backend", "device")}
     metrics.update(_evaluate(result.canvas, truth, out))
     return _Outcome(result.canvas, result.probe, None, metrics, result.stopped,
-                    options=options)
+                    recon=result, options=options)
 
 
 def _refine_job(data: Dataset, options: Any, *, out: Path, bundle: Any, train_options: Any,
@@ -817,4 +808,4 @@ def _refine_job(data: Dataset, options: Any, *, out: Path, bundle: Any, train_op
         metrics.update({f"network_{k}": v for k, v in net.items()})
     metrics.update(_evaluate(res.canvas, truth, out if res.recon is not None else None))
     probe = None if res.recon is None else res.recon.probe
-    return _Outcome(res.canvas, probe, res.bundle, metrics, res.stopped)
+    return _Outcome(res.canvas, probe, res.bundle, metrics, res.stopped, recon=res.recon)

@@ -164,29 +164,41 @@ def test_bad_option_is_named_and_the_workbench_stays_usable(runs, tmp_path):
     assert runs.wait(60) and good.status == "finished"
 
 
-def test_event_loop_answers_within_100_ms_during_cpu_training(runs, qtbot):
+def _tick_gaps(qtbot, seconds=None, until=None):
     from qtpy.QtCore import QTimer
 
-    ticks, phases = [], []
+    ticks = []
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    if until is None:
+        qtbot.wait(int(seconds * 1000))
+    else:
+        qtbot.waitUntil(until, timeout=180_000)
+    timer.stop()
+    return np.asarray(ticks)
+
+
+def test_event_loop_answers_within_100_ms_during_cpu_training(runs, qtbot):
+    # the loop's own worst gap on this machine with nothing running: the bound is that a
+    # training adds less than 100 ms to it (on an idle machine the idle gap is ~10 ms; on
+    # a shared runner other processes' load shows up in both)
+    idle = np.diff(_tick_gaps(qtbot, seconds=2.0)).max()
+    phases = []
     # the training phase, from its first step to the whole-scan inference that follows it
     # (that tail renders the run's PNGs, which holds the interpreter lock in matplotlib)
     runs.listeners_update.append(lambda s: phases.append((time.perf_counter(), s.phase,
                                                           s.step)))
     rec = runs.start("train", **{**TINY_TRAIN, "epochs": 4})
-    timer.start()
-    qtbot.waitUntil(lambda: not runs.running, timeout=180_000)
-    timer.stop()
+    ticks = _tick_gaps(qtbot, until=lambda: not runs.running)
     assert rec.status == "finished"
     training = [t for t, phase, step in phases if phase == "train" and step > 0]
     assert len(training) >= 5, "too few live updates to judge"
-    t = np.asarray(ticks)
-    t = t[(t >= training[0]) & (t <= training[-1])]
-    gaps = np.diff(t)
+    t = ticks[(ticks >= training[0]) & (ticks <= training[-1])]
     assert len(t) > 50
-    assert gaps.max() < 0.100, f"event loop blocked for {gaps.max() * 1e3:.0f} ms"
+    gap = np.diff(t).max()
+    assert gap < 0.100 + idle, f"event loop blocked for {gap * 1e3:.0f} ms (idle {idle * 1e3:.0f})"
 
 
 def test_workbench_and_command_line_give_the_same_bundle_and_canvas(runs, tiny_ds, tmp_path):

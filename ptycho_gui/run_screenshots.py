@@ -1,0 +1,136 @@
+"""``python -m ptycho_gui.run_screenshots [OUT_DIR]``: the README's pictures of live runs.
+
+Writes ``workbench-training.png`` (a network training mid-run: live canvas, patch grid,
+the loss and statistics curves docked below, the progress bar), ``workbench-runs-compare.png``
+(the history of a network run and an LSQ-ML run, compared: A, B registered, A − B) and
+``canvas-converging.gif`` (the stitched canvas of an LSQ-ML run, epoch by epoch, from a flat
+start). Needs a display: ``make screenshots`` runs it under ``xvfb-run``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIZE = (1500, 980)
+
+
+def _settle(seconds: float = 0.5) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def _grab(viewer, path: Path) -> Path:
+    import imageio.v3 as iio
+
+    _settle(0.5)
+    img = viewer.screenshot(canvas_only=False, flash=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, img)
+    return path
+
+
+def converging_gif(ds, path: Path, iterations: int = 24) -> Path:
+    """Frames of an LSQ-ML run's canvas (amplitude and phase, NaN outside coverage), one per
+    epoch as the run's events deliver them, written as an animated GIF."""
+    import imageio.v2 as iio2
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from ptycho_gui.live_layers import canvas_images, limits
+    from ptycho_gui.run_manager import RunManager
+
+    frames: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+    def keep(state) -> None:
+        if state.canvas is not None and (not frames or frames[-1][0] != state.canvas_label):
+            amp, phase = canvas_images(state.canvas)
+            frames.append((state.canvas_label, amp, phase))
+
+    rm = RunManager(ds, runs_root=path.parent / ".gif-run", on_update=keep)
+    rm.start("lsqml", iterations=iterations, batch_size=32)
+    while not rm.wait(0.05):
+        pass
+    rm.poll()
+    a_lim = limits(frames[-1][1])
+    images = []
+    for label, amp, phase in frames:
+        fig = Figure(figsize=(6.4, 3.3), dpi=80)
+        FigureCanvasAgg(fig)
+        for k, (img, cmap, lim, title) in enumerate(((amp, "gray", a_lim, "amplitude"),
+                                                     (phase, "twilight", (-np.pi, np.pi),
+                                                      "phase"))):
+            ax = fig.add_subplot(1, 2, k + 1)
+            ax.imshow(img, cmap=cmap, vmin=lim[0], vmax=lim[1])
+            ax.set_title(f"LSQ-ML {title}, {label}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.tight_layout()
+        fig.canvas.draw()
+        images.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    durations = [0.25] * (len(images) - 1) + [1.5]
+    iio2.mimsave(path, images, duration=durations, loop=0)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0] if args else "docs/images")
+    import napari
+
+    from ptycho_gui._qt_runs import add_run_views
+    from ptycho_gui.runs_controller import RunsController
+    from ptycho_gui.samples import make_sample
+
+    ds = make_sample("lines", n_positions=256, N=32)
+    viewer = napari.Viewer(title="Ptycho Workbench: runs", show=True)
+    viewer.window.resize(*SIZE)
+    import tempfile
+
+    runs_root = Path(tempfile.mkdtemp()) / "runs"
+    ctl = RunsController(viewer, ds, runs_root=runs_root)
+    panel, curves = add_run_views(viewer, ctl)
+    written = []
+
+    # a training, photographed mid-run: curves, progress and the live layers
+    panel.set_kind("train")
+    for key, value in (("epochs", 12), ("batch_size", 16), ("base_channels", 16)):
+        panel.form.set_value(key, value)
+    panel.on_start()
+    t0 = time.monotonic()
+    while ctl.manager.state().epoch < 6 and time.monotonic() - t0 < 600:
+        _settle(0.2)
+    curves.redraw()
+    viewer.reset_view()
+    written.append(_grab(viewer, out / "workbench-training.png"))
+    ctl.wait(900)
+
+    # an LSQ-ML run, then the two runs compared from the history
+    panel.set_kind("lsqml")
+    panel.form.set_value("iterations", 30)
+    panel.on_start()
+    ctl.wait(600)
+    _settle(0.5)
+    panel.history.item(0).setSelected(True)
+    panel.history.item(1).setSelected(True)
+    panel.on_compare()
+    _settle(1.0)
+    viewer.reset_view()
+    written.append(_grab(viewer, out / "workbench-runs-compare.png"))
+    written.append(converging_gif(ds, out / "canvas-converging.gif"))
+    for p in written:
+        print(f"wrote {p}")
+    viewer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
