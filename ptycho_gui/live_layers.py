@@ -177,6 +177,13 @@ class LiveLayers:
         v, added = self.viewer, []
         meta = {"ptycho_run": record.run_id, "run_dir": str(record.out), "kind": record.kind,
                 "metrics": dict(record.metrics), "settings": dict(record.settings)}
+        canvas_meta: dict[str, Any] = {}
+        if record.canvas is not None:
+            # what the workbench's compare and the plugin's writers read from a canvas layer
+            canvas = as_canvas(record.canvas)
+            canvas_meta = {"canvas": canvas, "ptycho": {"kind": "canvas",
+                                                        "origin": tuple(canvas.origin),
+                                                        "run": record.name}}
         finals: dict[str, Any] = {}
         if record.canvas is not None and self._changed("canvas", record.canvas.canvas):
             amp, phase = canvas_images(record.canvas)
@@ -205,11 +212,24 @@ class LiveLayers:
                 final = f"{final} ({record.run_id})"
             layer.name = final
             layer.metadata.update(meta)
+            if key.startswith("canvas"):
+                layer.metadata.update(canvas_meta)
             if key == "statistics":
                 layer.metadata["statistics"] = stats
             added.append(layer.name)
         self._shown.clear()
         return added
+
+
+def as_canvas(c: Any) -> Any:
+    """An engine :class:`~engine.physics.stitching.Canvas` of a canvas-like object."""
+    from engine.physics.stitching import Canvas
+
+    if isinstance(c, Canvas):
+        return c
+    cov = np.asarray(c.coverage, bool)
+    return Canvas(np.asarray(c.canvas), cov, tuple(int(v) for v in c.origin),
+                  cov.astype(np.float32))
 
 
 def _probe_image(probe: np.ndarray) -> np.ndarray:

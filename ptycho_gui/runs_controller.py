@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import InputError
-from ptycho_gui.live_layers import LiveLayers
+from ptycho_gui.live_layers import LiveLayers, as_canvas
 from ptycho_gui.run_manager import (
     UPDATE_PERIOD_S,
     LiveState,
@@ -140,14 +140,6 @@ class RunsController:
         if self._compare is not None:
             return self._compare(ra, rb)
         from engine import api
-        from engine.physics.stitching import Canvas
-
-        def as_canvas(c: Any) -> Any:
-            if isinstance(c, Canvas):
-                return c
-            import numpy as np
-
-            return Canvas(c.canvas, c.coverage, c.origin, c.coverage.astype(np.float32))
 
         return api.compare(as_canvas(ra.canvas), as_canvas(rb.canvas))
 

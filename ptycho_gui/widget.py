@@ -128,6 +128,9 @@ class WorkbenchWidget(mw.Container):
         viewer.layers.events.removed.connect(self._refresh_choices)
         wb.compared.connect(self._show_comparison)
         self.panel = StatsPanel(viewer)
+        from ptycho_gui._qt_runs import add_run_views
+
+        self.run_panel, self.run_curves = add_run_views(viewer, wb.runs)
         wb.settings_changed.connect(self._sync)
         wb.previewed.connect(self._show_result)
         wb.errored.connect(self._show_error)

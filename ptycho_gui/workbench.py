@@ -115,8 +115,8 @@ class Workbench:
 
     @property
     def busy(self) -> bool:
-        """A preview (or, in part 2, a run) is being computed."""
-        return bool(self._workers)
+        """A preview or a run is being computed."""
+        return bool(self._workers) or (self._runs is not None and self._runs.running)
 
     # ----------------------------------------------------------------- actions
     def load(self, source: str | os.PathLike[str] | api.Dataset, **sample_options: Any
@@ -134,6 +134,10 @@ class Workbench:
             p = Path(source)
             ds, name = api.load_dataset(p), p.stem
         self.data, self.name = ds, name
+        self.data_path = None if isinstance(source, api.Dataset) or str(source) in SAMPLES \
+            else str(source)
+        if self._runs is not None:
+            self._runs.set_data(ds, self.data_path)
         self._cache = PreviewCache()
         self.result = None
         if self.viewer is not None:
@@ -304,6 +308,8 @@ class Workbench:
         while self.busy:
             if time.monotonic() > deadline:
                 return False
+            if self._runs is not None:
+                self._runs.poll()  # a run's updates also without a Qt timer (no viewer)
             if app is not None:
                 app.processEvents()
             time.sleep(0.005)
@@ -465,3 +471,87 @@ class Workbench:
             layer.face_color = group_colours(p.position_group)
             layer.features = {"group": p.position_group}
             self.viewer.layers.move(self.viewer.layers.index(layer), len(self.viewer.layers) - 1)
+
+    # ----------------------------------------------------------------- runs (part 2)
+    # Runs go through a RunsController (ptycho_gui.runs_controller): live layers, history,
+    # notifications; these methods are what the run panel's buttons call.
+    _runs: Any = None
+    data_path: str | None = None
+    runs_root: str | None = None  # where run directories go (None: runs/ beside the data)
+
+    @property
+    def runs(self) -> Any:
+        """The :class:`~ptycho_gui.runs_controller.RunsController` of this workbench."""
+        if self._runs is None:
+            from ptycho_gui.runs_controller import RunsController
+
+            self._runs = RunsController(self.viewer, self.data, data_path=self.data_path,
+                                        runs_root=self.runs_root, compare=self._compare_runs)
+        return self._runs
+
+    @property
+    def history(self) -> list[Any]:
+        """Every run since the workbench opened (:class:`~ptycho_gui.run_manager.RunRecord`:
+        kind, settings, duration, final metrics, run directory)."""
+        return self.runs.history
+
+    def start(self, kind: str, **options: Any) -> Any:
+        """Start a run: ``train``, ``infer``, ``epie``, ``rpie``, ``lsqml`` or ``refine``
+        (the network, then LSQ-ML). The workbench's settings (gridsize, neighbour count,
+        scaling, backend, device, bundle) apply where the kind takes them; ``options`` (the
+        kind's typed options, see :meth:`RunManager.start
+        <ptycho_gui.run_manager.RunManager.start>`) override them. Returns the run's record;
+        :meth:`wait` waits for it. A bad option raises ``InputError`` naming it."""
+        if self.data is None:
+            raise InputError("data", "a dataset (load a sample or a file first)", "none")
+        self.runs.set_data(self.data, self.data_path)
+        return self.runs.start(kind, **{**self._run_defaults(kind), **options})
+
+    def pause(self) -> None:
+        """Park the running run at its next step."""
+        self.runs.pause()
+
+    def resume(self) -> None:
+        self.runs.resume()
+
+    def stop(self) -> None:
+        """Stop the running run within a second; its last checkpoint and bundle stay."""
+        self.runs.stop()
+
+    def more(self, iterations: int = 5, run: Any = None) -> Any:
+        """Continue the last solver run for ``iterations`` more epochs, in memory."""
+        return self.runs.more(iterations, run)
+
+    def save_bundle(self, path: str | os.PathLike[str], run: Any = None) -> Path:
+        """Copy the bundle of the last (or the given) network run to ``path``."""
+        return self.runs.save_bundle(path, run)
+
+    def load_bundle(self, path: str | os.PathLike[str]) -> Path:
+        """Check a bundle and use it for ``infer``, ``refine`` and the preview."""
+        loaded = self.runs.load_bundle(path)
+        self.set(bundle=str(loaded))
+        return loaded
+
+    def _run_defaults(self, kind: str) -> dict[str, Any]:
+        o, out = self.options, {}
+        if kind in ("train", "refine"):
+            prefix = "train_" if kind == "refine" else ""
+            if o.gridsize != 1:
+                out[prefix + "gridsize"] = o.gridsize
+            if o.neighbor_count is not None:
+                out[prefix + "neighbor_count"] = o.neighbor_count
+        if kind == "infer" and o.scaling != "bundle":
+            out["scaling"] = (f"fixed={o.scale_value}" if o.scaling == "fixed"
+                              else o.scaling)
+        if kind in ("epie", "rpie", "lsqml", "refine") and self.backend != "numpy":
+            out["backend"] = self.backend
+        if kind in ("infer", "refine") and self.bundle:
+            out["bundle"] = self.bundle
+        if self.device not in ("", "auto"):
+            out["device"] = self.device
+        return out
+
+    def _compare_runs(self, a: Any, b: Any) -> None:
+        from ptycho_gui.live_layers import as_canvas
+
+        self.compare(as_canvas(a.canvas), as_canvas(b.canvas))

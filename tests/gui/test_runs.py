@@ -282,3 +282,67 @@ def test_closing_the_viewer_stops_a_run(make_napari_viewer, tiny_ds, tmp_path):
     viewer.close()
     assert run.wait(5), "the run went on after the viewer closed"
     assert rec.out.is_dir()
+
+
+def test_flip_and_rerun_five_times_through_the_workbench(workbench, small_lines):
+    wb, widget, viewer = workbench
+    wb.load(small_lines)
+    assert wb.wait(60)
+    tiny = {**TINY_TRAIN, "epochs": 1}
+    runs = []
+    for settings, kind, options in (({"gridsize": 1}, "train", tiny),
+                                    ({"gridsize": 2}, "train", tiny),
+                                    ({"backend": "numpy"}, "lsqml", {"iterations": 3}),
+                                    ({"backend": "torch"}, "lsqml", {"iterations": 3}),
+                                    ({"scaling": "data"}, "infer", {})):
+        assert wb.set(**settings)
+        assert wb.wait(60)
+        if kind == "infer":
+            wb.load_bundle(runs[1].out)
+        runs.append(wb.start(kind, **options))
+        assert wb.wait(240)
+        assert runs[-1].status == "finished", runs[-1].error
+    assert [r.name for r in wb.history] == ["train #1", "train #2", "lsqml #1", "lsqml #2",
+                                            "infer #1"]
+    # each run ran with the setting flipped before it
+    assert "gridsize" not in runs[0].settings and runs[1].settings["gridsize"] == 2
+    assert runs[3].settings["backend"] == "torch" and runs[4].settings["scaling"] == "data"
+    assert runs[4].metrics["scale_source"].startswith("from data")
+    # five results side by side in the history, each with its figures against the truth
+    rows = [widget.run_panel.history.item(i).text() for i in range(5)]
+    assert all("SSIM" in row for row in rows), rows
+    for r in runs:
+        _non_degenerate(_layer(viewer, f"{r.name} amplitude"))
+    # backends agree (same seeded solver, same data)
+    a = viewer.layers[f"{runs[2].name} amplitude"].data
+    b = viewer.layers[f"{runs[3].name} amplitude"].data
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4, equal_nan=True)
+
+
+def test_run_panel_bad_option_then_run_then_compare(workbench, small_lines):
+    wb, widget, viewer = workbench
+    wb.load(small_lines)
+    assert wb.wait(60)
+    panel = widget.run_panel
+    panel.set_kind("lsqml")
+    panel.form.set_value("iterations", "three")
+    panel.on_start()
+    assert "iterations" in panel.status.text() and panel.start_button.isEnabled()
+    assert not wb.runs.running
+    panel.form.set_value("iterations", 3)
+    panel.form.set_value("batch_size", 16)
+    panel.on_start()
+    assert not panel.start_button.isEnabled()
+    assert wb.wait(120)
+    panel.set_kind("epie")
+    panel.form.set_value("iterations", 3)
+    panel.on_start()
+    assert wb.wait(120)
+    assert panel.history.count() == 2 and panel.start_button.isEnabled()
+    panel.history.item(0).setSelected(True)
+    panel.history.item(1).setSelected(True)
+    assert panel.compare_button.isEnabled()
+    panel.on_compare()
+    assert wb.wait(120)
+    assert "compare A - B" in viewer.layers
+    assert wb.comparison is not None
