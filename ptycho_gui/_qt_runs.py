@@ -159,11 +159,14 @@ class OptionsForm(QWidget):
 class RunPanel(QWidget):
     """Kind, options, device, Start / Pause / Stop / more / bundles, progress and history."""
 
-    def __init__(self, controller: RunsController, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: RunsController, parent: QWidget | None = None, *,
+                 start: Any = None) -> None:
         super().__init__(parent)
         from engine.api import available_devices
 
         self.controller = controller
+        # the workbench's start applies its settings (gridsize, scaling, backend...) first
+        self._start = start or controller.start
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.kind = QComboBox()
@@ -283,7 +286,7 @@ class RunPanel(QWidget):
     # -- buttons -----------------------------------------------------------------------------
     def on_start(self) -> None:
         try:
-            self.controller.start(self.kind_key(), **self.options())
+            self._start(self.kind_key(), **self.options())
         except InputError as exc:  # the controller has shown it; the panel stays usable
             self.status.setText(f"not started: {exc}")
             return
@@ -466,9 +469,11 @@ class CurvesPanel(QWidget):
         self.canvas.draw_idle()
 
 
-def add_run_views(viewer: Any, controller: RunsController) -> tuple[RunPanel, CurvesPanel]:
-    """Dock the run panel (right) and the curves (bottom) on ``viewer``'s window."""
-    panel = RunPanel(controller)
+def add_run_views(viewer: Any, controller: RunsController, *, start: Any = None
+                  ) -> tuple[RunPanel, CurvesPanel]:
+    """Dock the run panel (right) and the curves (bottom) on ``viewer``'s window;
+    ``start`` is what the Start button calls (default: the controller's)."""
+    panel = RunPanel(controller, start=start)
     curves = CurvesPanel(controller, viewer)
     viewer.window.add_dock_widget(panel, name="Ptycho runs", area="right")
     viewer.window.add_dock_widget(curves, name="Run curves", area="bottom")

@@ -112,12 +112,15 @@ class LiveLayers:
         return f"{LIVE} {key}"
 
     def prepare(self) -> None:
-        """Create the live layers (hidden until their first image); earlier runs' layers
-        are hidden so the new run is on top."""
+        """Create the live layers; earlier runs' and the preview's layers are hidden so the
+        new run is what the view shows."""
         self._pending.clear()
         self._shown.clear()
         for layer in self.viewer.layers:
-            if layer.metadata.get("ptycho_run") is not None and layer.visible:
+            # the run takes the stage: earlier runs' and the preview's layers are hidden
+            # (the layer list shows them again with a click)
+            if layer.visible and (layer.metadata.get("ptycho_run") is not None
+                                  or layer.metadata.get("workbench")):
                 layer.visible = False
         for key, cmap in LIVE_LAYERS.items():
             name = self.name(key)

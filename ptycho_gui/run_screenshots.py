@@ -86,30 +86,29 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0] if args else "docs/images")
     import napari
 
-    from ptycho_gui._qt_runs import add_run_views
-    from ptycho_gui.runs_controller import RunsController
-    from ptycho_gui.samples import make_sample
-
-    ds = make_sample("lines", n_positions=256, N=32)
-    viewer = napari.Viewer(title="Ptycho Workbench: runs", show=True)
+    viewer = napari.Viewer(title="Ptycho Workbench", show=True)
     viewer.window.resize(*SIZE)
+    _, widget = viewer.window.add_plugin_dock_widget("ptycho-workbench", "Ptycho Workbench")
+    wb = widget.workbench
     import tempfile
 
-    runs_root = Path(tempfile.mkdtemp()) / "runs"
-    ctl = RunsController(viewer, ds, runs_root=runs_root)
-    panel, curves = add_run_views(viewer, ctl)
+    wb.runs_root = str(Path(tempfile.mkdtemp()) / "runs")
+    ds = wb.load("lines", n_positions=256, N=32)
+    wb.wait(120)
+    ctl, panel, curves = wb.runs, widget.run_panel, widget.run_curves
+    panel.parentWidget().raise_()  # the run panel's tab in front of the preview's
     written = []
 
     # a training, photographed mid-run: curves, progress and the live layers
     panel.set_kind("train")
-    for key, value in (("epochs", 12), ("batch_size", 16), ("base_channels", 16)):
+    for key, value in (("epochs", 10), ("batch_size", 16), ("base_channels", 16)):
         panel.form.set_value(key, value)
     panel.on_start()
     t0 = time.monotonic()
-    while ctl.manager.state().epoch < 6 and time.monotonic() - t0 < 600:
+    while ctl.manager.state().epoch < 5 and time.monotonic() - t0 < 600:
         _settle(0.2)
     curves.redraw()
-    viewer.reset_view()
+    wb.focus("live canvas amplitude", "live patch grid")
     written.append(_grab(viewer, out / "workbench-training.png"))
     ctl.wait(900)
 
@@ -122,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     panel.history.item(0).setSelected(True)
     panel.history.item(1).setSelected(True)
     panel.on_compare()
+    wb.wait(120)
     _settle(1.0)
-    viewer.reset_view()
+    names = [n for n in ("compare A", "compare B (registered)", "compare A - B",
+                         "compare phase A - B") if n in viewer.layers]
+    wb.focus(*names, only=True)
     written.append(_grab(viewer, out / "workbench-runs-compare.png"))
     written.append(converging_gif(ds, out / "canvas-converging.gif"))
     for p in written:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -179,7 +180,9 @@ class RunsController:
         self._start_timer()
         self._begin_progress(record)
         window = getattr(self.viewer, "window", None)
-        register = getattr(window, "_register_task_status", None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            register = getattr(window, "_register_task_status", None)
         if register is not None:
             try:
                 from napari.utils.task_status import Status
@@ -207,7 +210,9 @@ class RunsController:
         self._end_progress()
         if self._task is not None:
             window = getattr(self.viewer, "window", None)
-            update = getattr(window, "_update_task_status", None)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                update = getattr(window, "_update_task_status", None)
             if update is not None:
                 from napari.utils.task_status import Status
 
@@ -280,8 +285,12 @@ class RunsController:
                 self._timer = None
 
     def _hook_close(self) -> None:
+        # napari offers no public "viewer closing" event: the main window's destroyed signal
+        # (and the task-status registry, see _started) are how a run learns of it
         window = getattr(self.viewer, "window", None)
-        qt_window = getattr(window, "_qt_window", None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            qt_window = getattr(window, "_qt_window", None)
         if qt_window is not None:
             qt_window.destroyed.connect(lambda *_: self.close())
 

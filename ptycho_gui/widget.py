@@ -130,7 +130,7 @@ class WorkbenchWidget(mw.Container):
         self.panel = StatsPanel(viewer)
         from ptycho_gui._qt_runs import add_run_views
 
-        self.run_panel, self.run_curves = add_run_views(viewer, wb.runs)
+        self.run_panel, self.run_curves = add_run_views(viewer, wb.runs, start=wb.start)
         wb.settings_changed.connect(self._sync)
         wb.previewed.connect(self._show_result)
         wb.errored.connect(self._show_error)

@@ -211,6 +211,14 @@ def _busy_thread_gaps(qtbot, seconds=3.0):
 
 
 def test_event_loop_answers_within_100_ms_during_cpu_training(runs, qtbot):
+    import os
+
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > 2 * cores:
+        # with several runnable processes per core the scheduler alone withholds the GUI
+        # thread for hundreds of ms (measured: 250-430 ms at load 12 on 2 cores, with or
+        # without the workbench): a latency bound says nothing about the code there
+        pytest.skip(f"machine overloaded (load {load:.1f} on {cores} cores)")
     # the bound: the workbench (events, live layers, progress) adds less than 100 ms to the
     # gap any in-process training thread causes on this machine (~10 ms when idle)
     machine = _busy_thread_gaps(qtbot)
