@@ -188,10 +188,17 @@ class RunPanel(QWidget):
         self.init.setToolTip("the solvers' first object: flat, or the loaded bundle's canvas")
         self.bundle = QLineEdit()
         self.bundle.setPlaceholderText("the loaded bundle / train a new one")
+        from engine.network.presets import PRESETS
+
+        self.preset = QComboBox()
+        self.preset.addItems(["auto", *PRESETS])
+        self.preset.setToolTip("the training recipe, as ptycho train --preset (auto: quick on "
+                               "a CPU, standard on a GPU); options set below override it")
         extras.addRow("device", self.device)
         extras.addRow("backend", self.backend)
         extras.addRow("init", self.init)
         extras.addRow("bundle", self.bundle)
+        extras.addRow("preset", self.preset)
         self._extras = extras
         layout.addLayout(extras)
         self.form_holder = QVBoxLayout()
@@ -262,7 +269,8 @@ class RunPanel(QWidget):
         self.form_holder.addWidget(self.form)
         solver = kind in SOLVERS or kind == "refine"
         for widget, show in ((self.backend, solver), (self.init, kind in SOLVERS),
-                             (self.bundle, kind in ("infer", "refine"))):
+                             (self.bundle, kind in ("infer", "refine")),
+                             (self.preset, kind in ("train", "refine"))):
             widget.setVisible(show)
             label = self._extras.labelForField(widget)
             if label is not None:
@@ -279,6 +287,8 @@ class RunPanel(QWidget):
                 out["backend"] = self.backend.currentText()
         if kind in SOLVERS and self.init.currentText() != "flat":
             out["init"] = self.init.currentText()
+        if kind in ("train", "refine") and self.preset.currentText() != "auto":
+            out["preset"] = self.preset.currentText()
         if kind in ("infer", "refine") and self.bundle.text().strip():
             out["bundle"] = self.bundle.text().strip()
         return out

@@ -85,6 +85,8 @@ def extra_options(kind: str) -> dict[str, Any]:
         out["init"] = "flat"
     if kind in ("infer", "refine"):
         out["bundle"] = None
+    if kind in ("train", "refine"):
+        out["preset"] = None  # quick, standard or quality; None: ptycho train's choice
     return out
 
 
@@ -108,7 +110,25 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
     return value
 
 
-def build_options(kind: str, options: dict[str, Any]) -> tuple[Any, dict[str, Any], Any]:
+def _training(values: dict[str, Any], preset: str | None, device: str,
+              n_positions: int | None) -> Any:
+    """The TrainConfig ``ptycho train`` builds: the preset (from the device when not given)
+    with the explicitly given fields over it, so a run from the workbench and the same run
+    from the command line train the same network."""
+    from engine.network.presets import preset_config, resolve_device
+
+    values = dict(values)
+    accelerator = values.get("accelerator", "auto")
+    if accelerator == "auto":
+        accelerator = _device_settings(device)[0]
+        if accelerator != "auto":
+            values["accelerator"] = accelerator
+    return preset_config(preset, resolve_device(accelerator), n_positions=n_positions,
+                         **values)
+
+
+def build_options(kind: str, options: dict[str, Any], n_positions: int | None = None
+                  ) -> tuple[Any, dict[str, Any], Any]:
     """Split ``options`` into the typed options of ``kind``, the extra keywords and (for
     ``refine``) the training options given as ``train_<field>``.
 
@@ -135,7 +155,11 @@ def build_options(kind: str, options: dict[str, Any]) -> tuple[Any, dict[str, An
         else:
             raise InputError(key, f"an option of '{kind}' (one of "
                              f"{', '.join(sorted(names | set(extra)))})", repr(value))
-    opts = cls(**typed)
+    device = extra.get("device", "auto")
+    if kind == "train":
+        opts = _training(typed, extra.get("preset"), device, n_positions)
+    else:
+        opts = cls(**typed)
     train_cfg = None
     if kind == "refine":
         from engine.network.config import TrainConfig
@@ -144,7 +168,7 @@ def build_options(kind: str, options: dict[str, Any]) -> tuple[Any, dict[str, An
         if unknown:
             raise InputError(f"train_{unknown[0]}", "a training option (train_<field> of "
                              "TrainConfig)", repr(train[unknown[0]]))
-        train_cfg = TrainConfig(**train)
+        train_cfg = _training(train, extra.get("preset"), device, n_positions)
     return opts, extra, train_cfg
 
 
@@ -383,7 +407,7 @@ class RunManager:
                              f"{self._record.name if self._record else 'a run'} running")
         if self.data is None:
             raise InputError("data", "a dataset loaded before a run", "none")
-        typed, extra, train_cfg = build_options(kind, options)
+        typed, extra, train_cfg = build_options(kind, options, self.data.n)
         action, args, kwargs = self._plan(kind, typed, extra, train_cfg)
         out = Path(extra["out"]) if extra.get("out") else new_run_dir(
             kind, data_path=self.data_path, root=self.runs_root)

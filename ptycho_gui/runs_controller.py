@@ -86,7 +86,9 @@ class RunsController:
         """Start a run (see :meth:`RunManager.start`); a bad option raises
         :class:`~engine.errors.InputError` naming it, and shows it as a notification."""
         try:
-            build_options(kind, options)  # a bad option fails before anything is set up
+            # a bad option fails before anything is set up
+            build_options(kind, options, None if self.manager.data is None
+                          else self.manager.data.n)
             if kind in ("train", "refine", "infer"):
                 _warm_up()
             self._prepare()
