@@ -67,3 +67,8 @@ bench-deps: setup
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# The README's pictures of the workbench (docs/images/); a virtual display when there is none
+screenshots: setup
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(PY) -m ptycho_gui.screenshots docs/images; \
+	else xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m ptycho_gui.screenshots docs/images; fi

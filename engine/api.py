@@ -46,7 +46,7 @@ from engine.physics.scaling import ScalingConfig
 from engine.physics.stats import StatsLog
 from engine.physics.stitching import Canvas, StitchConfig
 from engine.physics.workflows import stats_dataset, stitch_dataset
-from engine.preview import CompareView, Preview, PreviewOptions, compare_view, preview
+from engine.preview import CompareView, Preview, PreviewOptions, compare_view, iter_preview, preview
 from engine.simulation.simulate import SimulationConfig
 
 if TYPE_CHECKING:
@@ -75,7 +75,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Canvas", "Dataset", "EPIEOptions", "GroupingConfig", "Groups", "InferConfig",
     "InferenceResult", "InputError", "LSQMLOptions", "PtychoError", "Preview", "PreviewOptions",
-    "preview", "CompareView", "compare_view", "RPIEOptions", "ReconResult", "RunControl",
+    "preview", "CompareView", "compare_view", "iter_preview", "RPIEOptions", "ReconResult",
+    "RunControl",
     "ScalingConfig", "SimulationConfig", "SolverOptions", "StatsLog", "StitchConfig",
     "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
     "compare", "evaluate", "events", "group", "infer", "load_canvas", "load_dataset", "load_truth",

@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -44,7 +45,8 @@ from engine.physics.stats import normalise_patches, patch_statistics, tile_patch
 from engine.physics.stitching import Canvas, CanvasGeometry, StitchConfig, Stitcher
 
 MISMATCH_FACTOR = 2.0
-STITCH_BATCH = 1024  # groups stitched at a time (memory O(batch), not O(groups))
+MEMO_SIZE = 8  # groupings and canvases remembered per dataset
+STITCH_PATCHES = 1024  # patches stitched at a time (memory O(batch), not O(groups))
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,8 @@ class Preview:
         (the network inputs ``D / s``); each group is a g × g block, channels row-major.
     grid_boxes : (b, 4) (row0, col0, row1, col1) of each group's block in the grids.
     canvas : the stitched canvas (complex, NaN outside the coverage).
-    stats : ``{"batches": [record, ...], "all": record}``, the statistics per batch of the
+    stats : ``{"batches": [record, ...], "all": record}`` (``None`` in the first, layers-only
+        step of :func:`iter_preview`), the statistics per batch of the
         first groups and pooled over those batches (``var_across_group`` is ``None`` for
         gridsize 1: undefined, never 0).
     scale : the intensity scale in use (``None`` without diffraction).
@@ -175,7 +178,7 @@ class Preview:
     grid: dict[str, np.ndarray]
     grid_boxes: np.ndarray
     canvas: Canvas
-    stats: dict[str, Any]
+    stats: dict[str, Any] | None
     scale: ScaleInfo | None
     backend: str
     timings: dict[str, float] = field(default_factory=dict)
@@ -186,11 +189,13 @@ class Preview:
 
 
 def resolve_preview_scale(data: Dataset, options: PreviewOptions,
-                          bundle_scale: float | None = None) -> ScaleInfo | None:
-    """The scale ``options.scaling`` picks for ``data`` (``None`` without diffraction)."""
+                          bundle_scale: float | None = None,
+                          data_scale: float | None = None) -> ScaleInfo | None:
+    """The scale ``options.scaling`` picks for ``data`` (``None`` without diffraction);
+    ``data_scale`` is the data's own when already known."""
     if data.diffraction is None:
         return None
-    own = intensity_scale(data.diffraction)
+    own = data_scale if data_scale is not None else intensity_scale(data.diffraction)
     if options.scaling == "data":
         return ScaleInfo(own, "data", own, bundle_scale)
     if options.scaling == "fixed":
@@ -221,11 +226,39 @@ class PreviewCache:
     def __init__(self) -> None:
         self._key: Any = None
         self._patches: dict[str, np.ndarray] = {}
+        self._scale: float | None = None
+        self._memo: dict[str, dict[Any, Any]] = {}
+        self.bundle_key: str | None = None
         self._bundle: tuple[str, Any, Any] | None = None
 
-    def patches(self, data: Dataset, be: Backend) -> np.ndarray:
+    def use(self, data: Dataset) -> None:
+        """Start remembering for ``data`` (forgets another dataset's entries)."""
         if self._key is not data:
-            self._key, self._patches = data, {}
+            self._key, self._patches, self._scale, self._memo = data, {}, None, {}
+
+    def memo(self, kind: str, key: Any, compute: Any) -> Any:
+        """The remembered value of ``(kind, key)``, else ``compute()`` remembered (the last
+        few per kind); ``compute=None`` only looks up (``None`` when absent)."""
+        table = self._memo.setdefault(kind, {})
+        if key in table:
+            return table[key]
+        if compute is None:
+            return None
+        value = table[key] = compute()
+        while len(table) > MEMO_SIZE:
+            table.pop(next(iter(table)))
+        return value
+
+    def data_scale(self, data: Dataset) -> float | None:
+        """The data's own intensity scale (``None`` without diffraction), computed once."""
+        self.use(data)
+        if self._scale is None and data.diffraction is not None:
+            self._scale = intensity_scale(data.diffraction)
+        return self._scale
+
+    def patches(self, data: Dataset, be: Backend) -> np.ndarray:
+        """The truth patches (n, N, N) of ``data``, extracted once."""
+        self.use(data)
         if "truth" not in self._patches:
             self._patches["truth"] = source_patches(data, "truth", be)
         return self._patches["truth"]
@@ -239,6 +272,7 @@ class PreviewCache:
         if self._bundle is None or self._bundle[0] != key:
             b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, "cpu")
             self._bundle = (key, b, load_model(b, __import__("torch").device("cpu")))
+        self.bundle_key = key
         return self._bundle[1], self._bundle[2]
 
 
@@ -260,11 +294,35 @@ def _predicted_patches(data: Dataset, groups: Groups, scale: ScaleInfo, model: A
         yield sl, obj.cpu().numpy().astype(np.complex64)
 
 
+def _stitch(data: Dataset, groups: Groups, opts: PreviewOptions, be: Backend, model: Any,
+            scale: ScaleInfo | None, cache: PreviewCache, n_head: int,
+            control: RunControl | None) -> tuple[Canvas, np.ndarray]:
+    """The canvas of every group's patches (truth or prediction) and the first ``n_head``
+    groups' patches (b, C, N, N)."""
+    stitch_groups = max(1, STITCH_PATCHES // groups.C)
+    if model is None:
+        truth = cache.patches(data, be)
+        batches = ((sl, truth[groups.indices[sl]]) for sl in groups.batches(stitch_groups))
+    else:
+        batches = _predicted_patches(data, groups, scale, model, stitch_groups, control)
+    geometry = CanvasGeometry.from_positions(data.positions, data.N)
+    stitcher = Stitcher(geometry, data.N, be, opts.stitch_config(), probe=data.probe)
+    head: list[np.ndarray] = []
+    have = 0
+    for sl, patches in batches:
+        stitcher.add(patches, groups.positions[sl])
+        if have < n_head:
+            head.append(np.asarray(patches[: n_head - have]))
+            have += len(head[-1])
+        _checkpoint(control)
+    return stitcher.result(), np.concatenate(head)
+
+
 def preview(data: Dataset, options: PreviewOptions | None = None, *,
             bundle: Any = None, backend: str | Backend = "numpy", device: str = "auto",
             emit: Callback | None = None, control: RunControl | None = None,
             cache: PreviewCache | None = None) -> Preview:
-    """Compute the preview of ``data`` under ``options``.
+    """Compute the preview of ``data`` under ``options`` (the last of :func:`iter_preview`).
 
     Parameters
     ----------
@@ -284,9 +342,24 @@ def preview(data: Dataset, options: PreviewOptions | None = None, *,
     >>> p.scale.mismatch
     True
     """
+    *_, last = iter_preview(data, options, bundle=bundle, backend=backend, device=device,
+                            emit=emit, control=control, cache=cache)
+    return last
+
+
+def iter_preview(data: Dataset, options: PreviewOptions | None = None, *,
+                 bundle: Any = None, backend: str | Backend = "numpy", device: str = "auto",
+                 emit: Callback | None = None, control: RunControl | None = None,
+                 cache: PreviewCache | None = None) -> Iterator[Preview]:
+    """:func:`preview` in two steps: first every layer (``stats`` ``None``), then the same
+    preview with its statistics, which cost most of the time (a viewer shows the layers at
+    once). Arguments as :func:`preview`."""
     opts = options or PreviewOptions()
-    be = get_backend(backend, device) if isinstance(backend, str) else backend
+    # single precision on numpy too: what torch computes, at half the memory traffic
+    be = (get_backend(backend, device, **({"precision": "single"} if backend == "numpy" else {}))
+          if isinstance(backend, str) else backend)
     cache = cache or PreviewCache()
+    cache.use(data)
     t: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -310,48 +383,30 @@ def preview(data: Dataset, options: PreviewOptions | None = None, *,
                              str(opts.gridsize))
         if b.N != data.N:
             raise InputError("bundle", f"a bundle for N = {data.N}", f"N = {b.N}")
-    scale = resolve_preview_scale(data, opts, bundle_scale)
+    scale = resolve_preview_scale(data, opts, bundle_scale, cache.data_scale(data))
     if model is not None and scale is None:
         raise InputError("data", "diffraction patterns for the bundle to predict from", "none")
-    groups = make_groups(data.positions, opts.grouping(data.n))
+    gcfg = opts.grouping(data.n)
+    groups = cache.memo("groups", gcfg, lambda: make_groups(data.positions, gcfg))
     stage("group", 1)
 
-    # the patches of every group, batch by batch: truth (cached) or the prediction
-    if model is None:
-        truth = cache.patches(data, be)
-        batches = ((sl, truth[groups.indices[sl]]) for sl in groups.batches(STITCH_BATCH))
-        source = "truth"
-    else:
-        batches = _predicted_patches(data, groups, scale, model, STITCH_BATCH, control)
-        source = "prediction"
     bs = opts.stats_batch_size()
     n_batches = -(-groups.n_groups // bs)
     n_stats = min(groups.n_groups, bs * (opts.stats_batches or n_batches))
     n_show = min(opts.show_groups, groups.n_groups)
     n_head = max(n_stats, n_show)
-    geometry = CanvasGeometry.from_positions(data.positions, data.N)
-    stitcher = Stitcher(geometry, data.N, be, opts.stitch_config(), probe=data.probe)
-    head: list[np.ndarray] = []   # the patches of the first n_head groups
-    have = 0
-    for sl, patches in batches:
-        stitcher.add(patches, groups.positions[sl])
-        if have < n_head:
-            head.append(np.asarray(patches[: n_head - have]))
-            have += len(head[-1])
-        _checkpoint(control)
-    canvas = stitcher.result()
-    first = np.concatenate(head)
+    source = "truth" if model is None else "prediction"
+    # what the canvas depends on: a flip of anything else (scaling of the truth, the number
+    # of groups shown...) reuses it
+    ckey = (gcfg, opts.crop, opts.window, be.name, str(be.device), n_head,
+            None if model is None else (cache.bundle_key, scale.value))
+    hit = cache.memo("canvas", ckey, None)
+    if hit is not None:
+        canvas, first = hit
+    else:
+        canvas, first = _stitch(data, groups, opts, be, model, scale, cache, n_head, control)
+        cache.memo("canvas", ckey, lambda: (canvas, first))
     stage("patches and canvas", 2)
-
-    records: list[dict[str, Any]] = []
-    for i, start in enumerate(range(0, n_stats, bs)):
-        sl = slice(start, min(start + bs, n_stats))
-        amp = be.amplitude(be.asarray(first[sl], complex=True))
-        figures = patch_statistics(amp, groups.local_offsets[sl], be)
-        records.append({"batch": i, "groups": sl.stop - sl.start, **figures})
-        _checkpoint(control)
-    stats = {"batches": records, "all": _pooled(records, groups.gridsize, scale, be)}
-    stage("statistics", 3)
 
     sample = first[:n_show]
     per_row = max(1, math.ceil(math.sqrt(n_show)))
@@ -367,10 +422,24 @@ def preview(data: Dataset, options: PreviewOptions | None = None, *,
         x = data.diffraction[groups.indices[:n_show]] / np.float32(scale.value)
         grid["inputs"], _ = tile_patches(x.astype(np.float32), groups.gridsize, per_row, gap,
                                          ggap)
-    stage("patch grids", 4)
-    return Preview(options=opts, groups=groups, position_group=position_groups(groups, data.n),
-                   source=source, grid=grid, grid_boxes=boxes, canvas=canvas, stats=stats,
-                   scale=scale, backend=be.name, timings=t)
+    stage("patch grids", 3)
+    result = Preview(options=opts, groups=groups,
+                     position_group=position_groups(groups, data.n), source=source, grid=grid,
+                     grid_boxes=boxes, canvas=canvas, stats=None, scale=scale, backend=be.name,
+                     timings=dict(t))
+    yield result  # every layer is ready: a viewer shows them before the statistics
+
+    records: list[dict[str, Any]] = []
+    for i, start in enumerate(range(0, n_stats, bs)):
+        sl = slice(start, min(start + bs, n_stats))
+        amp = be.amplitude(be.asarray(first[sl], complex=True))
+        figures = patch_statistics(amp, groups.local_offsets[sl], be)
+        records.append({"batch": i, "groups": sl.stop - sl.start, **figures})
+        _checkpoint(control)
+    stage("statistics", 4)
+    yield replace(result, stats={"batches": records,
+                                 "all": _pooled(records, groups.gridsize, scale, be)},
+                  timings=t)
 
 
 def _pooled(records: list[dict[str, Any]], gridsize: int, scale: ScaleInfo | None,

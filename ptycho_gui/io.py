@@ -1,8 +1,10 @@
 """Reading and writing the files the workbench opens and saves (Qt-free).
 
 Readable: dataset NPZ files (the project's layout and PtychoPINN's ``diff3d`` layout),
-canvas files (``recon.npz``, ``Canvas.save`` output) and run directories holding one of
-those. Writable: a canvas to NPZ (the canvas layout) and to TIFF (amplitude and phase pages).
+canvas files (``recon.npz``, ``Canvas.save`` output), run directories holding one of those
+(their report/summary JSON and bundle metadata go to the layers' ``metadata``) and model
+bundles (the bundle's probe, its metadata on the layers). Writable: a canvas to NPZ (the
+canvas layout) and to TIFF (amplitude and phase pages).
 
 Examples
 --------
@@ -41,8 +43,20 @@ def readable(path: str | os.PathLike[str]) -> bool:
     """Whether :func:`read` can open ``path`` (an NPZ file or a run directory)."""
     p = Path(path)
     if p.is_dir():
-        return _run_canvas(p) is not None
+        return _run_canvas(p) is not None or _bundle(p) is not None
     return p.suffix == ".npz" and p.is_file()
+
+
+def _bundle(d: Path) -> Any:
+    """The model bundle in ``d`` (a bundle directory or a run directory holding one), or
+    ``None``."""
+    from engine.network.bundles import load_bundle, resolve_bundle_path
+
+    try:
+        resolve_bundle_path(d)
+    except InputError:
+        return None
+    return load_bundle(d, "cpu")
 
 
 def _run_canvas(d: Path) -> Path | None:
@@ -69,11 +83,21 @@ def read(path: str | os.PathLike[str]) -> list[LayerData]:
     """The layers of a dataset, canvas or run directory at ``path``."""
     p = Path(path)
     if p.is_dir():
-        f = _run_canvas(p)
-        if f is None:
-            raise InputError(str(p), "a run directory holding recon.npz or a canvas .npz",
-                             "none found")
-        return canvas_layers(api.load_canvas(f), name=p.name, metadata=_run_metadata(p))
+        f, bundle = _run_canvas(p), _bundle(p)
+        meta = _run_metadata(p)
+        if bundle is not None:
+            meta["bundle"] = {k: v for k, v in bundle.meta.items() if k != "files"}
+            meta["bundle_path"] = str(bundle.path)
+        if f is not None:
+            return canvas_layers(api.load_canvas(f), name=p.name, metadata=meta)
+        if bundle is not None:  # a bundle alone: its probe, the metadata on the layers
+            m = {"ptycho": {"kind": "bundle", **meta}}
+            return [(np.abs(bundle.probe), {"name": f"{p.name} bundle probe amplitude",
+                                            "colormap": "viridis", "metadata": m}, "image"),
+                    (np.angle(bundle.probe), {"name": f"{p.name} bundle probe phase",
+                                              "colormap": "twilight", "metadata": m}, "image")]
+        raise InputError(str(p), "a run directory holding recon.npz, a canvas .npz or a "
+                         "model bundle", "none found")
     if "canvas" in _keys(p):
         return canvas_layers(api.load_canvas(p), name=p.stem, metadata={"path": str(p)})
     return dataset_layers(api.load_dataset(p, require_diffraction=False), name=p.stem)

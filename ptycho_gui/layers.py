@@ -60,8 +60,8 @@ def dataset_layers(ds: api.Dataset, name: str = "") -> list[LayerData]:
     out.append((np.angle(ds.probe), {"name": f"{p}probe phase", "colormap": "twilight",
                                      "translate": (ds.N + 4, -off - 4), "visible": False,
                                      "metadata": meta}, "image"))
-    out.append((ds.positions, {"name": f"{p}positions", "size": max(1.0, ds.N / 16),
-                               "face_color": "cyan", "border_width": 0, "opacity": 0.8,
+    out.append((ds.positions, {"name": f"{p}positions", "size": max(1.0, ds.N / 24),
+                               "face_color": "cyan", "border_width": 0, "opacity": 0.7,
                                "metadata": meta}, "points"))
     return out
 

@@ -101,10 +101,13 @@ class WorkbenchWidget(mw.Container):
         self.show_advanced.changed.connect(lambda v: setattr(self.advanced, "visible", v))
 
         # results
-        self.scale = mw.Label(label="intensity scale", value="")
+        self.scale = mw.Label(label="scale", value="",
+                              tooltip="the intensity scale s in use, its source and the "
+                                      "data's own; red when they differ by more than 2x")
         self.table = mw.Table(value={"value": [""] * len(STAT_FIGURES)},
                               name="statistics")
         self.table.row_headers = STAT_FIGURES
+        self.table.native.setMinimumHeight(150)
         self.status = mw.Label(label="status", value="load a sample or a file")
 
         # compare: two canvas layers, or files / run directories
@@ -118,6 +121,7 @@ class WorkbenchWidget(mw.Container):
         self.compare_button = mw.PushButton(text="Compare A and B")
         self.compare_button.changed.connect(self._compare)
         self.compare_table = mw.Table(name="comparison")
+        self.compare_table.native.setMinimumHeight(200)
 
         self.extend([self.sample, self.open_sample, self.file, self.open_file, *basic,
                      self.backend, self.device, self.bundle, self.clear_bundle,
@@ -134,8 +138,8 @@ class WorkbenchWidget(mw.Container):
         wb.settings_changed.connect(self._sync)
         wb.previewed.connect(self._show_result)
         wb.errored.connect(self._show_error)
-        wb.busy_changed.connect(lambda busy: busy and setattr(self.status, "value",
-                                                              "computing…"))
+        self._status_text = self.status.value
+        wb.busy_changed.connect(self._busy)
 
     def _canvas_layers(self, _widget: Any = None) -> list[str]:
         return [layer.name for layer in self.viewer.layers
@@ -161,6 +165,8 @@ class WorkbenchWidget(mw.Container):
         self.compare_table.value = {"data": [r[1:] for r in view.rows],
                                     "index": [r[0] for r in view.rows],
                                     "columns": view.columns[1:]}
+        self.compare_table.native.resizeColumnsToContents()
+        self._say(f"compared A and B ({view.kind})")
 
     # controls -> controller
     def _open_file(self) -> None:
@@ -200,10 +206,18 @@ class WorkbenchWidget(mw.Container):
         self.scale.value = self.workbench.scale_text()
         warn = p.scale is not None and p.scale.mismatch
         self.scale.native.setStyleSheet("color: #e04040; font-weight: bold;" if warn else "")
-        dt = self.workbench.last_duration
-        self.status.value = (f"{p.source}, {p.groups.n_groups} groups of {p.groups.C}"
-                             + (f", {dt:.2f} s" if dt is not None else ""))
+        t = self.workbench.last_timing
+        times = (f"; layers {t['layers_s']:.2f} s, statistics {t['total_s']:.2f} s"
+                 if "layers_s" in t and "total_s" in t else "")
+        self._say(f"{p.source}, {p.groups.n_groups} groups of {p.groups.C}{times}")
         self.panel.update(p)
 
+    def _say(self, text: str) -> None:
+        self._status_text = text
+        self.status.value = text
+
+    def _busy(self, busy: bool) -> None:
+        self.status.value = "computing…" if busy else self._status_text
+
     def _show_error(self, message: str) -> None:
-        self.status.value = f"error: {message}"
+        self._say(f"error: {message}")

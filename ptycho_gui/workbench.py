@@ -21,10 +21,12 @@ True
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,11 @@ GRID_LAYERS = {
     "inputs": "patch grid inputs D/s",
 }
 BORDERS = "group borders"
+PREVIEW_LABELS = "preview labels"
+COMPARE_LABELS = "compare labels"
+# differences: blue (negative), black (zero), red (positive), readable on the dark canvas
+DIVERGING = {"name": "blue-black-red", "colors": [[0.2, 0.6, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0],
+                                                   [1.0, 0.35, 0.2, 1.0]]}
 CANVAS = "canvas"
 STAT_FIGURES = ("mean", "std", "var_zero_mean", "var_across_group")
 
@@ -101,6 +108,7 @@ class Workbench:
         self.comparison: api.CompareView | None = None
         self.last_error: str | None = None
         self.last_duration: float | None = None
+        self.last_timing: dict[str, float] = {}
         self._cache = PreviewCache()
         self._generation = 0
         self._control: RunControl | None = None
@@ -183,19 +191,24 @@ class Workbench:
         return True
 
     def compute_preview(self, control: RunControl | None = None) -> api.Preview:
-        """The preview of the current data and settings, computed in the calling thread."""
+        """The preview of the current data and settings, computed in the calling thread
+        (nothing is shown)."""
         if self.data is None:
             raise InputError("data", "a dataset loaded first (load a sample or a file)",
                                  "none")
         return api.preview(self.data, self.options, bundle=self.bundle, backend=self.backend,
                            device=self.device, control=control, cache=self._cache)
 
-    def _compute_quietly(self, control: RunControl) -> api.Preview | None:
-        # a cancelled preview ends quietly (None), not as an error
+    def _iter_quietly(self, control: RunControl) -> Iterator[api.Preview]:
+        # layers first, then the statistics; a cancelled preview ends quietly
+        if self.data is None:
+            raise InputError("data", "a dataset loaded first (load a sample or a file)", "none")
         try:
-            return self.compute_preview(control)
+            yield from api.iter_preview(self.data, self.options, bundle=self.bundle,
+                                        backend=self.backend, device=self.device,
+                                        control=control, cache=self._cache)
         except StopRequested:
-            return None
+            return
 
     def preview(self) -> None:
         """Recompute the preview off the GUI thread; a newer call cancels an older one.
@@ -210,19 +223,24 @@ class Workbench:
         gen, control = self._generation, RunControl()
         self._control = control
         t0 = time.perf_counter()
-        self.submit(self._compute_quietly, control,
-                    on_result=lambda p: self._finish(p, gen, t0),
-                    on_error=lambda exc: self._on_error(exc, gen))
+        self.submit(self._iter_quietly, control, on_yield=lambda p: self._finish(p, gen, t0),
+                    on_result=lambda _: None, on_error=lambda exc: self._on_error(exc, gen))
 
     def submit(self, func: Any, *args: Any, on_result: Any, on_error: Any = None,
-               **kwargs: Any) -> Any:
-        """Run ``func(*args, **kwargs)`` on a worker thread; ``on_result(value)`` and
-        ``on_error(exc)`` are called on the GUI thread. Returns the worker (``None`` and a
-        synchronous call without a viewer)."""
+               on_yield: Any = None, **kwargs: Any) -> Any:
+        """Run ``func(*args, **kwargs)`` on a worker thread; ``on_result(value)``,
+        ``on_yield(value)`` (a generator function's values) and ``on_error(exc)`` are called
+        on the GUI thread. Returns the worker (``None``, and a synchronous call, without a
+        viewer)."""
         on_error = on_error or (lambda exc: self._fail(str(exc)))
         if self.viewer is None:
             try:
                 value = func(*args, **kwargs)
+                if inspect.isgenerator(value):
+                    for item in value:
+                        if on_yield is not None:
+                            on_yield(item)
+                    value = None
             except Exception as exc:  # noqa: BLE001 - reported, never raised into the GUI
                 on_error(exc)
                 return None
@@ -234,6 +252,8 @@ class Workbench:
                                **kwargs)
         worker.returned.connect(on_result)
         worker.errored.connect(on_error)
+        if on_yield is not None and hasattr(worker, "yielded"):
+            worker.yielded.connect(on_yield)
         worker.finished.connect(lambda: self._done(worker))
         self._workers.add(worker)
         self.busy_changed.emit(True)
@@ -280,21 +300,29 @@ class Workbench:
             gap = max(4, w // 16)
             amp_a, amp_b = np.abs(A).astype(np.float32), np.abs(B).astype(np.float32)
             lim = finite_limits(np.concatenate([amp_a.ravel(), amp_b.ravel()]))
+            from napari.utils.colormaps import Colormap
+
+            diverging = Colormap(**DIVERGING)
+            items = []
             for i, (name, data, cmap) in enumerate((
                     ("compare A", amp_a, "gray"), ("compare B (registered)", amp_b, "gray"),
-                    ("compare A - B", im["difference"].astype(np.float32), "PiYG"),
-                    ("compare phase A - B", im["phase_difference"], "twilight"))):
+                    ("compare A - B", im["difference"], diverging),
+                    ("compare phase A - B", im["phase_difference"], diverging))):
                 if data is None:
                     continue
-                layer = self._put_image(name, data, (y0, x0 + i * (w + gap)), colormap=cmap)
-                if name.startswith("compare A - B"):
-                    m = float(np.nanmax(np.abs(data))) if np.isfinite(data).any() else 1.0
-                    m = m or 1.0
-                    layer.contrast_limits_range = (-m, m)
-                    layer.contrast_limits = (-m, m)
-                elif i < 2:
+                place = (y0, x0 + i * (w + gap))
+                layer = self._put_image(name, np.asarray(data, np.float32), place,
+                                        colormap=cmap)
+                if i >= 2:  # symmetric about 0; a few edge pixels must not wash it out
+                    finite = np.abs(data[np.isfinite(data)])
+                    m = float(np.percentile(finite, 99)) if finite.size else 1.0
+                    layer.contrast_limits_range = (-(m or 1.0), m or 1.0)
+                    layer.contrast_limits = (-(m or 1.0), m or 1.0)
+                else:
                     layer.contrast_limits_range = lim
                     layer.contrast_limits = lim
+                items.append((place, name.replace("compare ", "")))
+            self._label(COMPARE_LABELS, items, size=max(8, w // 20))
         self.compared.emit(view)
 
     def wait(self, timeout: float = 60.0) -> bool:
@@ -388,9 +416,12 @@ class Workbench:
             return  # a newer setting arrived; this result is stale
         self.result = result
         self.last_error = None
-        if self.viewer is not None:
-            self._show(result)
-        self.last_duration = time.perf_counter() - t0
+        if result.stats is None:  # the layers, before the statistics
+            if self.viewer is not None:
+                self._show(result)
+            self.last_timing = {"layers_s": time.perf_counter() - t0}
+            return
+        self.last_timing["total_s"] = self.last_duration = time.perf_counter() - t0
         if result.scale is not None and result.scale.mismatch and self.viewer is not None:
             from napari.utils.notifications import show_warning
 
@@ -444,9 +475,30 @@ class Workbench:
                 self.viewer.layers.remove(name)
         self._show_borders(p, [places[k] for k in p.grid])
         self._colour_positions(p)
+        o = p.canvas.origin
+        titles = {"amplitude": "patch grid: amplitude (shared scale)",
+                  "amplitude_normalised": "patch grid: each patch normalised",
+                  "phase": "patch grid: phase", "inputs": "network inputs D/s"}
+        self._label(PREVIEW_LABELS, [
+            ((o[0], o[1]), f"stitched canvas: amplitude ({p.source})"),
+            ((o[0] + h + ds.N // 4, o[1]), "stitched canvas: phase"),
+            *[(places[k], titles[k]) for k in p.grid]], size=max(8, ds.N // 6))
         if not self._placed:
             self.viewer.reset_view()
             self._placed = True
+
+    def _label(self, name: str, items: list[tuple[tuple[float, float], str]],
+               size: float = 10) -> None:
+        """A text-only Points layer: each text just above its (row, col) corner."""
+        coords = np.array([[y - 2, x] for (y, x), _ in items], dtype=float).reshape(-1, 2)
+        texts = [t for _, t in items]
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        self.viewer.add_points(coords, name=name, size=0.01, face_color="transparent",
+                               border_width=0, features={"label": texts},
+                               text={"string": "{label}", "color": "white", "size": size,
+                                     "anchor": "lower_left"},
+                               metadata={"workbench": True})
 
     def _show_borders(self, p: api.Preview, places: list[tuple[float, float]]) -> None:
         rects, colours = [], []

@@ -1,10 +1,13 @@
 """The workbench's preview per setting flip: time for every preview layer to be recomputed.
 
-A flip of one setting (gridsize, scaling, backend, crop, window) recomputes the whole preview
-(grouping, patch grids, stitched canvas, statistics). Measured at N = 64 and 4,096 positions
-by default, each flip timed best-of-``repeat`` after a warm-up, on the numpy and the torch
-backend. The target is 1 s per flip on a 2-core CPU. Layer drawing in napari is not included
-(it is measured in the GUI, not here).
+A flip of one setting (gridsize, scaling, crop, window; each backend in turn) recomputes the
+preview: grouping, stitched canvas, patch grids (``layers_s``: every layer ready), then the
+SPEC §7 statistics (``total_s``). Measured at N = 64 and 4,096 positions by default, each flip
+from a cache holding only the dataset's patches and scale (nothing of an earlier setting, so
+no flip is a cache hit), best of ``repeat``, after a warm-up. The target is 1 s per flip on a
+2-core CPU. Drawing in napari is not included. On a shared machine the wall times carry the
+other processes' load (recorded as ``loadavg_1min``); ``*_cpu_s`` is the process's CPU time
+(one thread), what the wall time is on an otherwise idle core.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.backends import get_backend
 from engine.bench.common import environment, peak_rss_mib
 from engine.events import Callback, Progress
-from engine.preview import PreviewCache, PreviewOptions, preview
+from engine.preview import PreviewCache, PreviewOptions, iter_preview, preview
 from engine.simulation.simulate import SimulationConfig, simulate
 
 TARGET_S = 1.0
@@ -45,32 +49,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=3, help="timed repeats (the best is kept)")
 
 
+def _fresh_cache(ds, be: str, device: str) -> PreviewCache:
+    """What the workbench keeps for a loaded dataset (its patches and scale), nothing of any
+    earlier setting: each timed flip computes its grouping, canvas and statistics afresh."""
+    cache = PreviewCache()
+    cache.use(ds)
+    cache.data_scale(ds)
+    cache.patches(ds, get_backend(be, device))
+    return cache
+
+
 def _flip_times(ds, backend: str, device: str, repeat: int, emit: Callback | None,
                 done: list[int], total: int) -> list[dict[str, Any]]:
-    cache = PreviewCache()
     opts = PreviewOptions()
-    preview(ds, opts, backend=backend, device=device, cache=cache)  # warm-up: patches cached
+    preview(ds, opts, backend=backend, device=device)  # warm-up (imports, allocator)
     rows = []
     for label, change in FLIPS:
         opts = opts.replace(**change)
         if opts.crop is not None:
             opts = opts.replace(crop=min(opts.crop, ds.N))
-        best, stages = float("inf"), {}
+        best = {"layers_s": float("inf"), "total_s": float("inf"),
+                "layers_cpu_s": float("inf"), "total_cpu_s": float("inf")}
+        stages: dict[str, float] = {}
         for _ in range(repeat):
-            t0 = time.perf_counter()
-            p = preview(ds, opts, backend=backend, device=device, cache=cache)
-            dt = time.perf_counter() - t0
-            if dt < best:
-                best, stages = dt, dict(p.timings)
-        rows.append({"flip": label, "backend": backend, "seconds": round(best, 4),
-                     "within_target": best <= TARGET_S,
+            cache = _fresh_cache(ds, backend, device)
+            t0, c0 = time.perf_counter(), time.process_time()
+            steps = iter_preview(ds, opts, backend=backend, device=device, cache=cache)
+            next(steps)
+            layers, layers_cpu = time.perf_counter() - t0, time.process_time() - c0
+            *_, p = steps
+            whole, whole_cpu = time.perf_counter() - t0, time.process_time() - c0
+            if whole < best["total_s"]:
+                stages = dict(p.timings)
+            best = {"layers_s": min(best["layers_s"], layers),
+                    "total_s": min(best["total_s"], whole),
+                    "layers_cpu_s": min(best["layers_cpu_s"], layers_cpu),
+                    "total_cpu_s": min(best["total_cpu_s"], whole_cpu)}
+        rows.append({"flip": label, "backend": backend,
+                     "layers_s": round(best["layers_s"], 4),
+                     "total_s": round(best["total_s"], 4),
+                     "layers_cpu_s": round(best["layers_cpu_s"], 4),
+                     "total_cpu_s": round(best["total_cpu_s"], 4),
+                     "layers_within_target": best["layers_s"] <= TARGET_S,
+                     "total_within_target": best["total_s"] <= TARGET_S,
                      "stages": {k: round(v, 4) for k, v in stages.items()},
                      "groups": p.groups.n_groups, "C": p.groups.C,
                      "stats_batches": len(p.stats["batches"])})
         done[0] += 1
         if emit:
             emit(Progress(task="bench gui", done=done[0], total=total,
-                          message=f"{backend} {label}: {best:.3f} s"))
+                          message=f"{backend} {label}: layers {best['layers_s']:.3f} s, "
+                                  f"all {best['total_s']:.3f} s"))
     return rows
 
 
@@ -86,9 +115,15 @@ def run(args: argparse.Namespace, emit: Callback | None = None) -> dict[str, Any
         rows += _flip_times(ds, be, args.device, args.repeat, emit, done, total)
     summary = {}
     for be in backends:
-        t = np.array([r["seconds"] for r in rows if r["backend"] == be])
-        summary[be] = {"max_s": float(t.max()), "median_s": float(np.median(t)),
-                       "flips_within_target": int((t <= TARGET_S).sum()), "flips": int(t.size)}
+        lay = np.array([r["layers_s"] for r in rows if r["backend"] == be])
+        tot = np.array([r["total_s"] for r in rows if r["backend"] == be])
+        cpu = np.array([r["total_cpu_s"] for r in rows if r["backend"] == be])
+        summary[be] = {"layers_max_s": float(lay.max()), "layers_median_s": float(np.median(lay)),
+                       "total_max_s": float(tot.max()), "total_median_s": float(np.median(tot)),
+                       "layers_within_target": int((lay <= TARGET_S).sum()),
+                       "total_within_target": int((tot <= TARGET_S).sum()),
+                       "total_cpu_max_s": float(cpu.max()),
+                       "total_cpu_within_target": int((cpu <= TARGET_S).sum()), "flips": len(lay)}
     return {"suite": "gui", "environment": environment(args.device),
             "problem": {"N": args.N, "n": args.n, "object": "lines"}, "target_s": TARGET_S,
             "flips": rows, "summary": summary, "peak_rss_mib": round(peak_rss_mib(), 1)}

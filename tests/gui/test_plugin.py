@@ -76,6 +76,23 @@ def test_reader_opens_run_directory(make_napari_viewer, small_lines, tmp_path):
     assert np.isnan(layer.data).any() and np.isfinite(layer.data).any()
 
 
+def test_reader_opens_a_bundle_and_a_run_with_one(make_napari_viewer, small_lines, tmp_path):
+    import torch
+
+    from engine.network.bundles import save_bundle
+
+    meta = {"intensity_scale": 9.5, "probe_factor": 1.0, "N": 32, "gridsize": 2}
+    save_bundle(tmp_path / "run" / "bundle", {"w": torch.ones(2)}, small_lines.probe, meta)
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "run" / "bundle"), plugin="ptycho-workbench")
+    layer = viewer.layers["bundle bundle probe amplitude"]
+    np.testing.assert_allclose(layer.data, np.abs(small_lines.probe))
+    assert layer.metadata["ptycho"]["bundle"]["intensity_scale"] == 9.5
+    api.stitch(small_lines).save(tmp_path / "run" / "recon.npz")
+    viewer.open(str(tmp_path / "run"), plugin="ptycho-workbench")
+    assert viewer.layers["run amplitude"].metadata["ptycho"]["bundle"]["gridsize"] == 2
+
+
 def test_reader_opens_ptychopinn_layout(make_napari_viewer, small_lines, tmp_path):
     ds = small_lines
     path = tmp_path / "pinn.npz"
