@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     widget.compare_button.clicked.emit()
     wb.wait(120)
     names = [n for n in ("compare A", "compare B (registered)", "compare A - B",
-                         "compare phase A - B") if n in viewer.layers]
+                         "compare phase A - B", "compare labels") if n in viewer.layers]
     wb.focus(*names, only=True)
     written.append(_grab(viewer, out / "workbench-compare.png"))
     for p in written:

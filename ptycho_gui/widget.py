@@ -206,10 +206,10 @@ class WorkbenchWidget(mw.Container):
         self.scale.value = self.workbench.scale_text()
         warn = p.scale is not None and p.scale.mismatch
         self.scale.native.setStyleSheet("color: #e04040; font-weight: bold;" if warn else "")
-        t = self.workbench.last_timing
-        times = (f"; layers {t['layers_s']:.2f} s, statistics {t['total_s']:.2f} s"
-                 if "layers_s" in t and "total_s" in t else "")
-        self._say(f"{p.source}, {p.groups.n_groups} groups of {p.groups.C}{times}")
+        t = p.timings  # the engine's own time (drawing and event-loop waits not included)
+        layers = sum(v for k, v in t.items() if k != "statistics")
+        self._say(f"{p.source}, {p.groups.n_groups} groups of {p.groups.C}; computed in "
+                  f"{layers:.2f} s + statistics {t.get('statistics', 0.0):.2f} s")
         self.panel.update(p)
 
     def _say(self, text: str) -> None:

@@ -322,7 +322,7 @@ class Workbench:
                     layer.contrast_limits_range = lim
                     layer.contrast_limits = lim
                 items.append((place, name.replace("compare ", "")))
-            self._label(COMPARE_LABELS, items, size=max(8, w // 20))
+            self._label(COMPARE_LABELS, items, size=9)
         self.compared.emit(view)
 
     def wait(self, timeout: float = 60.0) -> bool:
@@ -461,7 +461,7 @@ class Workbench:
             if name in self.viewer.layers:
                 self.viewer.layers[name].metadata["canvas"] = p.canvas
         # patch grids in a 2 × 2 block to the right of the canvas
-        gap = ds.N // 2
+        gap = ds.N
         x0 = p.canvas.origin[1] + amp.shape[1] + gap
         y0 = p.canvas.origin[0]
         gh, gw = p.grid["amplitude"].shape
@@ -476,13 +476,12 @@ class Workbench:
         self._show_borders(p, [places[k] for k in p.grid])
         self._colour_positions(p)
         o = p.canvas.origin
-        titles = {"amplitude": "patch grid: amplitude (shared scale)",
-                  "amplitude_normalised": "patch grid: each patch normalised",
-                  "phase": "patch grid: phase", "inputs": "network inputs D/s"}
+        titles = {"amplitude": "amplitude", "amplitude_normalised": "normalised",
+                  "phase": "phase", "inputs": "inputs D/s"}
         self._label(PREVIEW_LABELS, [
-            ((o[0], o[1]), f"stitched canvas: amplitude ({p.source})"),
-            ((o[0] + h + ds.N // 4, o[1]), "stitched canvas: phase"),
-            *[(places[k], titles[k]) for k in p.grid]], size=max(8, ds.N // 6))
+            ((o[0], o[1]), f"canvas ({p.source})"),
+            ((o[0] + h + ds.N // 4, o[1]), "canvas phase"),
+            *[(places[k], titles[k]) for k in p.grid]], size=8)
         if not self._placed:
             self.viewer.reset_view()
             self._placed = True
