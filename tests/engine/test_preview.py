@@ -104,3 +104,31 @@ def test_compare_view_registers_and_tabulates(lines, tmp_path):
     d = v.images["difference"]
     assert np.nanmax(np.abs(d)) < 1e-3 and np.isnan(d).any()
     assert v.rows[0][0] == "MAE" and v.rows[-1] == ["registration", "ok", "-"]
+
+
+@pytest.mark.slow
+def test_a_bundle_replaces_the_truth_with_its_prediction(tmp_path):
+    """A (tiny, one-epoch) network's patches and canvas; the scale 'bundle' is its own."""
+    import torch
+
+    ds = api.simulate(api.SimulationConfig(object="asym", N=32, n_positions=36, step=5,
+                                           nphotons=1e5, seed=2))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        api.train(ds, api.TrainConfig(gridsize=2, batch_size=4, epochs=1, base_channels=4,
+                                      seed=0, deterministic=True, accelerator="cpu"),
+                  out=tmp_path / "run")
+        cache = PreviewCache()
+        p = api.preview(ds, api.PreviewOptions(gridsize=2, scaling="bundle"),
+                        bundle=tmp_path / "run", cache=cache)
+        truth = api.preview(ds, api.PreviewOptions(gridsize=2))
+    finally:
+        torch.set_num_threads(before)
+    assert p.source == "prediction" and p.scale.source == "bundle"
+    assert not p.scale.mismatch  # trained on this very data
+    assert np.isfinite(p.canvas.canvas[p.canvas.coverage]).all()
+    assert not np.allclose(p.grid["amplitude"], truth.grid["amplitude"], equal_nan=True)
+    np.testing.assert_array_equal(p.groups.indices, truth.groups.indices)
+    with pytest.raises(InputError, match="^gridsize"):
+        api.preview(ds, api.PreviewOptions(gridsize=1), bundle=tmp_path / "run", cache=cache)
