@@ -2,12 +2,12 @@
 
 A flip of one setting (gridsize, scaling, crop, window; each backend in turn) recomputes the
 preview: grouping, stitched canvas, patch grids (``layers_s``: every layer ready), then the
-SPEC §7 statistics (``total_s``). Measured at N = 64 and 4,096 positions by default, each flip
-from a cache holding only the dataset's patches and scale (nothing of an earlier setting, so
-no flip is a cache hit), best of ``repeat``, after a warm-up. The target is 1 s per flip on a
-2-core CPU. Drawing in napari is not included. On a shared machine the wall times carry the
-other processes' load (recorded as ``loadavg_1min``); ``*_cpu_s`` is the process's CPU time
-(one thread), what the wall time is on an otherwise idle core.
+statistics of docs/conventions.md#statistics (``total_s``). Measured at N = 64 and 4,096
+positions by default, each flip from a cache holding only the dataset's patches and scale
+(nothing of an earlier setting, so no flip is a cache hit), best of ``repeat``, after a
+warm-up. The target is 1 s per flip on a 2-core CPU. Drawing in napari is not included. On a
+shared machine the wall times carry the other processes' load (recorded as ``loadavg_1min``);
+``*_cpu_s`` is the process's CPU time (one thread), what the wall time is on an otherwise idle core.
 """
 
 from __future__ import annotations
