@@ -43,7 +43,7 @@ from engine.network import (
 )
 from engine.network.config import GLOBAL_MIXING, TrainConfig
 from engine.network.graphs import capture
-from engine.network.losses import poisson_nll
+from engine.network.step import train_step
 from engine.physics.scaling import normalise_probe
 from engine.physics.stitching import CanvasGeometry, Stitcher
 
@@ -185,12 +185,8 @@ def _train_step(args, gridsize: int, batch: int, device: torch.device):
 
     def step() -> None:
         # in place under a graph: replays write into the gradients it was captured with
-        opt.zero_grad(set_to_none=not graphs)
-        with _autocast(args, device):
-            _, pred = model(x, off, extent)
-        loss = poisson_nll(pred, x)
-        loss.backward()
-        opt.step()
+        train_step(model, opt, "poisson", x, off, extent, zero_in_place=graphs,
+                   autocast=_autocast(args, device))
 
     return capture(step, device) if graphs else step
 

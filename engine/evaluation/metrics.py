@@ -33,7 +33,7 @@ from scipy import ndimage
 
 from engine.errors import InputError
 from engine.evaluation.registration import align, largest_rectangle, tukey_window
-from engine.physics.stitching import Canvas
+from engine.physics.stitching import Canvas, place_on_grid
 
 FRC_ONE_SEVENTH = 1.0 / 7.0
 NYQUIST_PX = 2.0
@@ -327,14 +327,37 @@ def evaluate_canvas(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = Fa
     return out
 
 
+def phase_rms(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False,
+              min_weight: float = 0.0, upsample: int = 100,
+              max_shift: float | None = None) -> float:
+    """The phase RMS error in radians, as every report and benchmark states it
+    (``docs/metrics.md``): :func:`evaluate_canvas`'s ``phase.rms_error_rad``: the canvas
+    registered to the truth, its global phase offset (and optionally a ramp) removed, the
+    wrapped phase difference's RMS over the covered pixels (weight at least ``min_weight``
+    of the largest).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[0:48, 0:48]
+    >>> truth = np.exp(1j * np.sin(xx / 5.0) * np.cos(yy / 7.0)).astype(np.complex64)
+    >>> est = truth * np.exp(0.7j)                    # a global phase offset only
+    >>> c = Canvas(est, np.ones(est.shape, bool), (0, 0), np.ones(est.shape, np.float32))
+    >>> phase_rms(c, truth) < 1e-6
+    True
+    """
+    ev = evaluate_canvas(canvas, truth, remove_ramp=remove_ramp, upsample=upsample,
+                         max_shift=max_shift, min_weight=min_weight)
+    if ev["phase"] is None:
+        raise InputError("canvas", "a complex canvas and truth (a phase to compare)",
+                         "amplitudes only")
+    return float(ev["phase"]["rms_error_rad"])
+
+
 def _on_grid(c: Canvas, origin: tuple[int, int], shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    arr = np.full(shape, np.nan, dtype=np.result_type(c.canvas.dtype, np.float32))
-    cov = np.zeros(shape, bool)
-    r, k = c.origin[0] - origin[0], c.origin[1] - origin[1]
-    h, w = c.canvas.shape
-    arr[r:r + h, k:k + w] = c.canvas
-    cov[r:r + h, k:k + w] = c.coverage & np.isfinite(c.canvas)
-    return arr, cov
+    dtype = np.result_type(c.canvas.dtype, np.float32)
+    return (place_on_grid(c.canvas, c.origin, origin, shape, np.nan, dtype),
+            place_on_grid(c.coverage & np.isfinite(c.canvas), c.origin, origin, shape, False))
 
 
 def compare_canvases(baseline: Canvas, candidate: Canvas, *, upsample: int = 100,

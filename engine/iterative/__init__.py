@@ -12,7 +12,7 @@ Examples
 
 from __future__ import annotations
 
-from engine.iterative.evaluate import phase_rms
+from engine.iterative.evaluate import phase_rms_unregistered
 from engine.iterative.options import (
     METHODS,
     EPIEOptions,
@@ -37,7 +37,7 @@ __all__ = [
     "load_checkpoint",
     "options_for",
     "options_from_dict",
-    "phase_rms",
+    "phase_rms_unregistered",
     "reconstruct",
     "save_checkpoint",
 ]

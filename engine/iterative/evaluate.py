@@ -1,9 +1,11 @@
-"""Phase error of a reconstruction against ground truth (docs/conventions.md#evaluation-metrics, the
-part the solvers need).
+"""The solvers' own phase error against ground truth: ``phase_rms_unregistered``.
 
-The solvers refine nothing geometric (positions are known), so no registration is needed:
-the error is taken on the well-illuminated region after removing the global phase offset
-(and, optionally, a linear phase ramp, the ambiguity left when the probe is refined).
+Not the phase RMS of the reports and benchmarks (:func:`engine.evaluation.metrics.phase_rms`,
+registered, every covered pixel; ``docs/metrics.md``): a solver refines nothing geometric
+(positions are known), so this one skips the registration and is taken on the
+well-illuminated region only (weight >= 30 % of the peak) after removing the global phase
+offset (and, optionally, a linear phase ramp, the ambiguity left when the probe is refined).
+It is the solver tests' yardstick; its name says it is the other quantity.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.errors import InputError
-from engine.physics.stitching import Canvas
+from engine.physics.stitching import Canvas, place_on_grid
 
 # pixels with at least this fraction of the peak illumination count as well illuminated
 WELL_ILLUMINATED = 0.3
@@ -19,14 +21,8 @@ WELL_ILLUMINATED = 0.3
 
 def truth_on_canvas(canvas: Canvas, truth: np.ndarray) -> np.ndarray:
     """The ground-truth object (origin (0, 0)) cut to the canvas grid (NaN outside it)."""
-    h, w = canvas.canvas.shape
-    out = np.full((h, w), np.nan, dtype=np.complex128)
-    r0, c0 = canvas.origin
-    rs, cs = max(r0, 0), max(c0, 0)
-    re, ce = min(r0 + h, truth.shape[0]), min(c0 + w, truth.shape[1])
-    if re > rs and ce > cs:
-        out[rs - r0:re - r0, cs - c0:ce - c0] = truth[rs:re, cs:ce]
-    return out
+    return place_on_grid(np.asarray(truth), (0, 0), canvas.origin, canvas.canvas.shape,
+                         np.nan, np.complex128)
 
 
 def evaluation_mask(canvas: Canvas, truth_grid: np.ndarray,
@@ -39,9 +35,11 @@ def evaluation_mask(canvas: Canvas, truth_grid: np.ndarray,
     return mask
 
 
-def phase_rms(canvas: Canvas, truth: np.ndarray, *, min_weight: float = WELL_ILLUMINATED,
-              remove_ramp: bool = False) -> float:
-    """RMS phase error (radians) of ``canvas`` against ``truth``.
+def phase_rms_unregistered(canvas: Canvas, truth: np.ndarray, *,
+                           min_weight: float = WELL_ILLUMINATED,
+                           remove_ramp: bool = False) -> float:
+    """RMS phase error (radians) of ``canvas`` against ``truth``, unregistered, on the
+    well-illuminated region (``docs/metrics.md``).
 
     Parameters
     ----------

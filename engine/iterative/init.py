@@ -16,28 +16,23 @@ from scipy import ndimage
 
 from engine.data import Dataset, npz_array, open_npz
 from engine.errors import InputError
-from engine.physics.stitching import Canvas, CanvasGeometry
+from engine.physics.stitching import Canvas, CanvasGeometry, overlap_slices, place_on_grid
 
 
-def place_on_grid(values: np.ndarray, origin: tuple[int, int],
+def start_on_grid(values: np.ndarray, origin: tuple[int, int],
                   geometry: CanvasGeometry, what: str) -> np.ndarray:
-    """``values`` (h, w) with ``origin`` in object coordinates, on the grid of ``geometry``."""
+    """``values`` (h, w) with ``origin`` in object coordinates, on the grid of ``geometry``,
+    uncovered pixels filled from the nearest covered one (a solver's start)."""
     v = np.asarray(values)
     if v.ndim != 2 or not np.iscomplexobj(v) and not np.issubdtype(v.dtype, np.number):
         raise InputError(what, "a 2-D complex object", f"shape {v.shape}, dtype {v.dtype}")
     v = v.astype(np.complex128)
     if not np.isfinite(v).any():
         raise InputError(what, "some covered (finite) pixels", "all NaN")
-    out = np.full(geometry.shape, np.nan, dtype=np.complex128)
-    r0 = origin[0] - geometry.origin[0]
-    c0 = origin[1] - geometry.origin[1]
-    h, w = v.shape
-    rs, cs = max(r0, 0), max(c0, 0)
-    re, ce = min(r0 + h, geometry.shape[0]), min(c0 + w, geometry.shape[1])
-    if re <= rs or ce <= cs:
+    if overlap_slices(origin, v.shape, geometry.origin, geometry.shape) is None:
         raise InputError(what, f"an object overlapping the scan's canvas at {geometry.origin} "
                          f"of shape {geometry.shape}", f"origin {origin}, shape {v.shape}")
-    out[rs:re, cs:ce] = v[rs - r0:re - r0, cs - c0:ce - c0]
+    out = place_on_grid(v, origin, geometry.origin, geometry.shape, np.nan)
     finite = np.isfinite(out)
     if not finite.any():
         raise InputError(what, "covered (finite) pixels inside the scan's canvas", "none")
@@ -59,12 +54,12 @@ def _from_npz(path: Path, geometry: CanvasGeometry) -> np.ndarray:
         obj = npz_array(z, "objectGuess", path) if "objectGuess" in keys else None
     if {"canvas", "origin"} <= keys:
         c = Canvas.load(path)
-        return place_on_grid(c.canvas, c.origin, geometry, f"{path}: 'canvas'")
+        return start_on_grid(c.canvas, c.origin, geometry, f"{path}: 'canvas'")
     if obj is not None:
         if obj.ndim != 2 or not np.issubdtype(obj.dtype, np.number):
             raise InputError(f"{path}: key 'objectGuess'", "a numeric 2-D (H, W) array",
                              f"shape {obj.shape}, dtype {obj.dtype}")
-        return place_on_grid(obj, (0, 0), geometry, f"{path}: 'objectGuess'")
+        return start_on_grid(obj, (0, 0), geometry, f"{path}: 'objectGuess'")
     raise InputError(f"init {path}", "a canvas NPZ (keys canvas, origin) or a dataset with "
                      "'objectGuess'", f"keys {sorted(keys)}")
 
@@ -74,7 +69,7 @@ def _from_bundle(bundle: Path, dataset: Dataset, geometry: CanvasGeometry) -> np
     from engine.network.inference import infer_canvas
 
     out = infer_canvas(bundle, dataset)
-    return place_on_grid(out.canvas, out.origin, geometry, f"inference of {bundle}")
+    return start_on_grid(out.canvas, out.origin, geometry, f"inference of {bundle}")
 
 
 def initial_object(init: Any, dataset: Dataset, geometry: CanvasGeometry) -> np.ndarray:
@@ -90,9 +85,9 @@ def initial_object(init: Any, dataset: Dataset, geometry: CanvasGeometry) -> np.
     if isinstance(init, str) and init == "flat" or init is None:
         return np.ones(geometry.shape, dtype=np.complex128)
     if isinstance(init, Canvas):
-        return place_on_grid(init.canvas, init.origin, geometry, "init canvas")
+        return start_on_grid(init.canvas, init.origin, geometry, "init canvas")
     if isinstance(init, np.ndarray):
-        return place_on_grid(init, (0, 0), geometry, "init object")
+        return start_on_grid(init, (0, 0), geometry, "init object")
     if isinstance(init, str | Path):
         path = Path(init)
         if path.is_dir():

@@ -19,7 +19,9 @@ from typing import Any
 
 import torch
 
-from engine.network.losses import compute_loss
+from engine.network.step import set_lr, train_step
+
+__all__ = ["StepGraph", "capture", "set_lr"]
 
 
 def capture(fn: Callable[[], Any], device: torch.device, warmup: int = 3,
@@ -46,15 +48,6 @@ def capture(fn: Callable[[], Any], device: torch.device, warmup: int = 3,
     with torch.cuda.graph(graph):
         fn()
     return graph.replay
-
-
-def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    """Set every group's learning rate; a device tensor (a captured step reads it) in place."""
-    for group in opt.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
 
 
 class StepGraph:
@@ -93,14 +86,11 @@ class StepGraph:
 
     def _run(self) -> None:
         # zeroing in place (not set_to_none) keeps the gradient tensors, and their addresses,
-        # the same in every run: the form a captured graph can replay
-        self.opt.zero_grad(set_to_none=False)
+        # the same in every run: the form a captured graph can replay; the learning rate is
+        # a device tensor set before each replay
         x, off, target = self._static  # type: ignore[misc]
-        obj, pred = self.model(x, off, self.extent)
-        loss = compute_loss(self.loss_name, obj, pred, x, target)
-        loss.backward()
-        self.opt.step()
-        self._loss = loss.detach()
+        self._loss = train_step(self.model, self.opt, self.loss_name, x, off, self.extent,
+                                target, zero_in_place=True).detach()
 
     def _capture(self, x: torch.Tensor, off: torch.Tensor, target: torch.Tensor | None) -> None:
         self._static = (x.clone(), off.clone(), None if target is None else target.clone())

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from engine.backends.torch_backend import TorchBackend
@@ -21,10 +20,10 @@ from engine.network.physics import PhysicsModel
 from engine.network.predict import positions_of, predict
 from engine.physics.grouping import Groups
 from engine.physics.stats import (
+    PooledStats,
     StatsLog,
     canvas_statistics,
     collapse_check,
-    extremes,
     patch_statistics,
 )
 from engine.physics.stitching import Canvas, CanvasGeometry, StitchConfig, Stitcher
@@ -47,40 +46,6 @@ def _g(value: float | None) -> str:
     return "missing" if value is None else f"{value:.4g}"
 
 
-class _Totals:
-    """Exact whole-set mean, std and var_zero_mean from running sums."""
-
-    def __init__(self) -> None:
-        self.n = self.s1 = self.s2 = self.vzm = 0.0
-        self.vag_sum = self.vag_w = 0.0
-        self.patches = 0
-        self.lo, self.hi = float("inf"), float("-inf")
-        self.per_patch: dict[str, list[float]] | None = None
-
-    def add(self, amp: torch.Tensor, record: dict[str, Any]) -> None:
-        a = amp.detach().double()
-        centred = a - a.mean(dim=(-2, -1), keepdim=True)
-        self.n += a.numel()
-        self.s1 += float(a.sum())
-        self.s2 += float((a * a).sum())
-        self.vzm += float((centred * centred).sum())
-        self.patches += int(a.shape[0] * a.shape[1])
-        self.lo, self.hi = min(self.lo, float(a.min())), max(self.hi, float(a.max()))
-        if self.per_patch is None:  # the set's first patches: the first batch's
-            self.per_patch = record.get("per_patch") or extremes(a)["per_patch"]
-        if record.get("var_across_group") is not None:
-            self.vag_sum += record["var_across_group"] * a.shape[0]
-            self.vag_w += a.shape[0]
-
-    def record(self) -> dict[str, Any]:
-        mean = self.s1 / self.n
-        return {"mean": mean, "std": float(np.sqrt(max(self.s2 / self.n - mean * mean, 0.0))),
-                "var_zero_mean": self.vzm / self.n,
-                "var_across_group": self.vag_sum / self.vag_w if self.vag_w else None,
-                "n_patches": self.patches, "min": self.lo, "max": self.hi,
-                "per_patch": self.per_patch}
-
-
 class StatsCollector:
     """Statistics of every batch of one phase: the first ``limit`` kept as records
     (docs/conventions.md#statistics), plus a ``batch: "all"`` record over the whole set
@@ -94,19 +59,17 @@ class StatsCollector:
         self.be = TorchBackend(device)
         self.log = StatsLog(phase=phase, gridsize=groups.gridsize, backend="torch",
                             device=device, intensity_scale=s, limit=limit)
-        self.totals = _Totals()
+        self.pooled = PooledStats()
         self.batches = 0
 
     def add(self, sl: slice, obj: torch.Tensor) -> None:
-        amp = obj.abs()
-        offsets = self.groups.local_offsets[sl]
-        rec = self.log.log(self.batches, amp, offsets, self.be)
-        if rec is None:
-            rec = {"var_across_group": patch_statistics(amp, offsets, self.be)["var_across_group"]
-                   if self.groups.C > 1 else None}
-        elif self.emit is not None:
-            self.emit(StatsSnapshot(phase=self.log.phase, record=rec))
-        self.totals.add(amp, rec)
+        amp = obj.detach().abs()
+        figures = patch_statistics(amp, self.groups.local_offsets[sl], self.be)
+        self.pooled.add(figures)  # batches past the limit still count in the "all" record
+        if self.log.wants(self.batches):
+            rec = self.log.add(self.batches, figures, self.be.to_numpy(amp))
+            if self.emit is not None:
+                self.emit(StatsSnapshot(phase=self.log.phase, record=rec))
         self.batches += 1
 
     def finish(self, out_dir: Path | None, canvas: Canvas | None = None) -> dict[str, Any]:
@@ -115,7 +78,7 @@ class StatsCollector:
         g = self.groups
         whole = {"phase": self.log.phase, "batch": "all", "gridsize": g.gridsize, "C": g.C,
                  "backend": "torch", "device": self.log.device,
-                 "intensity_scale": self.log.intensity_scale, **self.totals.record()}
+                 "intensity_scale": self.log.intensity_scale, **self.pooled.result()}
         if canvas is not None:
             whole["canvas"] = canvas_statistics(canvas)
         self.log.records.append(whole)

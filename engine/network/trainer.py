@@ -47,12 +47,13 @@ from engine.network.bundles import save_bundle
 from engine.network.checkpoint import load_checkpoint, save_checkpoint
 from engine.network.config import TrainConfig
 from engine.network.flatness import output_flatness
-from engine.network.graphs import StepGraph, set_lr
+from engine.network.graphs import StepGraph
 from engine.network.losses import compute_loss
 from engine.network.model import NetworkConfig, PtychoNet, default_bottleneck, default_global_mixing
 from engine.network.patch_stats import check_collapse, collect_stats, stitch_groups
 from engine.network.physics import PhysicsModel, group_extent
 from engine.network.predict import batch_slices, group_batch
+from engine.network.step import train_step
 from engine.physics.grouping import Groups
 from engine.physics.stitching import CanvasGeometry
 from engine.rundir import check_writable, open_run
@@ -295,13 +296,10 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                 if graph is not None and graph.fits(xb):
                     loss = graph.step(xb, off, tb, lr)
                 else:
-                    obj, pred = model(xb, off, extent)
-                    loss = compute_loss(cfg.loss, obj, pred, xb, tb)
                     # beside a graph, gradients are zeroed in place: it writes into them
-                    opt.zero_grad(set_to_none=graph is None)
-                    fabric.backward(loss)
-                    set_lr(opt, lr)
-                    opt.step()
+                    loss = train_step(model, opt, cfg.loss, xb, off, extent, tb, lr=lr,
+                                      zero_in_place=graph is not None,
+                                      backward=fabric.backward)
                 step += 1
                 # the previous step's loss is read once this step is queued, so reading
                 # it never leaves the GPU idle

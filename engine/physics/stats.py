@@ -12,6 +12,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,63 @@ def collapse_check(record: dict[str, Any]) -> dict[str, Any]:
             "reasons": reasons}
 
 
+class PooledStats:
+    """Whole-set statistics pooled exactly from per-batch :func:`patch_statistics` records.
+
+    Patches of one set have one size, so each batch's figures weigh by its ``n_patches``:
+    the pooled mean is the patch-weighted mean, the pooled std comes from the pooled second
+    moment (``std² + mean²`` per batch), ``var_zero_mean`` and ``var_across_group`` are
+    patch-weighted means; ``min``/``max`` are the extremes over the batches and ``per_patch``
+    the first batch's. The one implementation behind every ``batch: "all"`` record.
+
+    Examples
+    --------
+    >>> a = np.arange(64.0).reshape(4, 1, 4, 4)
+    >>> pooled = PooledStats()
+    >>> pooled.add(patch_statistics(a[:1])); pooled.add(patch_statistics(a[1:]))
+    >>> whole = patch_statistics(a)
+    >>> bool(np.isclose(pooled.result()["std"], whole["std"]))
+    True
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.s1 = self.s2 = self.vzm = 0.0
+        self.vag = self.vag_n = 0.0
+        self.lo, self.hi = math.inf, -math.inf
+        self.per_patch: dict[str, list[float]] | None = None
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Pool one batch's record (``mean``, ``std``, ``var_zero_mean``, ``n_patches``...)."""
+        k = int(record["n_patches"])
+        if k == 0:
+            return
+        self.n += k
+        self.s1 += record["mean"] * k
+        self.s2 += (record["std"] ** 2 + record["mean"] ** 2) * k
+        self.vzm += record["var_zero_mean"] * k
+        if record.get("var_across_group") is not None:
+            self.vag += record["var_across_group"] * k
+            self.vag_n += k
+        if record.get("min") is not None:
+            self.lo, self.hi = min(self.lo, record["min"]), max(self.hi, record["max"])
+        if self.per_patch is None:
+            self.per_patch = record.get("per_patch")
+
+    def result(self) -> dict[str, Any]:
+        """The pooled record (NaN figures when nothing was added)."""
+        if self.n == 0:
+            nan = float("nan")
+            return {"mean": nan, "std": nan, "var_zero_mean": nan, "var_across_group": None,
+                    "n_patches": 0, "min": nan, "max": nan, "per_patch": self.per_patch}
+        mean = self.s1 / self.n
+        return {"mean": mean, "std": math.sqrt(max(self.s2 / self.n - mean**2, 0.0)),
+                "var_zero_mean": self.vzm / self.n,
+                "var_across_group": self.vag / self.vag_n if self.vag_n else None,
+                "n_patches": self.n, "min": self.lo, "max": self.hi,
+                "per_patch": self.per_patch}
+
+
 def canvas_statistics(canvas: Canvas | np.ndarray, coverage: np.ndarray | None = None) -> dict:
     """Mean, std, min, max of the canvas amplitude over covered pixels, and coverage fraction."""
     if isinstance(canvas, Canvas):
@@ -256,13 +314,22 @@ FIGURES = ("mean", "std", "var_zero_mean", "var_across_group", "intensity_scale"
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     """One record standing for a stats file: the ``batch: "all"`` record if present, else the
-    patch-weighted mean of each figure over the batches (``None`` stays ``None``)."""
+    batches pooled (:class:`PooledStats`; ``None`` stays ``None``)."""
     whole = [r for r in records if r.get("batch") == "all"]
     if whole:
         return dict(whole[-1])
     out: dict[str, Any] = {}
     weights = np.array([float(r.get("n_patches") or 0) for r in records])
+    moments = ("mean", "std", "var_zero_mean")
+    poolable = [r for r in records if r.get("n_patches")
+                and all(r.get(k) is not None for k in moments)]
+    pooled = PooledStats()
+    for r in poolable:
+        pooled.add(r)
     for key in FIGURES:
+        if poolable and key in moments + ("var_across_group",):
+            out[key] = pooled.result()[key]
+            continue
         vals = [(r.get(key), w) for r, w in zip(records, weights, strict=True)]
         known = [(v, w) for v, w in vals if v is not None]
         if not known:

@@ -87,6 +87,43 @@ class CanvasGeometry:
         return cls(origin=(int(lo[0]), int(lo[1])), shape=(int(hi[0] - lo[0]), int(hi[1] - lo[1])))
 
 
+def overlap_slices(origin: tuple[int, int], shape: tuple[int, int],
+                   grid_origin: tuple[int, int], grid_shape: tuple[int, int]
+                   ) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """Where an array of ``shape`` at ``origin`` meets a grid of ``grid_shape`` at
+    ``grid_origin`` (both in object coordinates): ``(grid slices, array slices)`` of the
+    overlap, or ``None`` when they do not overlap. The one canvas-placement rule.
+
+    >>> overlap_slices((2, -1), (3, 3), (0, 0), (4, 4))
+    ((slice(2, 4, None), slice(0, 2, None)), (slice(0, 2, None), slice(1, 3, None)))
+    """
+    r0, c0 = origin[0] - grid_origin[0], origin[1] - grid_origin[1]
+    rs, cs = max(r0, 0), max(c0, 0)
+    re, ce = min(r0 + shape[0], grid_shape[0]), min(c0 + shape[1], grid_shape[1])
+    if re <= rs or ce <= cs:
+        return None
+    return (slice(rs, re), slice(cs, ce)), (slice(rs - r0, re - r0), slice(cs - c0, ce - c0))
+
+
+def place_on_grid(values: np.ndarray, origin: tuple[int, int], grid_origin: tuple[int, int],
+                  grid_shape: tuple[int, int], fill: Any = np.nan,
+                  dtype: Any = None) -> np.ndarray:
+    """``values`` (h, w) at ``origin`` copied onto a grid of ``grid_shape`` at
+    ``grid_origin``, ``fill`` elsewhere (the part outside the grid is dropped).
+
+    >>> place_on_grid(np.ones((2, 2)), (1, 1), (0, 0), (3, 3), fill=0.0)
+    array([[0., 0., 0.],
+           [0., 1., 1.],
+           [0., 1., 1.]])
+    """
+    v = np.asarray(values)
+    out = np.full(grid_shape, fill, dtype=v.dtype if dtype is None else dtype)
+    where = overlap_slices(origin, v.shape, grid_origin, grid_shape)
+    if where is not None:
+        out[where[0]] = v[where[1]]
+    return out
+
+
 @dataclass
 class Canvas:
     """A stitched estimate.
@@ -143,25 +180,13 @@ class Canvas:
             weight = coverage.astype(np.float32)
         return cls(canvas, coverage.astype(bool), tuple(int(v) for v in origin), weight)
 
-    def _object_slices(self, shape: tuple[int, int]):
-        r0, c0 = self.origin
-        h, w = self.canvas.shape
-        rs, cs = max(r0, 0), max(c0, 0)
-        re, ce = min(r0 + h, shape[0]), min(c0 + w, shape[1])
-        return (slice(rs, re), slice(cs, ce)), (slice(rs - r0, re - r0), slice(cs - c0, ce - c0))
-
     def crop_object(self, shape: tuple[int, int]) -> np.ndarray:
         """The canvas on an object grid of ``shape`` (NaN where not covered)."""
-        out = np.full(shape, np.nan, dtype=self.canvas.dtype)
-        obj_sl, can_sl = self._object_slices(shape)
-        out[obj_sl] = self.canvas[can_sl]
-        return out
+        return place_on_grid(self.canvas, self.origin, (0, 0), shape, np.nan)
 
     def crop_coverage(self, shape: tuple[int, int]) -> np.ndarray:
-        out = np.zeros(shape, dtype=bool)
-        obj_sl, can_sl = self._object_slices(shape)
-        out[obj_sl] = self.coverage[can_sl]
-        return out
+        """The coverage on an object grid of ``shape``."""
+        return place_on_grid(self.coverage, self.origin, (0, 0), shape, False, bool)
 
 
 def window_weights(N: int, crop: int, window: str, probe: np.ndarray | None) -> np.ndarray:

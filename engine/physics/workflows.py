@@ -14,9 +14,6 @@ Examples
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import numpy as np
 
 from engine.backends import Backend, get_backend
@@ -26,7 +23,7 @@ from engine.events import Callback, RunControl, StatsSnapshot, progress_emitter
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import intensity_scale
 from engine.physics.sources import Source, source_patches
-from engine.physics.stats import StatsLog, patch_statistics
+from engine.physics.stats import PooledStats, StatsLog, patch_statistics
 from engine.physics.stitching import Canvas, CanvasGeometry, StitchConfig, Stitcher
 
 
@@ -90,7 +87,7 @@ def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingCo
     scale = intensity_scale(ds.diffraction) if ds.diffraction is not None else None
     log = StatsLog(phase=phase, gridsize=cfg.gridsize, backend=be.name, device=be.device,
                    intensity_scale=scale, limit=limit)
-    pooled = _Pooled()
+    pooled = PooledStats()
     progress = progress_emitter(emit, "stats")
     for i, sl in enumerate(groups.batches(batch_size)):
         if control is not None:
@@ -107,34 +104,3 @@ def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingCo
     canvas = _stitch_groups(patches, groups, ds, be, stitch_config, batch_size, None, control)
     log.add("all", pooled.result(), canvas=canvas)
     return log
-
-
-class _Pooled:
-    """Exact pooled mean/std/var_zero_mean over batches of equal-size patches."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.s1 = self.s2 = self.vzm = 0.0
-        self.vag: list[tuple[float, int]] = []
-        self.lo, self.hi = math.inf, -math.inf
-        self.per_patch: dict[str, list[float]] | None = None
-
-    def add(self, r: dict[str, Any]) -> None:
-        k = r["n_patches"]
-        self.n += k
-        self.s1 += r["mean"] * k
-        self.s2 += (r["std"] ** 2 + r["mean"] ** 2) * k
-        self.vzm += r["var_zero_mean"] * k
-        if r["var_across_group"] is not None:
-            self.vag.append((r["var_across_group"], k))
-        if "min" in r:
-            self.lo, self.hi = min(self.lo, r["min"]), max(self.hi, r["max"])
-        if self.per_patch is None:
-            self.per_patch = r.get("per_patch")
-
-    def result(self) -> dict[str, Any]:
-        mean = self.s1 / self.n
-        vag = (sum(v * k for v, k in self.vag) / sum(k for _, k in self.vag)) if self.vag else None
-        return {"mean": mean, "std": math.sqrt(max(self.s2 / self.n - mean**2, 0.0)),
-                "var_zero_mean": self.vzm / self.n, "var_across_group": vag, "n_patches": self.n,
-                "min": self.lo, "max": self.hi, "per_patch": self.per_patch}

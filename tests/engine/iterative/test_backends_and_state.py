@@ -21,7 +21,13 @@ from engine.events import (
     RunControl,
     RunStarted,
 )
-from engine.iterative import EPIEOptions, LSQMLOptions, RPIEOptions, phase_rms, reconstruct
+from engine.iterative import (
+    EPIEOptions,
+    LSQMLOptions,
+    RPIEOptions,
+    phase_rms_unregistered,
+    reconstruct,
+)
 from engine.physics.stitching import Canvas
 
 pytest.importorskip("torch")
@@ -125,31 +131,32 @@ def test_init_from_a_canvas_npz_starts_closer_than_flat(small32, tmp_path):
     from_canvas = reconstruct(small32, opts, init=str(tmp_path / "recon.npz"))
     flat = reconstruct(small32, opts)
     assert from_canvas.errors[0] < flat.errors[0] / 5
-    assert phase_rms(from_canvas.canvas, small32.object) < phase_rms(flat.canvas, small32.object)
+    assert phase_rms_unregistered(from_canvas.canvas, small32.object) < \
+        phase_rms_unregistered(flat.canvas, small32.object)
 
 
 def test_init_fill_continues_the_canvas_so_a_global_phase_changes_nothing(small32):
     """A network's canvas carries an arbitrary global phase (no pattern can see it) and does
     not cover the solver's whole grid: the uncovered rim must continue the canvas (nearest
     covered value), or the solver starts from a phase step at the rim and spreads it inward."""
-    from engine.iterative.init import place_on_grid
+    from engine.iterative.init import start_on_grid
     from engine.physics.stitching import CanvasGeometry
 
     geometry = CanvasGeometry.from_positions(small32.positions, small32.N)
-    truth = place_on_grid(small32.object, (0, 0), geometry, "truth")
+    truth = start_on_grid(small32.object, (0, 0), geometry, "truth")
     inner = np.full(truth.shape, np.nan, dtype=np.complex128)
     inner[8:-8, 8:-8] = truth[8:-8, 8:-8]
     shifted = inner * np.exp(1.2j)
-    placed = place_on_grid(shifted, geometry.origin, geometry, "canvas")
+    placed = start_on_grid(shifted, geometry.origin, geometry, "canvas")
     rim = np.isnan(inner)
     assert np.isfinite(placed).all() and np.array_equal(placed[~rim], shifted[~rim])
     assert placed[0, 0] == shifted[8, 8] and placed[-1, 20] == shifted[-9, 20]
     # a canvas smaller than the grid, placed by its origin, is continued the same way
-    small = place_on_grid(shifted[8:-8, 8:-8], (geometry.origin[0] + 8, geometry.origin[1] + 8),
+    small = start_on_grid(shifted[8:-8, 8:-8], (geometry.origin[0] + 8, geometry.origin[1] + 8),
                           geometry, "canvas")
     assert np.array_equal(small, placed)
     opts = EPIEOptions(iterations=3, batch_size=6)
-    errors = [phase_rms(reconstruct(small32, opts, init=Canvas(
+    errors = [phase_rms_unregistered(reconstruct(small32, opts, init=Canvas(
         c.astype(np.complex64), ~rim, geometry.origin, (~rim).astype(np.float32))).canvas,
         small32.object) for c in (inner, shifted)]
     # the global phase is invisible to the data: same start up to it, same phase error

@@ -198,3 +198,25 @@ def test_patch_statistics_carry_extremes_and_per_patch(backend):
     assert flat_out["collapsed"] and flat_out["reasons"] == ["var_zero_mean 0 <= 1e-06"]
     zero = collapse_check(patch_statistics(np.zeros((2, 1, 4, 4))))
     assert len(zero["reasons"]) == 2
+
+
+def test_pooled_statistics_equal_the_whole_set_at_once():
+    """Pooling per-batch records (any split) gives the statistics of all patches together:
+    the one pooled implementation behind every ``batch: "all"`` record and ``summarise``."""
+    from engine.physics.stats import PooledStats
+
+    rng = np.random.default_rng(7)
+    a = rng.gamma(2.0, 1.0, (12, 4, 8, 8))  # 12 groups of C = 4
+    offsets = rng.uniform(-3, 3, (12, 4, 2))
+    whole = patch_statistics(a, offsets)
+    for cuts in ((1, 5), (3, 4, 9), (11,)):
+        pooled = PooledStats()
+        for part, off in zip(np.split(a, cuts), np.split(offsets, cuts), strict=True):
+            pooled.add(patch_statistics(part, off))
+        got = pooled.result()
+        for key in ("mean", "std", "var_zero_mean", "min", "max"):
+            assert got[key] == pytest.approx(whole[key], rel=1e-12), key
+        assert got["n_patches"] == whole["n_patches"] == 48
+        assert got["per_patch"]["mean"][0] == pytest.approx(a[0, 0].mean())
+    records = [patch_statistics(part) for part in np.split(a, (2, 7))]
+    assert summarise(records)["std"] == pytest.approx(whole["std"], rel=1e-12)

@@ -133,3 +133,27 @@ def test_bad_stitch_inputs(numpy_backend):
         stitch(np.ones((1, 8, 8)), np.array([[10.0, 10.0]]), config=StitchConfig(window="probe"))
     with pytest.raises(InputError, match="one per patch"):
         stitch(np.ones((2, 8, 8)), np.array([[10.0, 10.0]]), batch_size=4)
+
+
+def test_canvas_placement_is_one_rule():
+    """``place_on_grid`` puts each pixel at origin + index on the grid, whatever the two
+    origins; a round trip through a larger grid gives the array back."""
+    from engine.physics.stitching import overlap_slices, place_on_grid
+
+    rng = np.random.default_rng(4)
+    v = rng.standard_normal((5, 7))
+    for origin, grid_origin in (((3, -2), (0, 0)), ((-4, 10), (-6, 8)), ((0, 0), (2, 3))):
+        grid = place_on_grid(v, origin, grid_origin, (9, 9), np.nan)
+        for (i, j), x in np.ndenumerate(v):
+            r, c = origin[0] + i - grid_origin[0], origin[1] + j - grid_origin[1]
+            if 0 <= r < 9 and 0 <= c < 9:
+                assert grid[r, c] == x
+        assert np.isfinite(grid).sum() == sum(
+            0 <= origin[0] + i - grid_origin[0] < 9 and 0 <= origin[1] + j - grid_origin[1] < 9
+            for i, j in np.ndindex(v.shape))
+    big = place_on_grid(v, (1, 2), (-5, -5), (20, 20), np.nan)
+    assert np.array_equal(place_on_grid(big, (-5, -5), (1, 2), v.shape, np.nan), v)
+    assert overlap_slices((0, 0), (3, 3), (3, 0), (4, 4)) is None
+    canvas = Canvas(v.astype(np.complex64), np.ones(v.shape, bool), (2, 1),
+                    np.ones(v.shape, np.float32))
+    assert np.array_equal(canvas.crop_object((4, 4))[2:, 1:], v[:2, :3].astype(np.complex64))
