@@ -41,7 +41,7 @@ from engine.options import Options, option, validate
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import intensity_scale
 from engine.physics.sources import source_patches
-from engine.physics.stats import normalise_patches, patch_statistics, tile_patches
+from engine.physics.stats import PooledStats, normalise_patches, patch_statistics, tile_patches
 from engine.physics.stitching import Canvas, CanvasGeometry, StitchConfig, Stitcher
 
 MISMATCH_FACTOR = 2.0
@@ -444,22 +444,18 @@ def iter_preview(data: Dataset, options: PreviewOptions | None = None, *,
 
 def _pooled(records: list[dict[str, Any]], gridsize: int, scale: ScaleInfo | None,
             be: Backend) -> dict[str, Any]:
-    """Patch-weighted pooling of the per-batch figures (exact for mean, std, var_zero_mean)."""
-    n = sum(r["n_patches"] for r in records)
-    mean = sum(r["mean"] * r["n_patches"] for r in records) / n
-    second = sum((r["std"] ** 2 + r["mean"] ** 2) * r["n_patches"] for r in records) / n
-    vzm = sum(r["var_zero_mean"] * r["n_patches"] for r in records) / n
-    vag = [(r["var_across_group"], r["n_patches"]) for r in records
-           if r["var_across_group"] is not None]
+    """The batches pooled (:class:`~engine.physics.stats.PooledStats`, exact for mean, std,
+    var_zero_mean) into the ``batch: "all"`` record."""
+    pooled = PooledStats()
+    for r in records:
+        pooled.add(r)
+    whole = pooled.result()
     return {
         "batch": "all", "gridsize": gridsize, "C": gridsize**2, "backend": be.name,
-        "mean": mean, "std": math.sqrt(max(second - mean**2, 0.0)), "var_zero_mean": vzm,
-        "var_across_group": (sum(v * k for v, k in vag) / sum(k for _, k in vag)) if vag
-        else None,
-        "n_patches": n, "intensity_scale": None if scale is None else scale.value,
+        **{k: whole[k] for k in ("mean", "std", "var_zero_mean", "var_across_group",
+                                 "n_patches")},
+        "intensity_scale": None if scale is None else scale.value,
     }
-
-
 
 
 @dataclass

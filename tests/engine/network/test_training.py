@@ -153,22 +153,44 @@ def test_supervised_needs_ground_truth(tiny_ds, tmp_path):
     assert result.history[-1]["loss"] < result.history[0]["loss"]
 
 
-def test_pause_and_resume_between_steps_change_nothing(tiny_ds, tmp_path):
+def test_pause_holds_the_loop_and_resume_changes_nothing(tiny_ds, tmp_path):
+    """While paused the loop takes no step (no Step event arrives, however long the pause);
+    after resume the run is the uninterrupted one. Without the loop's pause check the steps
+    would go on while paused, and this fails."""
     import threading
 
     control = RunControl()
-    paused_at = []
+    steps: list[int] = []
+    paused, stepped_while_paused = threading.Event(), threading.Event()
 
     def emit(event):
-        if isinstance(event, Step) and event.step == 2:
+        if not isinstance(event, Step):
+            return
+        steps.append(event.step)
+        if event.step == 2:
             control.pause()
-            paused_at.append(event.step)
-            threading.Timer(0.2, control.resume).start()
+            paused.set()
+        elif control.paused:
+            stepped_while_paused.set()
 
-    paused = train(tiny_ds, tiny_config(epochs=1), tmp_path / "p", emit=emit, control=control)
-    plain = train(tiny_ds, tiny_config(epochs=1), tmp_path / "q")
-    assert paused_at == [2] and not paused.stopped
-    assert _losses(paused) == _losses(plain)
+    cfg = tiny_config(epochs=2)
+    out: dict = {}
+    worker = threading.Thread(
+        target=lambda: out.update(result=train(tiny_ds, cfg, tmp_path / "p", emit=emit,
+                                               control=control)))
+    worker.start()
+    try:
+        assert paused.wait(120), "the run never reached step 2"
+        # a second is many steps of this network: a loop that ignored the pause would emit them
+        assert not stepped_while_paused.wait(1.0), f"steps taken while paused: {steps}"
+        assert worker.is_alive() and steps[-1] == 2
+    finally:
+        control.resume()
+        worker.join(120)
+    plain = train(tiny_ds, cfg, tmp_path / "q")
+    result = out["result"]
+    assert not result.stopped and steps == list(range(1, len(steps) + 1)) and len(steps) > 3
+    assert _losses(result) == _losses(plain)
 
 
 def test_object_big_off_trains_and_infers_at_gridsize_2(tiny_ds, tmp_path):

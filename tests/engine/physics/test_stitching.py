@@ -102,14 +102,35 @@ def test_streaming_equals_in_memory(asym_scene, numpy_backend):
 
 
 def test_stitcher_memory_is_canvas_sized(asym_scene, numpy_backend):
+    """Every batch is made fresh and dropped by the caller after ``add``: what the stitcher
+    still holds afterwards (traced allocations) is canvas-sized, while the patches streamed
+    through it are many times that. A stitcher that kept its patches (or copies) would hold
+    them all and fail."""
+    import gc
+    import tracemalloc
+
     obj, pos = asym_scene
-    st = Stitcher(CanvasGeometry.from_positions(pos, 32), 32, numpy_backend)
-    patches = numpy_backend.extract(obj, pos - 16, 32)
-    for i in range(0, len(pos), 16):
-        st.add(patches[i:i + 16], pos[i:i + 16])
-    held = sum(v.nbytes for v in vars(st).values() if isinstance(v, np.ndarray))
-    canvas_bytes = np.prod(st.geometry.shape) * 16
-    assert held <= 2 * canvas_bytes  # numerator + weights (+ the small window), no patches
+    geometry = CanvasGeometry.from_positions(pos, 32)
+    canvas_bytes = int(np.prod(geometry.shape)) * 16  # one complex128 canvas
+    streamed = 0
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        st = Stitcher(geometry, 32, numpy_backend)
+        for i in range(0, len(pos), 16):
+            batch = numpy_backend.extract(obj, pos[i:i + 16] - 16, 32)  # a new array each time
+            streamed += batch.nbytes
+            st.add(batch, pos[i:i + 16])
+            del batch
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert streamed > 8 * canvas_bytes  # the test has the power to see kept patches
+    # numerator (complex) + weights (real) + the window: 1.5 canvases, nothing per patch
+    assert held <= 2 * canvas_bytes, (held, canvas_bytes, streamed)
+    assert st.result().coverage.any()
 
 
 def test_canvas_save_load_round_trip(tmp_path, asym_scene, numpy_backend):
