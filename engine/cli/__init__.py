@@ -118,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         check_outputs(args)
         return int(args.handler(args) or 0)
     except PtychoError as exc:
-        from engine.cli.common import cli_message, flags_of
+        from engine.cli.common import cli_message, command_flags
 
-        print(f"ptycho {args.command}: error: {cli_message(exc, flags_of(parser, args.command))}",
+        print(f"ptycho {args.command}: error: {cli_message(exc, command_flags(parser, args))}",
               file=sys.stderr)
         return 2
     except OSError as exc:  # any other file-system failure: the path and the reason

@@ -85,6 +85,16 @@ def flags_of(parser: argparse.ArgumentParser, command: str | None = None) -> dic
     return {**out, **FIELD_FLAGS}
 
 
+def command_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """The flags of the command that ran (a bench suite's own parser included)."""
+    flags = flags_of(parser, args.command)
+    if args.command == "bench" and getattr(args, "suite", None):
+        from engine.cli.bench_cmd import suite_parser
+
+        flags = {**flags_of(suite_parser(args.suite)), **flags}
+    return flags
+
+
 def cli_message(exc: PtychoError, flags: dict[str, str]) -> str:
     """The error as the command line prints it: the field at fault named by its flag.
 
