@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 
     opts = suite_parser(args.suite).parse_args(args.rest)
-    check_writable(opts.out, directory=False, field="--out")  # before the measuring, not after
+    check_writable(opts.out, directory=False)  # before the measuring, not after
     bar = ProgressBar(delay=0.0)
     result = opts.suite_module.run(opts, bar)
     bar.close()
