@@ -155,6 +155,7 @@ def test_bad_options_and_other_files(files, tmp_path, capsys, template):
     _assert_one_line(capsys, main(argv), argv)
 
 
+@pytest.mark.slow  # a fresh interpreter each (imports torch and Lightning)
 @pytest.mark.parametrize("template", [
     ["stitch", "{empty}", "--out", "{out}/c.npz"],
     ["train", "{data}", "--out", "{out}/run", "--strategy", "foo", "--accelerator", "cpu"],
