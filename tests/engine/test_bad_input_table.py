@@ -106,6 +106,14 @@ OTHER = [
 ]
 
 
+def _main(argv) -> int:
+    """``main`` in process; a bad flag ends in argparse's ``SystemExit`` (status 2)."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
 def _argv(template, files, tmp_path, bad=None):
     values = {k: str(v) for k, v in files.items()}
     values.update(out=str(tmp_path), bad=str(files[bad]) if bad else "")
@@ -136,7 +144,7 @@ def test_bad_data_files(files, tmp_path, capsys, template, bad):
     if (argv[0] == "evaluate" or "--init" in argv) and bad in ("complex", "xcoords2d",
                                                                 "pickled"):
         pytest.skip("reads only the file's object, which is sound")
-    line = _assert_one_line(capsys, main(argv), argv)
+    line = _assert_one_line(capsys, _main(argv), argv)
     assert str(files[bad]) in line or files[bad].name in line, line
 
 
@@ -144,7 +152,7 @@ def test_bad_data_files(files, tmp_path, capsys, template, bad):
 @pytest.mark.parametrize("template", CANVAS_COMMANDS, ids=lambda t: "-".join(t[:2]))
 def test_bad_canvas_files(files, tmp_path, capsys, template, bad):
     argv = _argv(template, files, tmp_path, bad)
-    line = _assert_one_line(capsys, main(argv), argv)
+    line = _assert_one_line(capsys, _main(argv), argv)
     assert files[bad].name in line, line
 
 
@@ -152,7 +160,7 @@ def test_bad_canvas_files(files, tmp_path, capsys, template, bad):
 def test_bad_options_and_other_files(files, tmp_path, capsys, template):
     argv = _argv(template, files, tmp_path)
     _needs_cuda_absent(argv)
-    _assert_one_line(capsys, main(argv), argv)
+    _assert_one_line(capsys, _main(argv), argv)
 
 
 @pytest.mark.slow  # a fresh interpreter each (imports torch and Lightning)
@@ -177,6 +185,6 @@ def test_as_a_process(files, tmp_path, template):
 ])
 def test_too_many_groups_is_one_rule_naming_what_is_available(files, tmp_path, capsys,
                                                               command):
-    line = _assert_one_line(capsys, main(_argv(command, files, tmp_path)), command)
+    line = _assert_one_line(capsys, _main(_argv(command, files, tmp_path)), command)
     available = "12" if command[0] == "train" else "16"  # 16 positions, 4 held out
     assert f"at most {available}" in line and "100000" in line, line
