@@ -264,6 +264,8 @@ class RunPanel(QWidget):
         kind = self.kind_key()
         if self.form is not None:
             self.form_holder.removeWidget(self.form)
+            self.form.hide()  # gone at once, not when the event loop gets to deleteLater
+            self.form.setParent(None)
             self.form.deleteLater()
         self.form = OptionsForm(kind)
         self.form_holder.addWidget(self.form)

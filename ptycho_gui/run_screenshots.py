@@ -54,22 +54,25 @@ def converging_gif(ds, path: Path, iterations: int = 24) -> Path:
             amp, phase = canvas_images(state.canvas)
             frames.append((state.canvas_label, amp, phase))
 
-    rm = RunManager(ds, runs_root=path.parent / ".gif-run", on_update=keep)
-    rm.start("lsqml", iterations=iterations, batch_size=32)
+    import tempfile
+
+    rm = RunManager(ds, runs_root=tempfile.mkdtemp(), on_update=keep)
+    # large batches: few updates an epoch, so the convergence is spread over the frames
+    rm.start("lsqml", iterations=iterations, batch_size=128)
     while not rm.wait(0.05):
         pass
     rm.poll()
-    a_lim = limits(frames[-1][1])
+    a_lim, p_lim = limits(frames[-1][1]), limits(frames[-1][2])
     images = []
     for label, amp, phase in frames:
         fig = Figure(figsize=(6.4, 3.3), dpi=80)
         FigureCanvasAgg(fig)
+        epoch = label.split(",")[-1].strip()
         for k, (img, cmap, lim, title) in enumerate(((amp, "gray", a_lim, "amplitude"),
-                                                     (phase, "twilight", (-np.pi, np.pi),
-                                                      "phase"))):
+                                                     (phase, "twilight", p_lim, "phase"))):
             ax = fig.add_subplot(1, 2, k + 1)
             ax.imshow(img, cmap=cmap, vmin=lim[0], vmax=lim[1])
-            ax.set_title(f"LSQ-ML {title}, {label}", fontsize=9)
+            ax.set_title(f"LSQ-ML {title}, {epoch}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
         fig.tight_layout()
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     wb = widget.workbench
     import tempfile
 
-    wb.runs_root = str(Path(tempfile.mkdtemp()) / "runs")
+    wb.runs_root = str(Path(tempfile.mkdtemp()) / "runs")  # not beside the repository
     ds = wb.load("lines", n_positions=256, N=32)
     wb.wait(120)
     ctl, panel, curves = wb.runs, widget.run_panel, widget.run_curves
@@ -101,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # a training, photographed mid-run: curves, progress and the live layers
     panel.set_kind("train")
-    for key, value in (("epochs", 10), ("batch_size", 16), ("base_channels", 16)):
+    for key, value in (("epochs", 6), ("batch_size", 16), ("base_channels", 16)):
         panel.form.set_value(key, value)
     panel.on_start()
     t0 = time.monotonic()
-    while ctl.manager.state().epoch < 5 and time.monotonic() - t0 < 600:
+    while ctl.manager.state().epoch < 3 and time.monotonic() - t0 < 600:
         _settle(0.2)
     curves.redraw()
     wb.focus("live canvas amplitude", "live patch grid")

@@ -556,6 +556,8 @@ class Workbench:
         if self.data is None:
             raise InputError("data", "a dataset (load a sample or a file first)", "none")
         self.runs.set_data(self.data, self.data_path)
+        if self.runs_root is not None:
+            self.runs.manager.runs_root = self.runs_root
         return self.runs.start(kind, **{**self._run_defaults(kind), **options})
 
     def pause(self) -> None:
