@@ -38,12 +38,6 @@ run: setup
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(PY) -m ptycho_gui lines; \
 	else $(VENV)/bin/ptycho demo --out runs/demo; fi
 
-# the README's pictures (docs/images): the workbench's preview and compare, then live runs
-# (a training mid-run, two runs compared, the canvas converging as a GIF)
-screenshots: setup
-	xvfb-run -a -s "-screen 0 1600x1050x24" $(PY) -m ptycho_gui.screenshots docs/images
-	xvfb-run -a -s "-screen 0 1600x1050x24" $(PY) -m ptycho_gui.run_screenshots docs/images
-
 test: setup
 	$(PY) -m ruff check engine ptycho_gui plugins tests benchmarks
 	$(PY) -m pytest -q tests
@@ -72,3 +66,6 @@ clean:
 screenshots: setup
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(PY) -m ptycho_gui.screenshots docs/images; \
 	else xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m ptycho_gui.screenshots docs/images; fi
+# live runs: a training mid-run, two runs compared, the canvas converging (GIF)
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(PY) -m ptycho_gui.run_screenshots docs/images; \
+	else xvfb-run -a -s "-screen 0 1600x1050x24" $(PY) -m ptycho_gui.run_screenshots docs/images; fi
