@@ -498,7 +498,14 @@ def network_then_refine(data: Dataset, options: SolverOptions | None = None, *,
                         control: RunControl | None = None, checkpoint_every: int = 10):
     """Train a network (or take ``bundle``), infer the canvas, refine it with LSQ-ML.
 
-    See :func:`engine.iterative.refine.network_then_refine` (run-directory layout there).
+    See :func:`engine.iterative.refine.network_then_refine` (run-directory layout and a
+    runnable example there).
+
+    Examples
+    --------
+    ``network_then_refine(data, LSQMLOptions(iterations=5), bundle="runs/a", out="runs/b")``
+    refines the canvas of the bundle in ``runs/a``; without ``bundle`` it trains one first
+    (``train_options``) into ``runs/b``.
     """
     from engine.iterative.refine import network_then_refine as _chain
 
