@@ -75,8 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="grouping, initialisation and batch order")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms: bit-identical CPU losses across runs")
-    p.add_argument("--accelerator", choices=ACCELERATORS, default="auto",
-                   help="where to train (Lightning Fabric); auto: a GPU when there is one")
+    p.add_argument("--accelerator", default="auto",
+                   help=f"where to train (Lightning Fabric): {', '.join(ACCELERATORS)}; auto: "
+                        "a GPU when there is one")
     p.add_argument("--devices", type=_int, default=1, help="processes/devices (Lightning)")
     p.add_argument("--strategy", default="auto", help="auto, ddp, ... (Lightning)")
     p.add_argument("--precision", choices=PRECISIONS, default="32",
@@ -145,9 +146,6 @@ def run(args: argparse.Namespace) -> int:
                   f"{key:>21}: {value:,}" if isinstance(value, int) and not isinstance(value, bool)
                   else f"{key:>21}: {value}")
         return 0
-    log.info("preset %s: width %d, batch %d, lr %g, %d epochs%s", preset, cfg.base_channels,
-             cfg.batch_size, cfg.lr, cfg.epochs,
-             "" if cfg.time_limit is None else f", at most {cfg.time_limit:g} s")
     from engine.cli.progress import ProgressBar, stats_line
     from engine.events import Epoch, Event, Validation
 
@@ -176,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
 
         with atomic_open(result.out / "bundle.zip", "wb") as fh:
             fh.write(bundle_bytes(result.bundle).getvalue())
-    print(f"wrote {result.bundle} after {result.metrics.get('epochs', 0)} epochs, train loss "
+    print(f"wrote {result.bundle} after {result.metrics.get('epochs', 0)} epochs (preset "
+          f"{preset}: width {cfg.base_channels}, batch {cfg.batch_size}, lr {cfg.lr:g}), "
+          f"train loss "
           f"{result.metrics.get('train_loss', float('nan')):.6g}"
           + ("" if result.metrics.get("val_loss") is None
              else f", validation loss {result.metrics['val_loss']:.6g}")
