@@ -118,6 +118,9 @@ def _training(values: dict[str, Any], preset: str | None, device: str,
     from engine.network.presets import preset_config, resolve_device
 
     values = dict(values)
+    # the live views show the whole scan's canvas and the current batch's patches every
+    # epoch (the engine's default, 0, emits only the validation stripe: cheaper for the CLI)
+    values.setdefault("snapshot_every", 1)
     accelerator = values.get("accelerator", "auto")
     if accelerator == "auto":
         accelerator = _device_settings(device)[0]

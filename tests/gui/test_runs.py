@@ -52,11 +52,21 @@ def _non_degenerate(a, min_var=1e-8):
 
 
 def test_tiny_training_runs_to_the_end_with_live_and_final_layers(runs):
-    seen = []
+    seen, live = [], []
     runs.listeners_update.append(lambda s: seen.append(s.step))
+    runs.listeners_update.append(lambda s: live.append((s.phase, s.canvas_label, s.canvas,
+                                                        s.patches)))
     rec = runs.start("train", **TINY_TRAIN)
     assert runs.wait(180)
     assert rec.status == "finished", rec.error
+    # while training, the live canvas is the whole scan (not the validation stripe) and the
+    # patch grid holds the current batch's predicted amplitude and phase
+    epochs = [(c, p) for _, label, c, p in live if label.startswith("epoch")]
+    assert epochs, "no whole-scan canvas snapshot during training"
+    canvas, patches = epochs[-1]
+    assert np.mean(np.asarray(canvas.coverage)) > 0.5
+    assert patches is not None and patches[1] is not None
+    assert patches[0].shape[1] == patches[2] ** 2  # C = gridsize² channels per group
     # live updates arrived while it ran, with the step advancing
     assert len(set(seen)) >= 3 and seen == sorted(seen)
     assert 0 < max(seen) <= rec.metrics["steps"]
