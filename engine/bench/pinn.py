@@ -14,7 +14,7 @@ compiled baseline and all-plus-compile: compiling each case's shapes takes minut
 not in the sweep by default).
 
 Every step is free of host synchronisation (the group canvas is measured on the host with
-:func:`~engine.network.group_extent`), which is what makes the graph capture possible. A
+:func:`~engine.network.physics.group_extent`), which is what makes the graph capture possible. A
 case that fails records its error and the suite goes on; the JSON is rewritten after every
 case, so an interrupted run keeps what it measured.
 """
@@ -34,15 +34,10 @@ from engine.backends.torch_backend import TorchBackend, resolve_device
 from engine.bench.common import environment, peak_rss_mib
 from engine.errors import InputError
 from engine.events import Callback, Progress
-from engine.network import (
-    PhysicsModel,
-    PtychoNet,
-    flops_per_pattern,
-    group_extent,
-    parameter_count,
-)
 from engine.network.config import GLOBAL_MIXING, TrainConfig
 from engine.network.graphs import capture
+from engine.network.model import PtychoNet, flops_per_pattern, parameter_count
+from engine.network.physics import PhysicsModel, group_extent
 from engine.network.step import train_step
 from engine.physics.scaling import normalise_probe
 from engine.physics.stitching import CanvasGeometry, Stitcher

@@ -86,7 +86,7 @@ class SymmetryAugmenter:
 
     def offsets_union(self, local_offsets: np.ndarray) -> np.ndarray:
         """Every transformed copy of ``local_offsets`` (G, C, 2): what the group canvas
-        (:func:`~engine.network.group_extent`) must hold."""
+        (:func:`~engine.network.physics.group_extent`) must hold."""
         off = torch.as_tensor(np.asarray(local_offsets, dtype=np.float64))
         return np.concatenate([transform_offsets(off, e).numpy() for e in self.elements])
 

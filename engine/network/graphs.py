@@ -55,10 +55,10 @@ class StepGraph:
 
     Parameters
     ----------
-    model : the :class:`~engine.network.PhysicsModel` (unwrapped), on the device.
+    model : the :class:`~engine.network.physics.PhysicsModel` (unwrapped), on the device.
     opt : its Adam optimiser, created with ``capturable=True`` on CUDA.
     loss : the loss name (``TrainConfig.loss``).
-    extent : the groups' local canvas (:func:`~engine.network.group_extent`) or ``None``.
+    extent : the groups' local canvas (:func:`~engine.network.physics.group_extent`) or ``None``.
     graph_factory : stands in for ``torch.cuda.CUDAGraph`` in tests (see :func:`capture`).
 
     :meth:`step` copies a batch into the static inputs, sets the learning rate and replays;

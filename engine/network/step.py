@@ -34,7 +34,7 @@ def train_step(model: Callable[..., tuple[torch.Tensor, torch.Tensor]],
 
     Parameters
     ----------
-    model : the :class:`~engine.network.PhysicsModel` (or Fabric's wrapper of it).
+    model : the :class:`~engine.network.physics.PhysicsModel` (or Fabric's wrapper of it).
     opt : its optimiser.
     loss : the loss name (``TrainConfig.loss``).
     x, off, extent, target : the batch (see :func:`~engine.network.predict.group_batch`).

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from engine.errors import InputError
-from engine.network import PhysicsModel, PtychoNet, merge_reextract
 from engine.network.augment import (
     ELEMENTS,
     SymmetryAugmenter,
@@ -18,7 +17,8 @@ from engine.network.augment import (
 )
 from engine.network.batches import prepare
 from engine.network.config import TrainConfig
-from engine.network.model import NetworkConfig
+from engine.network.model import NetworkConfig, PtychoNet
+from engine.network.physics import PhysicsModel, merge_reextract
 from engine.network.trainer import train
 from engine.physics.scaling import normalise_probe
 from engine.simulation.simulate import SimulationConfig, simulate

@@ -16,10 +16,10 @@ import torch
 
 import engine.network.trainer as trainer
 from engine.errors import InputError
-from engine.network import group_extent
 from engine.network.config import TrainConfig
 from engine.network.graphs import StepGraph, set_lr
 from engine.network.losses import compute_loss
+from engine.network.physics import group_extent
 from engine.network.trainer import build_model, train
 from tests.conftest import TORCH_DEVICE
 

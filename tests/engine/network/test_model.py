@@ -10,15 +10,8 @@ import torch
 
 from engine.backends import get_backend
 from engine.errors import InputError
-from engine.network import (
-    NetworkConfig,
-    PhysicsModel,
-    PtychoNet,
-    flops_per_pattern,
-    group_extent,
-    merge_reextract,
-    parameter_count,
-)
+from engine.network.model import NetworkConfig, PtychoNet, flops_per_pattern, parameter_count
+from engine.network.physics import PhysicsModel, group_extent, merge_reextract
 from engine.physics.scaling import normalise_probe
 
 

@@ -299,8 +299,9 @@ def test_cpu_inference_model_is_channels_last_and_predicts_the_same(tiny_ds, tmp
     import numpy as np
     import torch
 
-    from engine.network import NetworkConfig, PhysicsModel, PtychoNet
     from engine.network.inference import load_model
+    from engine.network.model import NetworkConfig, PtychoNet
+    from engine.network.physics import PhysicsModel
 
     train(tiny_ds, tiny_config(epochs=1, gridsize=2, neighbor_count=4), tmp_path)
     bundle = load_bundle(tmp_path / "bundle")
