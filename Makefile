@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,gui
+EXTRAS ?= dev,gui,interop
 
 .PHONY: setup run test lint bench bench-deps clean xvfb screenshots
 

@@ -20,14 +20,47 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from engine.atomic import atomic_open
 from engine.errors import InputError
+from engine.geometry import Geometry
 
 DIFFRACTION_ALIASES = ("diffraction", "diff3d")
+
+
+@runtime_checkable
+class DiffractionStack(Protocol):
+    """A (n, N, N) stack of amplitudes that is read on demand (an HDF5 dataset larger than
+    memory, say) instead of held in memory.
+
+    Consumers never read the whole stack at once: they take rows with :func:`read_rows`
+    (a batch at a time). ``__getitem__`` accepts an int, a slice or a sorted or unsorted 1-D
+    integer array and returns a float32 NumPy array of amplitudes (sqrt of counts), already
+    prepared (centred, cropped, masked values left as stored). ``subset`` returns another
+    lazy stack over the chosen rows, reading nothing.
+    """
+
+    shape: tuple[int, int, int]
+    dtype: Any
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: Any) -> np.ndarray: ...
+
+    def subset(self, index: np.ndarray) -> DiffractionStack: ...
+
+
+def is_lazy(diffraction: Any) -> bool:
+    """True for a :class:`DiffractionStack` that is not an in-memory array."""
+    return diffraction is not None and not isinstance(diffraction, np.ndarray)
+
+
+def read_rows(diffraction: Any, index: Any) -> np.ndarray:
+    """Rows ``index`` of an in-memory or lazy diffraction stack as float32 in memory."""
+    return np.asarray(diffraction[index], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -47,6 +80,13 @@ class Dataset:
         Ground-truth object patches (key ``Y``).
     scan_index : (n,) int64 or None
     metadata : dict
+    pixel_mask : (N, N) bool or None
+        True where a detector pixel is measured and enters every data term; False pixels
+        (the file's mask, saturated or hot pixels) are predicted by the model, never fitted.
+        ``None``: every pixel is valid.
+    geometry : Geometry or None
+        Wavelength, distance, detector pixel and propagation regime; ``None`` for data in
+        pixel units only (docs/conventions.md#geometry).
     """
 
     diffraction: np.ndarray | None
@@ -57,6 +97,8 @@ class Dataset:
     patches: np.ndarray | None = None
     scan_index: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    pixel_mask: np.ndarray | None = None
+    geometry: Geometry | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -70,6 +112,11 @@ class Dataset:
         return int(self.probe.shape[0])
 
     @property
+    def pixel_size(self) -> tuple[float, float] | None:
+        """(row, col) object pixel size in metres, or ``None`` without a geometry."""
+        return None if self.geometry is None else self.geometry.object_pixel(self.N)
+
+    @property
     def positions(self) -> np.ndarray:
         """(n, 2) float64 array of (row, col) = (y, x) probe centres."""
         return np.stack([self.ycoords, self.xcoords], axis=1)
@@ -78,8 +125,10 @@ class Dataset:
         """A dataset of the positions ``index`` (the object and probe are shared)."""
         index = np.asarray(index)
 
-        def pick(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[index]
+        def pick(a: Any) -> Any:
+            if a is None:
+                return None
+            return a.subset(index) if is_lazy(a) else a[index]
 
         return replace(
             self,
@@ -120,7 +169,13 @@ def validate(ds: Dataset) -> None:
         raise InputError("'probeGuess'", "a square (N, N) array", f"shape {p.shape}")
     _finite("probeGuess", p)
     N = p.shape[0]
-    if ds.diffraction is not None:
+    if ds.diffraction is not None and is_lazy(ds.diffraction):
+        # reading a lazy stack whole to check it would defeat its purpose; its reader
+        # validates values chunk by chunk as they are read
+        if tuple(ds.diffraction.shape) != (n, N, N):
+            raise InputError("'diffraction'", f"shape (n, N, N) = ({n}, {N}, {N})",
+                             f"shape {tuple(ds.diffraction.shape)}")
+    elif ds.diffraction is not None:
         d = ds.diffraction
         if np.iscomplexobj(d):
             raise InputError("'diffraction'", "real amplitudes (sqrt of counts)",
@@ -132,6 +187,18 @@ def validate(ds: Dataset) -> None:
         if d.size and float(d.min()) < 0:
             raise InputError("'diffraction'", "amplitudes >= 0 (sqrt of counts)",
                              f"minimum {float(d.min()):.4g}")
+    if ds.pixel_mask is not None:
+        m = ds.pixel_mask
+        if not isinstance(m, np.ndarray) or m.dtype != bool or m.shape != (N, N):
+            raise InputError("'pixel_mask'", f"a ({N}, {N}) boolean array (True = valid)",
+                             f"{type(m).__name__} {getattr(m, 'dtype', '')} "
+                             f"{getattr(m, 'shape', '')}".strip())
+        if not m.any():
+            raise InputError("'pixel_mask'", "at least one valid detector pixel",
+                             "every pixel masked")
+    if ds.geometry is not None and not isinstance(ds.geometry, Geometry):
+        raise InputError("'geometry'", "an engine.geometry.Geometry or None",
+                         type(ds.geometry).__name__)
     if ds.patches is not None and ds.patches.shape != (n, N, N):
         raise InputError("'Y'", f"shape ({n}, {N}, {N})", f"shape {ds.patches.shape}")
     if ds.patches is not None:
@@ -291,6 +358,19 @@ def read_npz(path: str | os.PathLike[str], *, require_diffraction: bool = True) 
                 patches = patches[..., 0]
         scan_index = (_get(npz, "scan_index", path).astype(np.int64)
                       if "scan_index" in keys else None)
+        pixel_mask = None
+        if "pixel_mask" in keys:
+            pixel_mask = _get(npz, "pixel_mask", path).astype(bool)
+        geometry = None
+        if "geometry" in keys:
+            raw_geo = _get(npz, "geometry", path)
+            try:
+                geometry = Geometry.from_dict(json.loads(str(raw_geo.item())))
+            except (json.JSONDecodeError, ValueError):
+                raise InputError(f"{path}: key 'geometry'", "a 0-d JSON string") from None
+            except InputError as exc:
+                raise InputError(f"{path}: key 'geometry': {exc.what}", exc.expected,
+                                 exc.got) from None
         metadata: dict[str, Any] = {}
         if "metadata" in keys:
             raw_meta = _get(npz, "metadata", path)
@@ -310,6 +390,8 @@ def read_npz(path: str | os.PathLike[str], *, require_diffraction: bool = True) 
             patches=patches,
             scan_index=scan_index,
             metadata=metadata,
+            pixel_mask=pixel_mask,
+            geometry=geometry,
         )
     except InputError as exc:
         raise InputError(f"{path}: {exc.what}", exc.expected, exc.got) from None
@@ -326,7 +408,12 @@ def write_npz(path: str | os.PathLike[str], ds: Dataset) -> Path:
         "metadata": np.array(json.dumps(ds.metadata)),
     }
     if ds.diffraction is not None:
-        arrays["diffraction"] = ds.diffraction.astype(np.float32)
+        arrays["diffraction"] = (read_rows(ds.diffraction, slice(None)) if is_lazy(ds.diffraction)
+                                 else ds.diffraction.astype(np.float32))
+    if ds.pixel_mask is not None:
+        arrays["pixel_mask"] = ds.pixel_mask.astype(bool)
+    if ds.geometry is not None:
+        arrays["geometry"] = np.array(json.dumps(ds.geometry.to_dict()))
     if ds.object is not None:
         arrays["objectGuess"] = ds.object.astype(np.complex64)
     if ds.patches is not None:
