@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from engine.backends import Backend
+from engine.backends.propagation import BoundPropagator, Propagator
 from engine.backends.protocol import checkerboard
 from engine.iterative import xp
 
@@ -43,6 +44,9 @@ class Problem:
         ``None``. Batches are then picked by device indices: a host array turned into a
         device tensor on every batch is a blocking copy that stops the host from queueing
         work ahead of the GPU.
+    near : the near-field propagator on the backend (docs/conventions.md#propagation), or
+        ``None`` for the far field. Near-field runs have no checkerboard frame: the
+        detector plane is real space, nothing is centred.
     """
 
     backend: Backend
@@ -51,17 +55,24 @@ class Problem:
     mean_energy: float
     frame: Array | None = None
     device_top_left: Array | None = None
+    near: BoundPropagator | None = None
 
     @classmethod
     def create(cls, backend: Backend, data: Array, top_left: np.ndarray,
-               mean_energy: float, *, device_indices: bool | None = None) -> Problem:
-        """A problem in the checkerboard frame whenever the pattern size is even.
+               mean_energy: float, *, device_indices: bool | None = None,
+               propagator: Propagator | None = None) -> Problem:
+        """A problem in the checkerboard frame whenever the pattern size is even (far
+        field).
 
         ``device_indices`` (default: on for a torch backend off the CPU) keeps the window
-        corners on the device and batches by device indices.
+        corners on the device and batches by device indices. ``propagator``: the
+        geometry's (default: the far field).
         """
         N = int(data.shape[-1])
-        frame = backend.asarray(checkerboard(N)) if N % 2 == 0 else None
+        near = None
+        if propagator is not None and propagator.kind == "near":
+            near = propagator.bind(backend)
+        frame = backend.asarray(checkerboard(N)) if N % 2 == 0 and near is None else None
         device = getattr(backend, "torch_device", None)  # None: a host-only backend
         if device_indices is None:
             device_indices = device is not None and device.type != "cpu"
@@ -70,7 +81,7 @@ class Problem:
             import torch
 
             on_device = torch.as_tensor(np.asarray(top_left, dtype=np.float64), device=device)
-        return cls(backend, data, top_left, mean_energy, frame, on_device)
+        return cls(backend, data, top_left, mean_energy, frame, on_device, near)
 
     def to_frame(self, probe: Array) -> Array:
         """The probe modes (K, N, N) as the solvers iterate on them."""
@@ -81,11 +92,16 @@ class Problem:
         return self.to_frame(probe)
 
     def far_field(self, psi: Array) -> Array:
-        """Centred far field of exit waves formed with the solvers' probe."""
+        """Detector-plane waves of exit waves formed with the solvers' probe: the centred
+        far field, or the near-field propagation."""
+        if self.near is not None:
+            return self.near.forward(psi)
         return self.backend.propagate(psi) if self.frame is None else self.backend.fft2(psi)
 
     def exit_wave(self, dfar: Array) -> Array:
-        """Adjoint of :meth:`far_field`: far-field corrections back to exit waves."""
+        """Adjoint of :meth:`far_field`: detector-plane corrections back to exit waves."""
+        if self.near is not None:
+            return self.near.adjoint(dfar)
         if self.frame is None:
             return self.backend.backpropagate(dfar)
         return self.backend.ifft2(dfar)

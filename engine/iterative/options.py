@@ -25,6 +25,7 @@ NoiseModel = Literal["gaussian", "poisson"]
 StepDirections = Literal["global", "local"]
 BatchNormalisation = Literal["overlap", "peak"]
 Method = Literal["epie", "rpie", "lsqml"]
+Propagation = Literal["auto", "far", "near"]
 BATCH_ORDERS: tuple[str, ...] = get_args(BatchOrder)
 NOISE_MODELS: tuple[str, ...] = get_args(NoiseModel)
 STEP_DIRECTIONS: tuple[str, ...] = get_args(StepDirections)
@@ -52,6 +53,13 @@ class SolverOptions(Options):
         the probe/object scale ambiguity.
     orthogonalise_modes : re-orthogonalise the probe modes after every epoch (SVD).
     rescale_init : scale the initial object once so the modelled energy matches the data.
+    propagation : ``"auto"`` (the dataset's geometry: far field without one), ``"far"`` or
+        ``"near"`` (docs/conventions.md#propagation).
+    probe_init : the starting probe: ``"given"`` (the dataset's ``probeGuess``), ``"data"``
+        (from the mean diffraction pattern), ``"disk"``, ``"gaussian"``, ``"zoneplate"``
+        (models sized from the data) or ``"file:PATH"`` (a CXI illumination, a run's
+        ``probe.npz``/``recon.npz`` directory, a bundle); see
+        :func:`engine.iterative.probe_init.initial_probe`.
     """
 
     method: ClassVar[str] = ""
@@ -75,9 +83,15 @@ class SolverOptions(Options):
                                        advanced=True)
     rescale_init: bool = option(True, "scale the initial object to the data's energy once",
                                 advanced=True)
+    propagation: Propagation = option(
+        "auto", "propagation model: the data's geometry (auto), far field or near field")
+    probe_init: str = option(
+        "given", "starting probe: given, data, disk, gaussian, zoneplate or file:PATH",
+        advanced=True)
 
     def __post_init__(self) -> None:
         validate(self)
+        check_probe_init(self.probe_init)
         if not (self.update_object or self.update_probe):
             raise InputError("update_object/update_probe", "at least one of them on",
                              "both off")
@@ -171,6 +185,20 @@ class LSQMLOptions(SolverOptions):
     step_directions: StepDirections = option(
         "local", "fit the object steps to each position's update, or the batch's",
         advanced=True)
+
+
+PROBE_MODELS: tuple[str, ...] = ("disk", "gaussian", "zoneplate")
+PROBE_INITS: tuple[str, ...] = ("given", "data", *PROBE_MODELS)
+
+
+def check_probe_init(spec: str) -> None:
+    """Refuse a probe-init spec that is none of ``given``, ``data``, a model (optionally
+    ``model:radius=R,defocus=Z``) or ``file:PATH`` (one line naming it)."""
+    if not isinstance(spec, str) or not (spec in PROBE_INITS or (
+            spec.startswith("file:") and len(spec) > len("file:"))
+            or spec.partition(":")[0] in PROBE_MODELS):
+        raise InputError("probe_init", f"one of {list(PROBE_INITS)} or 'file:PATH'",
+                         repr(spec))
 
 
 METHODS: dict[str, type[SolverOptions]] = {

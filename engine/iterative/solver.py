@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine.backends import Backend, get_backend
+from engine.backends.propagation import Propagator
 from engine.data import Dataset
 from engine.errors import InputError
 from engine.events import (
@@ -42,6 +43,7 @@ from engine.iterative.model import Problem, batch_model, illumination
 from engine.iterative.modes import initial_modes, orthogonalise, power_factor
 from engine.iterative.options import EPIEOptions, SolverOptions
 from engine.iterative.pie import pie_step
+from engine.iterative.probe_init import initial_probe
 from engine.iterative.result import ReconResult
 from engine.iterative.state import SolverState, load_checkpoint, save_checkpoint
 from engine.physics.scaling import intensity_scale, normalise_probe
@@ -153,7 +155,8 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
                 emit: Callable[[Event], None] | None = None, control: RunControl | None = None,
                 checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                 resume: str | None = None, snapshot_every: int = 1,
-                previous: ReconResult | None = None) -> ReconResult:
+                previous: ReconResult | None = None,
+                load: Callable[[str], Dataset] | None = None) -> ReconResult:
     """Reconstruct object and probe from ``dataset`` with the method of ``options``.
 
     Parameters
@@ -174,6 +177,12 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     previous : a result in memory to continue from (object, probe, epoch count, history and
         batch-order generator): ``options.iterations`` more epochs, so 5 then 5 more equal 10
         in one go. The result's ``options.iterations`` is the total.
+    load : reads a probe file that is not NPZ for ``options.probe_init = "file:PATH"``
+        (the API passes its ``load_dataset``).
+
+    The propagation (far field, or near field from ``dataset.geometry``) is
+    ``options.propagation``'s (docs/conventions.md#propagation); the starting probe is
+    ``options.probe_init``'s (:func:`engine.iterative.probe_init.initial_probe`).
     """
     if dataset.diffraction is None:
         raise InputError("dataset", "measured 'diffraction' to reconstruct from", "none")
@@ -187,10 +196,15 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     geometry = CanvasGeometry.from_positions(pos, N)
     check_data_support(options, dataset.n, N, geometry.shape[0] * geometry.shape[1])
     scale = intensity_scale(dataset.diffraction)
-    probe0, probe_factor = normalise_probe(dataset.probe)
+    propagator = Propagator.from_geometry(dataset.geometry, N, options.propagation)
+    start_probe = dataset.probe
+    if options.probe_init != "given" and previous is None and resume is None:
+        start_probe = initial_probe(dataset, options.probe_init, propagator, load=load)
+    probe0, probe_factor = normalise_probe(start_probe)
     X = dataset.diffraction.astype(np.float64) / scale
     problem = Problem.create(be, be.asarray(X), pos - N / 2 - np.asarray(geometry.origin, float),
-                      float(np.mean(np.sum(X * X, axis=(1, 2)))))
+                             float(np.mean(np.sum(X * X, axis=(1, 2)))),
+                             propagator=propagator)
     if previous is not None:
         if resume is not None:
             raise InputError("previous", "either a previous result or a checkpoint to "
@@ -201,7 +215,7 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     emit(RunStarted(kind="reconstruct", config={
         **options.to_dict(), "backend": be.name, "device": be.device, "n": dataset.n, "N": N,
         "grid": list(geometry.shape), "origin": list(geometry.origin),
-        "resumed_at": state.epoch if resumed else None}))
+        "resumed_at": state.epoch if resumed else None, **propagator.describe()}))
     try:
         with _no_grad(be):
             return _run(problem, options, be, state, resumed, geometry, scale, probe_factor,
@@ -271,7 +285,9 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
         canvas=_masked(problem, obj, probe, geometry, obj_np),
         object=obj_np, probe=probe_np, history=list(state.history), options=options,
         epochs=state.epoch, stopped=stopped, intensity_scale=scale, probe_factor=probe_factor,
-        info={"backend": be.name, "device": be.device},
+        info={"backend": be.name, "device": be.device,
+              **(problem.near.propagator.describe() if problem.near is not None
+                 else {"propagation": "far"})},
         rng_state=state.rng.bit_generator.state)
     emit(Stopped(summary=result.summary()) if stopped else Finished(summary=result.summary()))
     return result
