@@ -79,7 +79,8 @@ __all__ = [
     "RunControl",
     "ScalingConfig", "SimulationConfig", "SolverOptions", "StatsLog", "StitchConfig",
     "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
-    "compare", "evaluate", "events", "group", "infer", "load_canvas", "load_dataset", "load_truth",
+    "compare", "evaluate", "events", "group", "infer", "initial_probe", "load_canvas",
+    "load_dataset", "load_truth",
     "network_then_refine",
     "patch_stats", "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
 ]
@@ -458,7 +459,8 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                             checkpoint_dir=None if checkpoints is None else str(checkpoints),
                             checkpoint_every=checkpoint_every,
                             resume=None if resume is None else str(resume),
-                            snapshot_every=snapshot_every, previous=previous)
+                            snapshot_every=snapshot_every, previous=previous,
+                            load=load_dataset)
 
     if out is None:
         return run(checkpoint_dir)
@@ -471,6 +473,33 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
         result = run(out / "checkpoint" if checkpoint_dir is None else checkpoint_dir)
         result.save(out)
     return result
+
+
+def initial_probe(data: Dataset, spec: str = "data", *, propagation: str = "auto"
+                  ) -> np.ndarray:
+    """The probe a reconstruction with ``probe_init=spec`` starts from (N, N) complex128,
+    normalised to Σ|P|² = (N/2)² (what the workbench shows before a run).
+
+    Parameters
+    ----------
+    data : the dataset (its probe, diffraction and geometry).
+    spec : ``"given"``, ``"data"`` (from the mean diffraction pattern), ``"disk"``,
+        ``"gaussian"``, ``"zoneplate"`` (``model:radius=R,defocus=Z`` in metres with a
+        geometry, else pixels) or ``"file:PATH"`` (a data or CXI file's illumination, a
+        run directory's ``probe.npz``, a bundle); docs/iterative.md#starting-probe.
+    propagation : ``"auto"`` (the data's geometry), ``"far"`` or ``"near"``.
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="grf", n_positions=16, N=32, step=6))
+    >>> initial_probe(ds, "gaussian").shape
+    (32, 32)
+    """
+    from engine.backends.propagation import Propagator
+    from engine.iterative.probe_init import initial_probe as _initial_probe
+
+    prop = Propagator.from_geometry(data.geometry, data.N, propagation)
+    return _initial_probe(data, spec, prop, load=load_dataset)
 
 
 def load_truth(path: str | os.PathLike[str]) -> np.ndarray:

@@ -47,6 +47,10 @@ def sample_grf() -> list[Any]:
     return _sample("grf")
 
 
+def sample_siemens() -> list[Any]:
+    return _sample("siemens")
+
+
 def __getattr__(name: str) -> Any:
     # the widget class is imported only when napari asks for it (it pulls in Qt)
     if name == "WorkbenchWidget":

@@ -15,7 +15,11 @@ SAMPLES = {
     "lines": "Lines: sharp amplitude and phase edges",
     "asym": "Asym: an asymmetric test object (shows flips and transposes)",
     "grf": "GRF: a Gaussian random field, smooth texture",
+    "siemens": "Siemens star, near field (angular spectrum: 0.1 nm, 0.2 m, 1 µm pixels)",
 }
+# the near-field samples' geometry: flat wavefront, pixel Fresnel number p²/(λz) = 0.05
+NEAR_FIELD = {"siemens": {"propagation": "near", "wavelength": 1e-10, "distance": 0.2,
+                          "detector_pixel": 1e-6}}
 
 
 def make_sample(name: str, *, n_positions: int = 256, N: int = 64, seed: int = 0) -> api.Dataset:
@@ -26,6 +30,7 @@ def make_sample(name: str, *, n_positions: int = 256, N: int = 64, seed: int = 0
         raise InputError("sample", f"one of {sorted(SAMPLES)}", repr(name))
     ds = api.simulate(api.SimulationConfig(object=name, probe="disk", scan="raster",
                                            n_positions=n_positions, N=N, step=N / 8,
-                                           nphotons=1e6, seed=seed))
+                                           nphotons=1e6, seed=seed,
+                                           **NEAR_FIELD.get(name, {})))
     ds.metadata["name"] = name
     return ds

@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--torch-threads", type=int, default=0,
                    help="torch intra-op CPU threads (0: torch's default; 1 is often faster "
                         "on a busy machine)")
+    p.add_argument("--propagation", choices=("auto", "far", "near"), default="auto",
+                   help="propagation model: auto (the data's geometry), far or near field")
+    p.add_argument("--probe-init", default="given",
+                   help="starting probe: given (the data's probeGuess), data (from the mean "
+                        "pattern), disk, gaussian, zoneplate[:radius=R,defocus=Z] or "
+                        "file:PATH (a CXI/NPZ file, a run or bundle directory)")
     p.add_argument("--init", default="flat",
                    help="'flat', a canvas .npz, or a model bundle directory (network init)")
     p.add_argument("--checkpoint-every", type=int, default=10,
@@ -76,6 +82,8 @@ def options_from_args(args: argparse.Namespace):
         "update_probe": args.update_probe or args.probe_modes > 1,
         "probe_update_start": args.probe_update_start,
         "probe_power_constraint": not args.no_probe_power_constraint,
+        "propagation": args.propagation,
+        "probe_init": args.probe_init,
     }
     if args.method in ("epie", "rpie"):
         if args.noise is not None:

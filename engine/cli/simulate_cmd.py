@@ -33,6 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="out-of-focus strength of the probe (1: the standard distance)")
     p.add_argument("--amplitude-image", default=None, help="PNG for --object image")
     p.add_argument("--phase-image", default=None, help="PNG for --object image")
+    p.add_argument("--propagation", choices=("far", "near"), default="far",
+                   help="far field (one FFT) or near field (angular spectrum; needs "
+                        "--distance, --wavelength or --energy-ev, --detector-pixel)")
+    p.add_argument("--distance", type=float, default=None,
+                   help="sample-to-detector distance z (z2), metres")
+    p.add_argument("--wavelength", type=float, default=None, help="wavelength, metres")
+    p.add_argument("--energy-ev", type=float, default=None,
+                   help="photon energy in eV (instead of --wavelength)")
+    p.add_argument("--detector-pixel", type=float, default=None,
+                   help="detector pixel pitch, metres")
+    p.add_argument("--focus-distance", type=float, default=None,
+                   help="near field: focus-to-sample distance z1 of a divergent beam, metres "
+                        "(Fresnel scaling; default: a flat wavefront)")
     p.add_argument("--from-npz", default=None,
                    help="take object, probe and positions from this NPZ (e.g. an experiment)")
     p.add_argument("--backend", default="numpy",
@@ -47,6 +60,14 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {}
     N = args.N
+    wavelength = args.wavelength
+    if args.energy_ev is not None:
+        from engine.errors import InputError
+        from engine.geometry import wavelength_from_energy
+
+        if wavelength is not None:
+            raise InputError("--energy-ev", "either --wavelength or --energy-ev", "both")
+        wavelength = wavelength_from_energy(args.energy_ev, "eV")
     if args.from_npz:
         src = api.load_dataset(args.from_npz, require_diffraction=False)
         if src.object is None:
@@ -61,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         n_positions=len(overrides["positions"]) if overrides else args.n_positions,
         N=N, step=args.step, jitter=args.jitter, nphotons=args.nphotons, seed=args.seed,
         probe_radius=args.probe_radius, defocus=args.defocus,
-        amplitude_image=args.amplitude_image, phase_image=args.phase_image)
+        amplitude_image=args.amplitude_image, phase_image=args.phase_image,
+        propagation=args.propagation, wavelength=wavelength, distance=args.distance,
+        detector_pixel=args.detector_pixel, focus_distance=args.focus_distance)
     bar = ProgressBar()
     ds = api.simulate(config, backend=args.backend, emit=bar, **overrides)
     bar.close()
@@ -78,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     api.save_dataset(args.out, ds)
     H, W = ds.object.shape
     print(f"wrote {args.out}: {ds.n} patterns {ds.N}x{ds.N}, object {H}x{W}, "
-          f"mean counts {float((ds.diffraction.astype('f8') ** 2).sum((1, 2)).mean()):.4g}",
+          f"mean counts {float((ds.diffraction.astype('f8') ** 2).sum((1, 2)).mean()):.4g}"
+          + (f", {ds.geometry.propagation} field" if ds.geometry is not None else ""),
           file=sys.stdout)
     return 0

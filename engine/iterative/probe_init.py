@@ -5,8 +5,10 @@ from a file, or a model (docs/iterative.md#starting-probe).
 * ``data``: from the mean diffraction pattern. Far field: the mean amplitude
   sqrt(mean_j D_j²) back-propagated with a flat phase (a compact, focus-like field),
   restricted to a soft disk of the beam radius the data implies (half the radius of the
-  autocorrelation F⁻¹(mean D²), which for a roughly flat object is the probe's own
-  autocorrelation, twice as wide as the beam). Near field: the detector plane is real
+  autocorrelation F⁻¹(mean D²), which is the mean of the exit waves' autocorrelations, twice
+  as wide as the beam; its extent is where it holds 99 % of its sum), widened by half for
+  the beam's tails, and refined by error reduction between that support and the mean
+  amplitude (from seeded random phases), then centred. Near field: the detector plane is real
   space, so the square root of the mean intensity, back-propagated to the sample plane.
 * ``disk``, ``gaussian``, ``zoneplate``: models. ``disk``: a flat-phase soft disk of radius
   r; ``gaussian``: exp(−ρ²/(2σ²)) with σ = r/2; ``zoneplate``: the beam of an annular
@@ -50,8 +52,13 @@ from engine.physics.scaling import normalise_probe
 # fraction of the autocorrelation's (or the intensity's) power inside the radius taken as
 # its extent: a statement about the beam, not about any one simulated probe
 ENCLOSED_POWER = 0.9
+# the autocorrelation's extent (twice the beam's) is taken where it holds this fraction: its
+# tails are the beam's edge against itself, weak but part of the beam
+AUTOCORRELATION_POWER = 0.99
+SUPPORT_MARGIN = 1.5  # the data start's support radius, in beam radii: the tails fit in
 PUPIL_EDGE = 0.25  # the default zone-plate pupil's outer frequency, in units of 1/pixel
 CENTRAL_STOP = 0.4
+SUPPORT_ITERATIONS = 50  # error-reduction passes of the far-field data start
 
 
 def _radius_grid(N: int) -> np.ndarray:  # noqa: N803
@@ -87,7 +94,7 @@ def beam_radius(dataset: Dataset, propagator: Propagator) -> float:
     mean = _mean_intensity(dataset)
     if propagator.kind == "far":
         auto = np.fft.fftshift(np.abs(np.fft.ifft2(np.fft.ifftshift(mean))))
-        return max(1.0, 0.5 * enclosed_radius(auto))
+        return max(1.0, 0.5 * enclosed_radius(auto, AUTOCORRELATION_POWER))
     field = _near_back(np.sqrt(mean), propagator)
     return max(1.0, enclosed_radius(np.abs(field) ** 2))
 
@@ -101,14 +108,48 @@ def _soft_disk(N: int, radius: float) -> np.ndarray:  # noqa: N803
     return np.clip(radius - _radius_grid(N) + 0.5, 0.0, 1.0)
 
 
-def probe_from_data(dataset: Dataset, propagator: Propagator) -> np.ndarray:
+def probe_from_data(dataset: Dataset, propagator: Propagator,
+                    iterations: int = SUPPORT_ITERATIONS) -> np.ndarray:
     """The data-derived probe (unnormalised), see the module notes."""
     mean = _mean_intensity(dataset)
+    amplitude = np.sqrt(mean)
     if propagator.kind == "near":
-        return _near_back(np.sqrt(mean), propagator)
+        return _near_back(amplitude, propagator)
     be = get_backend("numpy")
-    field = np.asarray(be.backpropagate(np.sqrt(mean).astype(np.complex128)))
-    return field * _soft_disk(dataset.N, beam_radius(dataset, propagator))
+    support = _soft_disk(dataset.N, SUPPORT_MARGIN * beam_radius(dataset, propagator))
+    # error reduction between the mean amplitude and the support, from the mean amplitude
+    # with seeded random phases: the flat-phase back-propagation alone is a real,
+    # centro-symmetric, focus-like peak, and error reduction keeps a real field real
+    rng = np.random.default_rng(0)
+    far = amplitude * np.exp(2j * np.pi * rng.random(amplitude.shape))
+    field = np.asarray(be.backpropagate(far)) * support
+    for _ in range(iterations):
+        far = np.asarray(be.propagate(field))
+        far = amplitude * np.exp(1j * np.angle(far))
+        field = np.asarray(be.backpropagate(far)) * support
+    # the mean pattern fixes the beam's modulus but not its phase: error reduction ends
+    # between the probe and its twin conj(P(−r)) (the same far-field modulus), a mixture
+    # the solvers then struggle out of; its modulus with a flat phase leaves them only
+    # the wavefront to find. A probe shifted by s and an object shifted by −s explain the
+    # same data: scan positions are probe centres (docs/conventions.md#coordinates), so
+    # the start is centred
+    return centre_probe(np.abs(field).astype(np.complex128))
+
+
+def centre_probe(probe: np.ndarray) -> np.ndarray:
+    """``probe`` (N, N) moved (Fourier shift, sub-pixel, periodic) so that the centroid of
+    its intensity lies on the array centre (N/2, N/2)."""
+    p = np.asarray(probe, dtype=np.complex128)
+    N = p.shape[-1]
+    w = np.abs(p) ** 2
+    if not w.sum() > 0:
+        return p
+    c = np.arange(N, dtype=np.float64)
+    cy = float(np.sum(w.sum(axis=1) * c) / w.sum())
+    cx = float(np.sum(w.sum(axis=0) * c) / w.sum())
+    f = np.fft.fftfreq(N)
+    ramp = np.exp(-2j * np.pi * (f[:, None] * (N // 2 - cy) + f[None, :] * (N // 2 - cx)))
+    return np.fft.ifft2(np.fft.fft2(p) * ramp)
 
 
 def _parse(spec: str) -> tuple[str, dict[str, float]]:

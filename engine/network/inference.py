@@ -45,6 +45,7 @@ from engine.network.patch_stats import (
     stitch_groups,
 )
 from engine.network.physics import PhysicsModel
+from engine.network.regime import check_far_field
 from engine.options import Options, option, validate
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import ScalingConfig, resolve_scale
@@ -150,6 +151,7 @@ def check_compatible(bundle: Bundle, ds: Dataset, config: InferConfig) -> None:
     """One-line errors for data or options a bundle cannot serve."""
     if ds.diffraction is None:
         raise InputError("inference data", "a 'diffraction' array")
+    check_far_field(ds, "inference")
     if ds.N != bundle.N:
         raise InputError("data pattern size N", f"the bundle's N = {bundle.N}", f"N = {ds.N}")
     if config.gridsize is not None and config.gridsize != bundle.gridsize:

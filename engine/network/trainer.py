@@ -53,6 +53,7 @@ from engine.network.model import NetworkConfig, PtychoNet, default_bottleneck, d
 from engine.network.patch_stats import check_collapse, collect_stats, stitch_groups
 from engine.network.physics import PhysicsModel, group_extent
 from engine.network.predict import batch_slices, group_batch
+from engine.network.regime import check_far_field
 from engine.network.step import train_step
 from engine.physics.grouping import Groups
 from engine.physics.stitching import CanvasGeometry
@@ -199,6 +200,7 @@ def train(ds: Dataset, cfg: TrainConfig, out: str | os.PathLike[str], *,
     ``"cuda"``, ``"cuda:k"``; ``None`` or ``"auto"``: ``cfg.accelerator`` decides) is where
     it trains.
     """
+    check_far_field(ds, "training")
     out = check_writable(out, directory=True)
     emit = emit or (lambda e: None)
     control = control or RunControl()

@@ -19,16 +19,18 @@ import numpy as np
 
 from engine import __version__
 from engine.backends import Backend, get_backend
+from engine.backends.propagation import Propagator
 from engine.data import Dataset, check_positions_inside
 from engine.errors import InputError
 from engine.events import Callback, RunControl, progress_emitter
+from engine.geometry import Geometry
 from engine.options import Options, option, validate
 from engine.simulation.objects import OBJECTS, make_object
 from engine.simulation.probes import PROBES, make_probe
 from engine.simulation.scans import SCANS, make_scan
 
 # the generators' names (the keys of OBJECTS, PROBES, SCANS), as types a form offers
-ObjectName = Literal["lines", "grf", "asym", "image"]
+ObjectName = Literal["lines", "grf", "asym", "siemens", "image"]
 ProbeName = Literal["disk", "gaussian", "zone-plate"]
 ScanName = Literal["raster", "spiral", "random"]
 
@@ -54,6 +56,16 @@ class SimulationConfig(Options):
         sigma in pixels; ``None`` picks a size suited to N.
     defocus : out-of-focus strength of the probe (1 = default propagation distance).
     amplitude_image, phase_image : PNG paths for ``object="image"``.
+    propagation : ``"far"`` (one FFT) or ``"near"`` (angular spectrum;
+        docs/conventions.md#propagation).
+    wavelength, distance, detector_pixel : the geometry in metres (sample-to-detector
+        distance; a square detector pixel). Required for the near field; for the far field
+        all three or none (pixel units only).
+    focus_distance : near field: focus-to-sample distance z1 of a divergent beam (Fresnel
+        scaling, M = (z1 + z2)/z1); ``None``: a flat wavefront.
+
+    The object is sampled on the sample-plane pixel (near field: detector pixel / M). The
+    dataset carries the :class:`~engine.geometry.Geometry`.
     """
 
     object: ObjectName = option("lines", "test object (image: from PNG files)")
@@ -78,6 +90,17 @@ class SimulationConfig(Options):
                                          advanced=True)
     phase_image: str | None = option(None, "PNG path of the phase (object image)",
                                      advanced=True)
+    propagation: Literal["far", "near"] = option(
+        "far", "far field (one FFT) or near field (angular spectrum)")
+    wavelength: float | None = option(None, "wavelength, metres (near field: required)",
+                                      minimum=0, exclusive_minimum=True, advanced=True)
+    distance: float | None = option(None, "sample-to-detector distance, metres", minimum=0,
+                                    exclusive_minimum=True, advanced=True)
+    detector_pixel: float | None = option(None, "detector pixel pitch, metres", minimum=0,
+                                          exclusive_minimum=True, advanced=True)
+    focus_distance: float | None = option(
+        None, "near field: focus-to-sample distance of a divergent beam, metres (None: flat "
+        "wavefront)", minimum=0, exclusive_minimum=True, advanced=True)
 
     def __post_init__(self) -> None:
         for name, allowed in (("object", OBJECTS), ("probe", PROBES), ("scan", SCANS)):
@@ -89,6 +112,22 @@ class SimulationConfig(Options):
                              "inf: no noise)", f"{self.nphotons:g}")
         if self.N % 2:
             raise InputError("N", "an even pattern size >= 8 (32...256 typical)", str(self.N))
+        given = [v is not None for v in (self.wavelength, self.distance, self.detector_pixel)]
+        if self.propagation == "near" and not all(given):
+            raise InputError("propagation 'near'", "wavelength, distance and detector_pixel "
+                             "(metres)", "some of them missing")
+        if any(given) and not all(given):
+            raise InputError("geometry", "wavelength, distance and detector_pixel together, "
+                             "or none of them", "only some")
+        self.geometry()  # the focus distance's own checks
+
+    def geometry(self) -> Geometry | None:
+        """The simulated measurement's geometry (``None``: pixel units only)."""
+        if self.wavelength is None:
+            return None
+        return Geometry(wavelength=self.wavelength, distance=self.distance,
+                        detector_pixel=(self.detector_pixel, self.detector_pixel),
+                        propagation=self.propagation, focus_distance=self.focus_distance)
 
 
 def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
@@ -96,7 +135,8 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
              positions: np.ndarray | None = None, batch_size: int = 1024,
              emit: Callback | None = None, control: RunControl | None = None,
              device: str = "auto") -> Dataset:
-    """Simulate a dataset: object, probe, scan, far-field amplitudes and Poisson counts.
+    """Simulate a dataset: object, probe, scan, far- or near-field amplitudes and Poisson
+    counts.
 
     ``object_array``, ``probe_array`` and ``positions`` (n, 2) (y, x) override the generators
     (e.g. to simulate diffraction for a measured object and probe). The forward model runs in
@@ -129,6 +169,8 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
     be = get_backend(backend, device) if isinstance(backend, str) else backend
     check_positions_inside(positions, obj.shape, N, "scan positions")
     o, p = be.asarray(obj, complex=True), be.asarray(probe, complex=True)
+    geometry = config.geometry()
+    propagate = Propagator.from_geometry(geometry, N).bind(be).forward
     patches = np.empty((positions.shape[0], N, N), np.complex64)
     amplitude = np.empty((positions.shape[0], N, N), np.float64)
     progress = progress_emitter(emit, "simulate")
@@ -138,7 +180,7 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
         sl = slice(start, start + batch_size)
         patch = be.extract(o, positions[sl] - N / 2, N)
         patches[sl] = be.to_numpy(patch)
-        amplitude[sl] = be.to_numpy(be.amplitude(be.propagate(be.illuminate(p, patch))))
+        amplitude[sl] = be.to_numpy(be.amplitude(propagate(be.illuminate(p, patch))))
         if progress:
             progress(min(start + batch_size, positions.shape[0]), positions.shape[0])
     diffraction, gain = poisson_counts(amplitude, config.nphotons, rng)
@@ -160,6 +202,7 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
         object=obj.astype(np.complex64),
         patches=patches.astype(np.complex64),
         metadata=metadata,
+        geometry=geometry,
     )
 
 
