@@ -34,7 +34,8 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.backends import Backend, get_backend
-from engine.data import Dataset
+from engine.backends.propagation import Propagator
+from engine.data import Dataset, read_rows
 from engine.errors import InputError
 from engine.events import Callback, Progress, RunControl
 from engine.options import Options, option, validate
@@ -169,6 +170,11 @@ class Preview:
         gridsize 1: undefined, never 0).
     scale : the intensity scale in use (``None`` without diffraction).
     timings : seconds per stage.
+    forward : the forward check of the shown truth patches (``None`` without diffraction
+        or truth): ``propagation`` (the dataset geometry's model, far or near field) and
+        ``misfit``, ‖X − c·|A(P·O_j)|‖ / ‖X‖ over the shown patterns with the best scale c
+        (:func:`forward_check`). Near 0 when data, truth, probe and geometry agree; a
+        near-field dataset checked with the far field (or a wrong distance) is far off.
     """
 
     options: PreviewOptions
@@ -182,6 +188,7 @@ class Preview:
     scale: ScaleInfo | None
     backend: str
     timings: dict[str, float] = field(default_factory=dict)
+    forward: dict[str, Any] | None = None
 
     @property
     def gridsize(self) -> int:
@@ -318,6 +325,26 @@ def _stitch(data: Dataset, groups: Groups, opts: PreviewOptions, be: Backend, mo
     return stitcher.result(), np.concatenate(head)
 
 
+def forward_check(data: Dataset, patches: np.ndarray, index: np.ndarray, be: Backend,
+                  propagation: str = "auto") -> dict[str, Any]:
+    """How well the forward model of ``data``'s geometry explains its measured patterns
+    ``index`` (any shape) from the true object ``patches`` (same shape + (N, N)) and the
+    dataset's probe: ``misfit`` = ‖X − c·|A(P·O)|‖ / ‖X‖ with the least-squares scale c
+    (the photon scale is unknown to the model), and the ``propagation`` it used."""
+    prop = Propagator.from_geometry(data.geometry, data.N, propagation)
+    N = data.N
+    idx = np.asarray(index).reshape(-1)
+    o = be.asarray(np.asarray(patches).reshape(-1, N, N), complex=True)
+    model = be.to_numpy(be.amplitude(prop.bind(be).forward(
+        be.illuminate(be.asarray(data.probe, complex=True), o)))).astype(np.float64)
+    # sorted, unique rows: what a lazy (HDF5) stack can read
+    rows, back = np.unique(idx, return_inverse=True)
+    measured = read_rows(data.diffraction, rows).astype(np.float64)[back]
+    c = float(np.sum(measured * model) / max(float(np.sum(model * model)), 1e-30))
+    misfit = float(np.linalg.norm(measured - c * model) / max(np.linalg.norm(measured), 1e-30))
+    return {"propagation": prop.kind, "misfit": misfit}
+
+
 def preview(data: Dataset, options: PreviewOptions | None = None, *,
             bundle: Any = None, backend: str | Backend = "numpy", device: str = "auto",
             emit: Callback | None = None, control: RunControl | None = None,
@@ -422,11 +449,14 @@ def iter_preview(data: Dataset, options: PreviewOptions | None = None, *,
         x = data.diffraction[groups.indices[:n_show]] / np.float32(scale.value)
         grid["inputs"], _ = tile_patches(x.astype(np.float32), groups.gridsize, per_row, gap,
                                          ggap)
+    forward = None
+    if scale is not None and model is None:
+        forward = forward_check(data, sample, groups.indices[:n_show], be)
     stage("patch grids", 3)
     result = Preview(options=opts, groups=groups,
                      position_group=position_groups(groups, data.n), source=source, grid=grid,
                      grid_boxes=boxes, canvas=canvas, stats=None, scale=scale, backend=be.name,
-                     timings=dict(t))
+                     timings=dict(t), forward=forward)
     yield result  # every layer is ready: a viewer shows them before the statistics
 
     records: list[dict[str, Any]] = []
