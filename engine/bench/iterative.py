@@ -55,6 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "photons, angular-spectrum propagation (docs/iterative.md)")
     p.add_argument("--near-field-epochs", type=int, default=50,
                    help="LSQ-ML epochs of the near-field case")
+    p.add_argument("--near-field-batch", type=int, default=32,
+                   help="LSQ-ML positions per update in the near-field case")
 
 
 def _problem(args: argparse.Namespace):
@@ -291,7 +293,7 @@ def near_field_case(args: argparse.Namespace, backends: list[str], device: str,
         emit(Progress(task="bench iterative", done=i, total=len(cases),
                       message=f"near field: {propagation} model on {backend}"))
         options = options_for("lsqml", iterations=args.near_field_epochs,
-                              batch_size=args.batch_lsqml, noise="poisson",
+                              batch_size=args.near_field_batch, noise="poisson",
                               propagation=propagation)
         t0 = time.perf_counter()
         result = reconstruct(ds, options, backend=backend,
@@ -300,12 +302,14 @@ def near_field_case(args: argparse.Namespace, backends: list[str], device: str,
                      "model": result.info["propagation"], "epochs": args.near_field_epochs,
                      "seconds": time.perf_counter() - t0,
                      **_phase_errors(result.canvas, ds.object),
+                     "phase_rms_well_lit_rad": phase_rms(result.canvas, ds.object,
+                                                         min_weight=0.3),
                      "final_error": result.errors[-1],
                      **_rates([[r["seconds"] for r in result.history]], ds.n)})
     prop = Propagator.from_geometry(ds.geometry, ds.N)
     return {"problem": {**cfg.to_dict(), "fresnel_number_pixel": prop.fresnel_number,
                         "method": "lsqml", "noise": "poisson",
-                        "batch_size": args.batch_lsqml, "init": "flat",
+                        "batch_size": args.near_field_batch, "init": "flat",
                         "probe_handling": "known, not refined"},
             "runs": runs}
 
