@@ -10,7 +10,12 @@ from engine.backends.propagation import Propagator
 from engine.data import save_arrays
 from engine.errors import InputError
 from engine.iterative import LSQMLOptions, reconstruct
-from engine.iterative.probe_init import beam_radius, centre_probe, initial_probe
+from engine.iterative.probe_init import (
+    beam_radius,
+    centre_probe,
+    enclosed_radius,
+    initial_probe,
+)
 from engine.simulation.simulate import SimulationConfig, simulate
 
 
@@ -40,8 +45,6 @@ def test_data_start_has_the_beam_size_and_centre(far) -> None:
     for image in (truth, w):
         assert np.sum(image.sum(1) * c) / image.sum() == pytest.approx(16, abs=0.3)
     # the beam radius the data implies is the true probe's (90 % of its power)
-    from engine.iterative.probe_init import enclosed_radius
-
     assert beam_radius(far, Propagator.far_field(32)) == pytest.approx(
         enclosed_radius(truth), rel=0.2)
     # its modulus is close to the true probe's (the phase is left flat)
@@ -58,8 +61,7 @@ def test_models_in_physical_units() -> None:
     inside = np.abs(p) > 0.5 * np.abs(p).max()
     assert np.sum(inside) == pytest.approx(np.pi * 16, rel=0.15)
     z = initial_probe(ds, "zoneplate:radius=6e-6,defocus=0.12")
-    r90 = __import__("engine.iterative.probe_init", fromlist=["x"]).enclosed_radius(
-        np.abs(z) ** 2)
+    r90 = enclosed_radius(np.abs(z) ** 2)
     assert 4.5 < r90 < 8  # the defocused cone's radius, 6 px, within a diffraction blur
     with pytest.raises(InputError, match="probe_init"):
         initial_probe(ds, "disk:radius=-1")
