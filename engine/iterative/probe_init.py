@@ -260,6 +260,9 @@ def initial_probe(dataset: Dataset, spec: str = "given", propagator: Propagator 
     """
     name, params = _parse(spec) if not spec.startswith("file:") else ("file", {})
     check_probe_init(spec if name == "file" else name)
+    if params and name not in PROBE_MODELS:
+        raise InputError("probe_init", f"parameters only for the models {list(PROBE_MODELS)}",
+                         repr(spec))
     prop = propagator or Propagator.from_geometry(dataset.geometry, dataset.N)
     if name == "given":
         probe = np.asarray(dataset.probe, dtype=np.complex128)

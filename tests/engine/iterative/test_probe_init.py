@@ -86,6 +86,8 @@ def test_probe_from_files(far, tmp_path) -> None:
         initial_probe(far, f"file:{tmp_path / 'missing.npz'}")
     with pytest.raises(InputError, match="probe_init"):
         LSQMLOptions(probe_init="random")
+    with pytest.raises(InputError, match="parameters only"):
+        initial_probe(far, "data:radius=3")
 
 
 def test_centre_probe_moves_the_centroid() -> None:
