@@ -167,8 +167,11 @@ in independent layers) and it does its work through the backend protocol's FFTs.
 
     def bind(self, backend: Any) -> BoundPropagator:
         """This propagator on ``backend`` (the transfer function moved there once)."""
-        h = None if self.kind == "far" else backend.asarray(self.transfer(), complex=True)
-        return BoundPropagator(self, backend, h)
+        if self.kind == "far":
+            return BoundPropagator(self, backend, None, None)
+        h = self.transfer()
+        return BoundPropagator(self, backend, backend.asarray(h, complex=True),
+                               backend.asarray(h.conj(), complex=True))
 
 
 @dataclass
@@ -184,6 +187,7 @@ class BoundPropagator:
     propagator: Propagator
     backend: Any
     h: Array | None
+    h_conj: Array | None  # the adjoint's transfer function, formed once
 
     @property
     def kind(self) -> str:
@@ -199,4 +203,4 @@ class BoundPropagator:
         be = self.backend
         if self.h is None:
             return be.backpropagate(field)
-        return be.ifft2(be.fft2(field) * self.h.conj())
+        return be.ifft2(be.fft2(field) * self.h_conj)
