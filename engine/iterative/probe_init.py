@@ -44,7 +44,7 @@ import numpy as np
 
 from engine.backends import get_backend
 from engine.backends.propagation import Propagator
-from engine.data import Dataset, open_npz, read_npz
+from engine.data import Dataset, open_npz, read_npz, read_rows
 from engine.errors import InputError
 from engine.iterative.options import PROBE_MODELS, check_probe_init
 from engine.physics.scaling import normalise_probe
@@ -82,7 +82,7 @@ def _mean_intensity(dataset: Dataset) -> np.ndarray:
         raise InputError("probe_init 'data'", "a dataset with diffraction patterns", "none")
     total = np.zeros((dataset.N, dataset.N))
     for start in range(0, dataset.n, 256):  # row blocks: a lazy stack is read in batches
-        rows = np.asarray(dataset.diffraction[start:start + 256], dtype=np.float64)
+        rows = read_rows(dataset.diffraction, slice(start, start + 256)).astype(np.float64)
         total += np.sum(rows * rows, axis=0)
     return total / dataset.n
 
