@@ -116,3 +116,25 @@ def test_near_field_simulation_needs_the_whole_geometry() -> None:
     with pytest.raises(InputError, match="focus_distance"):
         SimulationConfig(wavelength=1e-10, distance=1.0, detector_pixel=1e-6,
                          focus_distance=0.1)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_problem_propagates_near_field_without_the_frame(backend: str) -> None:
+    from engine.backends import get_backend
+    from engine.backends.propagation import Propagator
+    from engine.geometry import Geometry
+    from engine.iterative.model import Problem
+
+    be = get_backend(backend, "cpu")
+    prop = Propagator.from_geometry(Geometry(1e-10, 0.1, (1e-6, 1e-6), "near"), 16)
+    problem = Problem.create(be, be.asarray(np.ones((2, 16, 16))), np.zeros((2, 2)), 1.0,
+                             propagator=prop)
+    assert problem.frame is None and problem.near is not None
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 1, 16, 16)) + 1j * rng.standard_normal((2, 1, 16, 16))
+    y = rng.standard_normal((2, 1, 16, 16)) + 1j * rng.standard_normal((2, 1, 16, 16))
+    ax = be.to_numpy(problem.far_field(be.asarray(x, complex=True)))
+    aty = be.to_numpy(problem.exit_wave(be.asarray(y, complex=True)))
+    assert abs(np.vdot(y, ax) - np.vdot(aty, x)) < 1e-5 * abs(np.vdot(y, ax))
+    ref = np.fft.ifft2(np.fft.fft2(x) * prop.transfer())
+    assert np.max(np.abs(ax - ref)) < 1e-5 * np.max(np.abs(ref))
