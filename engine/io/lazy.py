@@ -32,6 +32,11 @@ import numpy as np
 from engine.errors import InputError
 
 MEASURES = ("counts", "amplitude")
+# HDF5's chunk cache per open stack. The 1 MiB default is kept on purpose: a chunk larger
+# than the cache is read partially, only the rows asked for, while a larger cache loads
+# whole chunks for single rows (measured: random batches of 64 rows ran 1.5-2.5x slower
+# with 32 MiB, N = 128, 16-pattern chunks).
+CHUNK_CACHE_BYTES = 1 << 20
 
 
 class H5Stack:
@@ -83,7 +88,8 @@ class H5Stack:
         h5 = getattr(self, "_h5", None)
         if h5 is None or not h5.id.valid or getattr(self, "_pid", None) != os.getpid():
             try:
-                h5 = h5py.File(self.path, "r")
+                h5 = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES,
+                               rdcc_nslots=10007)
             except OSError as exc:
                 raise InputError(self.path, "a readable HDF5 file",
                                  str(exc).split("\n")[0]) from None
@@ -168,14 +174,29 @@ class H5Stack:
                 if run.size == 0:
                     continue
                 a, b = int(uniq[run[0]]), int(uniq[run[-1]]) + 1
-                raw = np.asarray(d[a:b], dtype=np.float64)
+                raw = self._exact(d[a:b])
                 self.reads += 1
                 self.rows_read += b - a
                 self._check(raw, a)
-                block[start:start + (b - a)] = (np.sqrt(raw) if self.measure == "counts"
-                                                else raw)
+                out = block[start:start + (b - a)]
+                if self.measure == "counts":
+                    np.sqrt(raw, out=out, casting="same_kind") if raw.dtype == np.float32 \
+                        else np.copyto(out, np.sqrt(raw), casting="same_kind")
+                else:
+                    np.copyto(out, raw, casting="same_kind")
                 start += b - a
         return block[inverse.reshape(-1)]
+
+    @staticmethod
+    def _exact(raw: np.ndarray) -> np.ndarray:
+        """``raw`` as float32 where that is exact (integers below 2^24, float32 data: the
+        float32 square root is then the correctly rounded one), float64 otherwise."""
+        if raw.dtype == np.float32:
+            return raw
+        if np.issubdtype(raw.dtype, np.integer) and (raw.dtype.itemsize <= 2 or (
+                raw.size and int(raw.max()) < 1 << 24)):
+            return raw.astype(np.float32)
+        return raw.astype(np.float64)
 
     def _check(self, raw: np.ndarray, first_row: int) -> None:
         bad = ~np.isfinite(raw)
