@@ -59,3 +59,34 @@ def test_cdtools_file_reads_with_cdtools_geometry(tmp_path, sim):
     np.testing.assert_allclose(ours, theirs_px, rtol=0, atol=1e-6 * scale)
     np.testing.assert_array_equal(back.pixel_mask, theirs.mask.numpy())
     np.testing.assert_allclose(back.diffraction, np.sqrt(patterns), rtol=1e-6)
+
+
+def test_cdtools_reads_a_cxi_written_here(tmp_path, sim, geometry):
+    """The other direction: CDTools opens this workbench's CXI and finds the same
+    wavelength, distance, pixels, mask, counts and positions (in its own pixel frame)."""
+    from dataclasses import replace
+
+    from cdtools.datasets import Ptycho2DDataset
+    from cdtools.tools.initializers import exit_wave_geometry
+    from cdtools.tools.interactions import translations_to_pixel
+
+    mask = np.ones((sim.N, sim.N), bool)
+    mask[0, :4] = False
+    path = api.save_dataset(tmp_path / "ours.cxi", replace(sim, pixel_mask=mask),
+                            geometry=geometry)
+    theirs = Ptycho2DDataset.from_cxi(str(path))
+    assert float(theirs.wavelength) == pytest.approx(geometry.wavelength, rel=1e-6)
+    assert float(theirs.detector_geometry["distance"]) == pytest.approx(geometry.distance)
+    det_basis = torch.as_tensor(np.asarray(theirs.detector_geometry["basis"]))
+    assert float(torch.linalg.norm(det_basis[:, 0])) == pytest.approx(geometry.detector_pixel[0])
+    assert float(torch.linalg.norm(det_basis[:, 1])) == pytest.approx(geometry.detector_pixel[1])
+    np.testing.assert_array_equal(theirs.mask.numpy(), mask)
+    np.testing.assert_allclose(theirs.patterns.numpy(), sim.diffraction.astype(np.float64) ** 2,
+                               rtol=1e-6)
+    obj_basis = exit_wave_geometry(det_basis, (sim.N, sim.N), float(theirs.wavelength),
+                                   float(theirs.detector_geometry["distance"]))
+    pix = translations_to_pixel(obj_basis.to(torch.float64),
+                                theirs.translations.to(torch.float64)).numpy()
+    ours = sim.positions - sim.positions.min(axis=0)
+    np.testing.assert_allclose(pix - pix.min(axis=0), ours, rtol=0,
+                               atol=1e-6 * np.abs(ours).max())
