@@ -226,10 +226,24 @@ def read_cxi(path: str | os.PathLike[str], *, lazy: bool | str = "auto",
     return build_dataset(m, lazy=lazy, probe_init=probe_init)
 
 
-def _counts_dtype(ds: Dataset) -> Any:
-    """uint32 where the amplitudes are √ of whole counts (simulated or photon-counting data:
-    stored exactly), float32 otherwise."""
+def _raw_source(ds: Dataset) -> Any:
+    """The lazy stack whose file counts can be copied as they are (a lossless conversion),
+    or None."""
+    from engine.io.lazy import H5Stack
+
     d = ds.diffraction
+    if isinstance(d, H5Stack) and d.measure == "counts":
+        return d
+    return None
+
+
+def _counts_dtype(ds: Dataset) -> Any:
+    """The file's own dtype when copying a lazy stack's counts; uint32 where the amplitudes
+    are √ of whole counts (simulated or photon-counting data: stored exactly); float32
+    otherwise."""
+    d = ds.diffraction
+    if _raw_source(ds) is not None:
+        return d.file_dtype
     if is_lazy(d):
         return np.float32
     c = np.asarray(d, np.float64) ** 2
@@ -283,9 +297,14 @@ def write_cxi(path: str | os.PathLike[str], ds: Dataset, *, geometry: Geometry |
         chunks = (max(1, min(n, 64, (1 << 22) // (N * N * 4))), N, N)
         data = det.create_dataset("data", shape=(n, N, N), dtype=dtype, chunks=chunks)
         data.attrs["axes"] = "translation:y:x"
-        for s, a in iter_batches(ds.diffraction, batch):
-            c = a.astype(np.float64) ** 2
-            data[s:s + len(a)] = np.rint(c).astype(dtype) if dtype == np.uint32 else c
+        source = _raw_source(ds)
+        if source is not None:  # counts copied as stored, a batch at a time
+            for s in range(0, n, batch):
+                data[s:s + batch] = source.raw_rows(slice(s, min(n, s + batch)))
+        else:
+            for s, a in iter_batches(ds.diffraction, batch):
+                c = a.astype(np.float64) ** 2
+                data[s:s + len(a)] = np.rint(c).astype(dtype) if dtype == np.uint32 else c
         if ds.pixel_mask is not None:
             det.create_dataset("mask", data=(~ds.pixel_mask).astype(np.uint32))
         geo = e.create_group("sample_1/geometry_1")

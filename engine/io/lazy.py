@@ -158,34 +158,51 @@ class H5Stack:
         a = self[:]
         return a if dtype is None else a.astype(dtype)
 
-    def read_file_rows(self, file_rows: np.ndarray) -> np.ndarray:
-        """Amplitudes of file rows ``file_rows`` (any order, repeats allowed)."""
-        file_rows = np.asarray(file_rows, np.int64)
-        uniq, inverse = np.unique(file_rows, return_inverse=True)
-        N0, N1 = self.file_shape[1], self.file_shape[2]
-        block = np.empty((uniq.size, N0, N1), np.float32)
+    def _runs(self, uniq: np.ndarray):
+        """``(position in uniq, raw values)`` of sorted unique file rows, one read per
+        contiguous run (what HDF5 chunking serves best), each read validated."""
         h5 = self._file()
         with self._lock:
             d = h5[self.dataset]
             start = 0
-            # contiguous runs of the sorted rows are read as one slice each
             breaks = np.flatnonzero(np.diff(uniq) != 1) + 1
             for run in np.split(np.arange(uniq.size), breaks):
                 if run.size == 0:
                     continue
                 a, b = int(uniq[run[0]]), int(uniq[run[-1]]) + 1
-                raw = self._exact(d[a:b])
+                raw = d[a:b]
                 self.reads += 1
                 self.rows_read += b - a
                 self._check(raw, a)
-                out = block[start:start + (b - a)]
-                if self.measure == "counts":
-                    np.sqrt(raw, out=out, casting="same_kind") if raw.dtype == np.float32 \
-                        else np.copyto(out, np.sqrt(raw), casting="same_kind")
-                else:
-                    np.copyto(out, raw, casting="same_kind")
+                yield start, raw
                 start += b - a
+
+    def read_file_rows(self, file_rows: np.ndarray) -> np.ndarray:
+        """Amplitudes of file rows ``file_rows`` (any order, repeats allowed)."""
+        file_rows = np.asarray(file_rows, np.int64)
+        uniq, inverse = np.unique(file_rows, return_inverse=True)
+        block = np.empty((uniq.size, self.file_shape[1], self.file_shape[2]), np.float32)
+        for start, raw in self._runs(uniq):
+            exact = self._exact(raw)
+            out = block[start:start + len(raw)]
+            if self.measure == "counts":
+                # float32 input: its float32 root is the correctly rounded one
+                np.copyto(out, np.sqrt(exact), casting="same_kind")
+            else:
+                np.copyto(out, exact, casting="same_kind")
         return block[inverse.reshape(-1)]
+
+    def raw_rows(self, index: Any) -> np.ndarray:
+        """Rows ``index`` of this stack as stored in the file (counts, the file's dtype),
+        validated like every read: what a lossless copy to another file writes."""
+        local, single = self._local(index)
+        file_rows = self.rows[local]
+        uniq, inverse = np.unique(file_rows, return_inverse=True)
+        block = np.empty((uniq.size, self.file_shape[1], self.file_shape[2]), self.file_dtype)
+        for start, raw in self._runs(uniq):
+            block[start:start + len(raw)] = raw
+        out = block[inverse.reshape(-1)]
+        return out[0] if single else out
 
     @staticmethod
     def _exact(raw: np.ndarray) -> np.ndarray:

@@ -130,3 +130,18 @@ def test_failed_streaming_write_keeps_the_previous_output(tmp_path, sim, geometr
         api.convert(src, out)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.cxi", "src.cxi"]
+
+
+def test_conversion_copies_the_files_counts_exactly(tmp_path, sim):
+    """A lazy CXI/NeXus source is copied count for count, in the file's own dtype."""
+    from .conftest import write_spec_cxi
+
+    src = write_spec_cxi(tmp_path / "s.cxi", sim)  # int32 counts
+    out = api.convert(src, tmp_path / "o.cxi")
+    with h5py.File(src) as a, h5py.File(out) as b:
+        x = a["entry_1/data_1/data"][()]
+        y = b["entry_1/data_1/data"][()]
+        assert y.dtype == x.dtype == np.int32
+        np.testing.assert_array_equal(x, y)
+    s = H5Stack(src, "entry_1/data_1/data")
+    np.testing.assert_array_equal(s.subset(np.array([5, 2])).raw_rows(slice(None)), x[[5, 2]])
