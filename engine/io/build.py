@@ -24,7 +24,7 @@ from engine.io.placement import (
     place,
     translations_to_pixels,
 )
-from engine.io.streaming import pattern_summary, probe_from_mean
+from engine.io.streaming import fill_masked, pattern_summary, probe_from_mean
 
 # stacks larger than this are read lazily when ``lazy="auto"``
 AUTO_LAZY_BYTES = 1 << 30
@@ -34,14 +34,16 @@ ProbeInit = Callable[[Any, Geometry | None, np.ndarray | None], tuple[np.ndarray
 
 def mean_pattern_probe(diffraction: Any, geometry: Geometry | None,
                        mask: np.ndarray | None) -> tuple[np.ndarray, str]:
-    """The default start for a file without a probe (:func:`probe_from_mean`), and what
-    ``metadata["probe_source"]`` says of it."""
+    """The default start for a file without a probe (:func:`probe_from_mean` of the mean
+    amplitude, masked pixels filled from their neighbours, scaled to the mean photons per
+    pattern on valid pixels), and what ``metadata["probe_source"]`` says of it."""
     s = pattern_summary(diffraction, mask=mask)
     propagation = "far" if geometry is None else geometry.propagation
     energy = float(np.mean(s.counts)) if s.counts.size else 0.0
     how = ("inverse FFT of the mean amplitude" if propagation == "far"
            else "the mean amplitude")
-    return probe_from_mean(s.mean_amplitude, energy, propagation), f"estimated: {how}"
+    mean = fill_masked(s.mean_amplitude, mask)
+    return probe_from_mean(mean, energy, propagation), f"estimated: {how}"
 
 
 @dataclass

@@ -63,6 +63,8 @@ class InspectReport:
     saturated_pixels: int | None
     centre_offset_px: tuple[float, float]
     probe_source: str
+    saturation: float | None = None
+    saturation_source: str | None = None
     warnings: list[str] = field(default_factory=list)
 
     def _len(self, px: float, axis: int = 1) -> str:
@@ -99,7 +101,9 @@ class InspectReport:
         if self.dtype != "none":
             out.append(f"  photons/pattern min {p['min']:.4g}, median {p['median']:.4g}, "
                        f"max {p['max']:.4g}")
-        sat = "unknown" if self.saturated_pixels is None else str(self.saturated_pixels)
+        sat = ("unknown (no saturation value)" if self.saturated_pixels is None else
+               f"{self.saturated_pixels} (at >= {self.saturation:.6g} counts, "
+               f"{self.saturation_source})")
         out.append(f"  masked pixels   {self.masked_pixels} of {self.N * self.N}; saturated "
                    f"{sat}")
         out.append(f"  probe           {self.probe_source}")
@@ -178,6 +182,14 @@ def inspect_dataset(ds: Dataset, *, path: str = "", format: str = "dataset",
     if ds.scan_index is not None and np.any(np.diff(ds.scan_index) < 0):
         warnings.append("scan_index is not in increasing order")
     saturation = ds.metadata.get("saturation_value")
+    saturation_source = "file" if saturation is not None else None
+    d = ds.diffraction
+    if saturation is None and is_lazy(d) and np.issubdtype(getattr(d, "file_dtype", float),
+                                                            np.integer):
+        # without a stated saturation, counts at the integer type's ceiling are the ones a
+        # detector clipped (or flagged as overflow)
+        saturation = float(np.iinfo(d.file_dtype).max)
+        saturation_source = f"{d.file_dtype} ceiling"
     mask = ds.pixel_mask
     s = pattern_summary(ds.diffraction, mask=mask, saturation=saturation, batch=batch) \
         if ds.diffraction is not None else None
@@ -206,7 +218,8 @@ def inspect_dataset(ds: Dataset, *, path: str = "", format: str = "dataset",
         masked_pixels=0 if mask is None else int((~mask).sum()),
         saturated_pixels=None if saturation is None or s is None else int(s.saturated),
         centre_offset_px=(float(offset[0]), float(offset[1])),
-        probe_source=probe_source, warnings=warnings)
+        probe_source=probe_source, saturation=saturation,
+        saturation_source=saturation_source, warnings=warnings)
 
 
 def inspect_file(path: str | os.PathLike[str], **read: Any) -> InspectReport:

@@ -129,6 +129,8 @@ def read_nexus(path: str | os.PathLike[str], *, lazy: bool | str = "auto",
                 break
         meta = {"format": "nexus", "definition": DEFINITION,
                 "translation_order": translation_order, **info}
+        if h5util.get(det, "saturation_value") is not None:
+            meta["saturation_value"] = h5util.scalar(det, "saturation_value", file)[0]
         m = Measurement(path=file, data_path=data_path.lstrip("/"), measure="counts",
                         translations=t, wavelength=wavelength, distance=distance,
                         detector_pixel=(py, px), mask=mask, metadata=meta)

@@ -8,6 +8,9 @@ Examples
 >>> s = pattern_summary(d, batch=2)
 >>> s.counts.tolist(), s.mean_amplitude.shape
 ([64.0, 64.0, 64.0, 64.0, 64.0], (8, 8))
+>>> img = np.arange(9.0).reshape(3, 3); ok = np.ones((3, 3), bool); ok[0, 0] = False
+>>> float(fill_masked(img, ok)[0, 0])  # the mean of 1, 3 and 4
+2.6666666666666665
 """
 
 from __future__ import annotations
@@ -71,6 +74,33 @@ def pattern_summary(diffraction: Any, *, mask: np.ndarray | None = None,
     else:
         off = (0.0, 0.0)
     return PatternSummary(counts, sum_a / max(n, 1), mean_c, saturated, off)
+
+
+def fill_masked(image: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """``image`` with its invalid pixels replaced by the mean of their valid 3 × 3
+    neighbours (repeated inwards for clusters), so a dead or hot pixel does not shape an
+    estimate made from it."""
+    out = np.asarray(image, np.float64).copy()
+    if valid is None or valid.all():
+        return out
+    have = valid.copy()
+    out[~have] = 0.0
+    for _ in range(max(out.shape)):
+        if have.all():
+            break
+        H, W = out.shape
+        vals = np.pad(out * have, 1)  # no wrap-around: the detector has edges
+        hits = np.pad(have.astype(np.float64), 1)
+        s = sum(vals[1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
+                for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        c = sum(hits[1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
+                for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        new = ~have & (c > 0)
+        if not new.any():
+            break
+        out[new] = s[new] / c[new]
+        have = have | new
+    return out
 
 
 def probe_from_mean(mean_amplitude: np.ndarray, mean_energy: float,

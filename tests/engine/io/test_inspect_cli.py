@@ -90,3 +90,27 @@ def test_cli_inspect_and_convert(tmp_path, sim, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "say which" in err
     assert main(["inspect", str(bad), "--energy-unit", "eV"]) == 0
+
+
+def test_saturated_pixels_from_the_file_or_the_type_ceiling(tmp_path, sim):
+    import h5py
+
+    path = write_spec_cxi(tmp_path / "s.cxi", sim)
+    with h5py.File(path, "a") as f:
+        d = f["entry_1/instrument_1/detector_1/data"]
+        top = int(d[()].max())
+        f["entry_1/instrument_1/detector_1/saturation_value"] = top
+    r = api.inspect(path)
+    counts = np.rint(sim.diffraction.astype(np.float64) ** 2)
+    assert r.saturated_pixels == int((counts >= top).sum()) >= 1
+    assert r.saturation_source == "file"
+    # no stated value: int32 counts at 2^31 - 1 are the clipped ones
+    path2 = write_spec_cxi(tmp_path / "t.cxi", sim)
+    with h5py.File(path2, "a") as f:
+        d = f["entry_1/instrument_1/detector_1/data"]
+        row = d[3]
+        row[:2, :2] = np.iinfo(np.int32).max
+        d[3] = row
+    r2 = api.inspect(path2)
+    assert r2.saturated_pixels == 4 and r2.saturation_source == "int32 ceiling"
+    assert "4 (at >= 2.14748e+09 counts, int32 ceiling)" in "\n".join(r2.lines())

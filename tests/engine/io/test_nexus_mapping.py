@@ -3,6 +3,8 @@ facility's own layout read through a TOML mapping file."""
 
 from __future__ import annotations
 
+import tomllib
+
 import h5py
 import numpy as np
 import pytest
@@ -167,3 +169,26 @@ def test_bad_mapping_files(tmp_path, sim):
     bad.write_text(MAPPING.replace("[distance]", "[distanse]"))
     with pytest.raises(InputError, match="unknown \\['distanse'\\]"):
         api.load_dataset(path, mapping=bad)
+
+
+def test_mapped_near_field_without_probe_starts_from_the_mean_amplitude(tmp_path, sim):
+    path = write_facility(tmp_path / "facility.h5", sim)
+    spec = tomllib.loads(MAPPING)
+    spec["propagation"] = "near"
+    back = api.load_dataset(path, mapping=spec, lazy=False)
+    assert back.geometry.propagation == "near"
+    assert back.metadata["probe_source"] == "estimated: the mean amplitude"
+    # near field: the object pixel is the detector pixel (plane wave, M = 1)
+    assert back.pixel_size == pytest.approx(PIXEL)
+    amp = sim.diffraction.astype(np.float64)
+    valid = back.pixel_mask
+    mean = amp.mean(axis=0)
+    probe = np.abs(back.probe.astype(np.complex128))
+    np.testing.assert_allclose((probe / probe.max())[valid], (mean / mean.max())[valid],
+                               atol=1e-6)
+    # the three dead pixels (row 0, columns 0-2) are filled from their valid neighbours
+    assert probe[0, 1] == pytest.approx(
+        probe.max() * np.mean([mean[1, 0], mean[1, 1], mean[1, 2]]) / mean.max(), rel=1e-5)
+    # scaled to the mean photons per pattern on valid pixels
+    energy = float(np.mean(np.sum(amp**2 * valid, axis=(1, 2))))
+    assert float(np.sum(probe**2)) == pytest.approx(energy, rel=1e-6)
