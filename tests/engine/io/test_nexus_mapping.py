@@ -192,3 +192,20 @@ def test_mapped_near_field_without_probe_starts_from_the_mean_amplitude(tmp_path
     # scaled to the mean photons per pattern on valid pixels
     energy = float(np.mean(np.sum(amp**2 * valid, axis=(1, 2))))
     assert float(np.sum(probe**2)) == pytest.approx(energy, rel=1e-6)
+
+
+def test_nexus_and_mapped_files_convert_to_cxi(tmp_path, sim):
+    nxs = write_nexus(tmp_path / "scan.nxs", sim)
+    mapped = write_facility(tmp_path / "facility.h5", sim)
+    mapping = tmp_path / "facility.toml"
+    mapping.write_text(MAPPING)
+    for src, kw in ((nxs, {}), (mapped, {"mapping": mapping})):
+        original = api.load_dataset(src, lazy=False, **kw)
+        out = api.convert(src, tmp_path / f"{src.stem}.cxi", **kw)
+        assert detect(out) == "cxi"
+        back = api.load_dataset(out, lazy=False)
+        assert back.geometry == original.geometry
+        np.testing.assert_allclose(back.positions, original.positions, atol=1e-9)
+        np.testing.assert_array_equal(back.diffraction, original.diffraction)
+        if original.pixel_mask is not None:
+            np.testing.assert_array_equal(back.pixel_mask, original.pixel_mask)
