@@ -81,7 +81,7 @@ __all__ = [
     "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
     "compare", "convert", "evaluate", "events", "group", "infer", "inspect", "load_canvas",
     "load_dataset", "load_reconstruction", "load_truth", "reconstruction_product",
-    "save_reconstruction",
+    "run_product", "save_reconstruction",
     "network_then_refine",
     "patch_stats", "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
 ]
@@ -213,9 +213,63 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     >>> convert(save_dataset(d + "/a.npz", ds), d + "/a.cxi", geometry=g).name
     'a.cxi'
     """
+    if Path(src).is_dir():  # a reconstruction run directory
+        data = read.pop("data", None)
+        if data is None:
+            raise InputError(f"convert {src}", "the dataset the run reconstructed (data=..., "
+                             "--data FILE: its positions and geometry)", "none")
+        if not isinstance(data, Dataset):
+            data = load_dataset(data, lazy=True, **read)
+        from engine.io.convert import output_format, write_product
+
+        fmt = output_format(dst, format)
+        if geometry is not None:
+            data = dataclasses.replace(data, geometry=geometry)
+        return write_product(dst, run_product(src, data), fmt)
+    read.pop("data", None)
     from engine.io.convert import convert as _convert
 
     return _convert(src, dst, format=format, geometry=geometry, **read)
+
+
+def run_product(run: str | os.PathLike[str], data: Dataset) -> Any:
+    """The reconstruction in a run directory (``ptycho reconstruct --out``) as a
+    :class:`engine.io.product.Product`: the object grid of its checkpoint (else the canvas,
+    unilluminated pixels 0), ``probe.npz``'s modes, ``history.json``'s errors,
+    ``options.json``, and the positions of ``data`` on that grid."""
+    import json
+
+    from engine import __version__
+    from engine.data import npz_array, open_npz
+    from engine.io.product import Product
+
+    run = Path(run)
+    if not (run / "recon.npz").is_file():
+        raise InputError(str(run), "a reconstruction run directory (recon.npz, probe.npz)",
+                         "no recon.npz")
+    ckpt = run / "checkpoint" / "checkpoint.npz"
+    if ckpt.is_file():
+        with open_npz(ckpt) as z:
+            obj, origin = npz_array(z, "object", ckpt), npz_array(z, "origin", ckpt)
+    else:
+        c = Canvas.load(run / "recon.npz")
+        obj, origin = np.nan_to_num(c.canvas, nan=0.0), np.asarray(c.origin)
+    with open_npz(run / "probe.npz") as z:
+        probe = npz_array(z, "probe", run / "probe.npz")
+    history, settings = [], {}
+    if (run / "history.json").is_file():
+        history = json.loads((run / "history.json").read_text()).get("history", [])
+    if (run / "options.json").is_file():
+        settings = {"options": json.loads((run / "options.json").read_text())}
+    g = data.geometry
+    return Product(
+        object=obj, probe=probe, positions=data.positions - np.asarray(origin, np.float64),
+        object_pixel=data.pixel_size, wavelength=None if g is None else g.wavelength,
+        distance=None if g is None else g.distance,
+        losses=(np.array([int(r["epoch"]) for r in history], np.int64),
+                np.array([float(r["error"]) for r in history])),
+        settings=settings, software=f"ptycho-workbench {__version__}",
+        name=settings.get("options", {}).get("method", run.name))
 
 
 def reconstruction_product(result: ReconResult, data: Dataset) -> Any:

@@ -15,11 +15,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "or any HDF5 with --mapping) and write OUT in the format its extension "
                     "names (.cxi, .npz, .h5 = Ptychodus product) or --format. Atomic; HDF5 "
                     "patterns are streamed a batch at a time.")
-    p.add_argument("src", metavar="IN", help="input file")
+    p.add_argument("src", metavar="IN",
+                   help="input file, or a 'ptycho reconstruct' run directory (with --data)")
     p.add_argument("dst", metavar="OUT", help="output file")
     p.add_argument("--format", choices=("npz", "cxi", "ptychodus"), default=None,
                    help="output format (default: from OUT's extension)")
     add_read_args(p)
+    p.add_argument("--data", default=None,
+                   help="the data file a run directory IN reconstructed (its positions and "
+                        "geometry)")
     p.add_argument("--energy-ev", type=float, default=None,
                    help="photon energy in eV, for a dataset in pixel units written as CXI")
     p.add_argument("--distance-m", type=float, default=None,
@@ -53,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.io.detect import detect
     from engine.io.units import format_length
 
+    extra = {"data": args.data} if args.data else {}
     out = api.convert(args.src, args.dst, format=args.format, geometry=geometry_from(args),
-                      **read_kwargs(args))
+                      **read_kwargs(args), **extra)
     kind = detect(out)
     line = f"wrote {out}: {kind}"
     if kind in ("cxi", "npz"):

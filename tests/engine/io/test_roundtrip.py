@@ -150,3 +150,25 @@ def test_cxi_write_is_atomic(tmp_path, sim, geometry):
         api.save_dataset(path, sim)  # no geometry: refused before anything is written
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["d.cxi"]
+
+
+def test_a_run_directory_converts_to_products(tmp_path, sim, geometry, capsys):
+    from dataclasses import replace
+
+    from engine.cli import main
+
+    data = api.save_dataset(tmp_path / "d.cxi", sim, geometry=geometry)
+    ds = api.load_dataset(data)
+    result = api.reconstruct(ds, api.LSQMLOptions(iterations=2, batch_size=8, seed=0),
+                             out=tmp_path / "run")
+    with pytest.raises(InputError, match="--data"):
+        api.convert(tmp_path / "run", tmp_path / "r.h5")
+    assert main(["convert", str(tmp_path / "run"), str(tmp_path / "r.h5"), "--data",
+                 str(data)]) == 0
+    back = api.load_reconstruction(tmp_path / "r.h5")
+    direct = api.reconstruction_product(result, replace(sim, geometry=geometry))
+    np.testing.assert_array_equal(back.object, direct.object)
+    np.testing.assert_array_equal(back.probe, direct.probe)
+    np.testing.assert_allclose(back.positions, direct.positions, atol=1e-9)
+    np.testing.assert_array_equal(back.losses[1], direct.losses[1])
+    assert back.settings["options"]["method"] == "lsqml"
