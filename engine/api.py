@@ -216,8 +216,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     if Path(src).is_dir():  # a reconstruction run directory
         data = read.pop("data", None)
         if data is None:
-            raise InputError(f"convert {src}", "the dataset the run reconstructed (data=..., "
-                             "--data FILE: its positions and geometry)", "none")
+            raise InputError("data", f"the dataset the run {src} reconstructed (its "
+                             "positions and geometry)", "none")
         if not isinstance(data, Dataset):
             data = load_dataset(data, lazy=True, **read)
         from engine.io.convert import output_format, write_product

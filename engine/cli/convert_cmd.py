@@ -54,12 +54,20 @@ def geometry_from(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from engine import api
+    from engine.errors import InputError
     from engine.io.detect import detect
     from engine.io.units import format_length
 
     extra = {"data": args.data} if args.data else {}
-    out = api.convert(args.src, args.dst, format=args.format, geometry=geometry_from(args),
-                      **read_kwargs(args), **extra)
+    try:
+        out = api.convert(args.src, args.dst, format=args.format,
+                          geometry=geometry_from(args), **read_kwargs(args), **extra)
+    except InputError as exc:
+        if exc.what != "geometry":
+            raise
+        # the engine names its 'geometry' argument; here three flags give it
+        raise InputError("--energy-ev/--distance-m/--detector-pixel-m", exc.expected,
+                         exc.got) from None
     kind = detect(out)
     line = f"wrote {out}: {kind}"
     if kind in ("cxi", "npz"):

@@ -42,8 +42,9 @@ def output_format(dst: str | os.PathLike[str], format: str | None) -> str:
         raise InputError(f"output {dst}", "a format this workbench writes (npz, cxi, "
                          "ptychodus); NeXus is read only", "nexus")
     if fmt not in OUT_FORMATS:
-        raise InputError(f"output {dst}", f"an extension .cxi, .npz, .h5 or --format among "
-                         f"{OUT_FORMATS}", repr(fmt or Path(dst).suffix or "no extension"))
+        raise InputError("format", f"an output extension .cxi, .npz or .h5 for {dst}, or a "
+                         f"format among {OUT_FORMATS}",
+                         repr(fmt or Path(dst).suffix or "no extension"))
     return fmt
 
 

@@ -261,9 +261,8 @@ def write_cxi(path: str | os.PathLike[str], ds: Dataset, *, geometry: Geometry |
 
     geometry = geometry or ds.geometry
     if geometry is None:
-        raise InputError("dataset geometry", "a wavelength, distance and detector pixel to "
-                         "write CXI (metres, not pixels): give geometry=Geometry(...) or "
-                         "--energy-ev/--distance-m/--detector-pixel-m", "a dataset in pixel units")
+        raise InputError("geometry", "a wavelength, distance and detector pixel to write CXI "
+                         "(metres, not pixels)", "a dataset in pixel units")
     if ds.diffraction is None:
         raise InputError("dataset", "diffraction patterns to write a CXI measurement",
                          "none (write it as a Ptychodus product or NPZ instead)")

@@ -58,15 +58,15 @@ def read_dataset(path: str | os.PathLike[str], *, format: str | None = None,
     kind = detect(path)
     if mapping is not None or format == "mapped":
         if mapping is None:
-            raise InputError("format 'mapped'", "a mapping file (--mapping FILE.toml)", "none")
+            raise InputError("mapping", "a mapping file (TOML) with format 'mapped'", "none")
         if kind not in _KIND_OF_FORMAT["mapped"]:
             raise InputError(str(path), "an HDF5 file to read through a mapping", f"a {kind} file")
         from engine.io.mapping import read_mapped
 
         return read_mapped(path, mapping, lazy=lazy, probe_init=probe_init)
     if format is not None and kind not in _KIND_OF_FORMAT[format]:
-        raise InputError(str(path), f"a {format} file (--format {format})",
-                         f"a {kind} file by its content")
+        raise InputError("format", f"the format of {path}",
+                         f"{format!r}, but its content is a {kind} file")
     opts = dict(lazy=lazy, energy_unit=energy_unit, translation_order=translation_order,
                 probe_init=probe_init)
     if kind == "npz":
@@ -89,9 +89,9 @@ def read_dataset(path: str | os.PathLike[str], *, format: str | None = None,
         return dataset_from_product(read_product(path))
     with h5util.open_h5(path) as h5:
         listing = h5util.holds(h5)
-    raise InputError(str(path), "a CXI, NeXus NXcxi_ptycho or Ptychodus file, or a mapping "
-                     "file for this layout (--mapping FILE.toml, see docs/formats.md)",
-                     f"an HDF5 file of another layout; {listing}")
+    raise InputError("mapping", f"a mapping file (TOML, docs/formats.md) for {path}, an HDF5 "
+                     "file of another layout than CXI, NeXus NXcxi_ptycho or Ptychodus",
+                     f"none; {listing}")
 
 
 def dataset_from_product(p: Any) -> Dataset:

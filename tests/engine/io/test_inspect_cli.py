@@ -74,7 +74,8 @@ def test_cli_inspect_and_convert(tmp_path, sim, capsys):
     cxi = tmp_path / "d.cxi"
     assert main(["convert", str(npz), str(cxi)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--energy-ev" in err
+    assert err.count("\n") == 1
+    assert "--energy-ev/--distance-m/--detector-pixel-m: expected a wavelength" in err
     assert main(["convert", str(npz), str(cxi), "--energy-ev", "8000", "--distance-m", "2",
                  "--detector-pixel-m", "75e-6", "55e-6"]) == 0
     out = capsys.readouterr().out
@@ -90,6 +91,15 @@ def test_cli_inspect_and_convert(tmp_path, sim, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "say which" in err
     assert main(["inspect", str(bad), "--energy-unit", "eV"]) == 0
+    capsys.readouterr()
+    plain = tmp_path / "plain.h5"
+    import h5py
+
+    with h5py.File(plain, "w") as f:
+        f["x"] = np.zeros(3)
+    assert main(["inspect", str(plain)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ptycho inspect: error: --mapping: expected a mapping file")
 
 
 def test_saturated_pixels_from_the_file_or_the_type_ceiling(tmp_path, sim):

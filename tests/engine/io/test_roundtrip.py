@@ -161,7 +161,7 @@ def test_a_run_directory_converts_to_products(tmp_path, sim, geometry, capsys):
     ds = api.load_dataset(data)
     result = api.reconstruct(ds, api.LSQMLOptions(iterations=2, batch_size=8, seed=0),
                              out=tmp_path / "run")
-    with pytest.raises(InputError, match="--data"):
+    with pytest.raises(InputError, match="^data: expected the dataset the run"):
         api.convert(tmp_path / "run", tmp_path / "r.h5")
     assert main(["convert", str(tmp_path / "run"), str(tmp_path / "r.h5"), "--data",
                  str(data)]) == 0
