@@ -148,3 +148,16 @@ def test_translation_count_must_match(tmp_path, sim):
         f["entry_1/sample_1/geometry_1/translation"] = np.zeros((5, 3))
     with pytest.raises(InputError, match=r"translation.*\(16, 3\)"):
         read_cxi(path)
+
+
+def test_external_link_to_the_data_is_followed(tmp_path, sim):
+    """Detectors often write the frames to another file the master file links to."""
+    frames = tmp_path / "frames.h5"
+    with h5py.File(frames, "w") as f:
+        f["frames"] = np.rint(sim.diffraction.astype(np.float64) ** 2).astype(np.uint16)
+    path = write_spec_cxi(tmp_path / "master.cxi", sim)
+    with h5py.File(path, "a") as f:
+        del f["entry_1/instrument_1/detector_1/data"]
+        f["entry_1/instrument_1/detector_1/data"] = h5py.ExternalLink("frames.h5", "/frames")
+    back = api.load_dataset(path, lazy=True)
+    np.testing.assert_array_equal(back.diffraction[:], sim.diffraction)
