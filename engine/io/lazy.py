@@ -16,8 +16,8 @@ Examples
 >>> stack = H5Stack(path, "data")
 >>> stack[[2, 0]].shape, float(stack[1].max()), stack.rows_read
 ((2, 8, 8), 3.0, 3)
->>> stack.subset(np.array([3, 1])).shape
-(2, 8, 8)
+>>> stack.subset(np.array([3, 1])).shape, stack.nbytes
+((2, 8, 8), 1024)
 """
 
 from __future__ import annotations
@@ -111,6 +111,19 @@ class H5Stack:
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return 3
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the stack would take in memory as float32 amplitudes."""
+        return 4 * self.size
 
     def __repr__(self) -> str:
         return (f"H5Stack({self.path!r}, {self.dataset!r}, shape={self.shape}, "
