@@ -202,10 +202,13 @@ def read_cxi(path: str | os.PathLike[str], *, lazy: bool | str = "auto",
         probe, probe_path = _probe(h5, N)
         if probe_path is not None:
             meta["probe_source"] = f"file: /{probe_path}"
-        obj = scan_index = offset = None
-        measure = "counts"
+        obj = scan_index = offset = focus = None
+        measure, propagation = "counts", "far"
         if EXTRA in h5:
             extra = h5[EXTRA]
+            propagation = h5util.text(extra.attrs.get("propagation", "far"))
+            if "focus_distance" in extra.attrs:
+                focus = float(extra.attrs["focus_distance"])
             if "metadata" in extra.attrs:
                 saved = json.loads(h5util.text(extra.attrs["metadata"]))
                 offset = saved.pop("written_position_shift_px", None)
@@ -222,6 +225,7 @@ def read_cxi(path: str | os.PathLike[str], *, lazy: bool | str = "auto",
                         detector_pixel=(float(pixel[0]), float(pixel[1])), basis=basis,
                         mask=mask, probe=probe, object=obj, scan_index=scan_index,
                         position_offset=None if offset is None else tuple(offset),
+                        propagation=propagation, focus_distance=focus,
                         metadata=meta)
     return build_dataset(m, lazy=lazy, probe_init=probe_init)
 
@@ -318,6 +322,10 @@ def write_cxi(path: str | os.PathLike[str], ds: Dataset, *, geometry: Geometry |
         meta["written_position_shift_px"] = [float(shift[0]), float(shift[1])]
         extra.attrs["metadata"] = json.dumps(meta)
         extra.attrs["software"] = f"ptycho-workbench {__version__}"
+        # CXI has no word for near-field data: kept here so it reads back as written
+        extra.attrs["propagation"] = geometry.propagation
+        if geometry.focus_distance is not None:
+            extra.attrs["focus_distance"] = geometry.focus_distance
         if ds.object is not None:
             extra.create_dataset("object", data=ds.object.astype(np.complex64))
         if ds.scan_index is not None:

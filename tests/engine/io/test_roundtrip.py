@@ -177,3 +177,13 @@ def test_a_run_directory_converts_to_products(tmp_path, sim, geometry, capsys):
     np.testing.assert_allclose(back.positions, direct.positions, atol=1e-9)
     np.testing.assert_array_equal(back.losses[1], direct.losses[1])
     assert back.settings["options"]["method"] == "lsqml"
+
+
+def test_near_field_geometry_survives_cxi(tmp_path, sim):
+    from engine.geometry import Geometry
+
+    g = Geometry(wavelength=1e-10, distance=0.5, detector_pixel=(1e-6, 1e-6),
+                 propagation="near", focus_distance=0.05)
+    back = api.load_dataset(api.save_dataset(tmp_path / "nf.cxi", sim, geometry=g), lazy=False)
+    assert back.geometry == g
+    np.testing.assert_allclose(back.positions, sim.positions, atol=1e-9)
