@@ -79,8 +79,9 @@ __all__ = [
     "RunControl",
     "ScalingConfig", "SimulationConfig", "SolverOptions", "StatsLog", "StitchConfig",
     "StopRequested", "TrainConfig", "TrainResult", "available_backends", "available_devices",
-    "compare", "evaluate", "events", "group", "infer", "initial_probe", "load_canvas",
-    "load_dataset", "load_truth",
+    "compare", "convert", "evaluate", "events", "group", "infer", "initial_probe", "inspect",
+    "load_canvas", "load_dataset", "load_reconstruction", "load_truth", "reconstruction_product",
+    "run_product", "save_reconstruction",
     "network_then_refine",
     "patch_stats", "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
 ]
@@ -104,8 +105,19 @@ def available_devices() -> list[str]:
     return out
 
 
-def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = True) -> Dataset:
-    """Read a dataset NPZ (the project's layout or PtychoPINN's); see ``docs/conventions.md``.
+def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = True,
+                 format: str | None = None, mapping: Any = None, lazy: bool | str = "auto",
+                 energy_unit: str | None = None, translation_order: str = "xy",
+                 probe_init: Any = None) -> Dataset:
+    """Read a dataset: the project's (or PtychoPINN's) NPZ, a CXI, NeXus ``NXcxi_ptycho``
+    or Ptychodus file, or any HDF5 layout through a ``mapping`` file (docs/formats.md).
+
+    The reader is chosen by content (:func:`engine.io.detect.detect`), or by ``format``
+    (``"npz"``, ``"cxi"``, ``"nexus"``, ``"ptychodus"``, ``"mapped"``). HDF5 patterns stay
+    in the file (a lazy :class:`engine.data.DiffractionStack`) with ``lazy=True``, or above
+    1 GiB with ``"auto"``; ``energy_unit`` and ``translation_order`` (``"xy"``/``"yx"``)
+    settle what a file leaves open; ``probe_init`` replaces the mean-pattern probe start of
+    files without a probe (:func:`engine.io.readers.read_dataset`).
 
     Examples
     --------
@@ -115,11 +127,33 @@ def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = Tr
     >>> load_dataset(path).n
     16
     """
-    return read_npz(path, require_diffraction=require_diffraction)
+    from engine.io import h5util
+
+    p = Path(path)
+    other = (format not in (None, "npz") or mapping is not None
+             or (p.is_file() and (h5util.is_hdf5(p) or _ptychodus_npz(p))))
+    if not other:  # the NPZ path, with its own one-line errors
+        return read_npz(path, require_diffraction=require_diffraction)
+    from engine.io.readers import read_dataset
+
+    return read_dataset(path, format=format, mapping=mapping, lazy=lazy,
+                        energy_unit=energy_unit, translation_order=translation_order,
+                        probe_init=probe_init, require_diffraction=require_diffraction)
 
 
-def save_dataset(path: str | os.PathLike[str], data: Dataset) -> Path:
-    """Write ``data`` atomically in the project's NPZ layout; returns the path.
+def _ptychodus_npz(path: Path) -> bool:
+    import zipfile
+
+    from engine.io.detect import detect
+
+    return zipfile.is_zipfile(path) and detect(path) == "ptychodus-npz"
+
+
+def save_dataset(path: str | os.PathLike[str], data: Dataset, *, format: str | None = None,
+                 geometry: Any = None) -> Path:
+    """Write ``data`` atomically: the project's NPZ layout, or a CXI file for a ``.cxi``
+    path (or ``format="cxi"``; ``geometry`` supplies the metres a dataset in pixel units
+    lacks); returns the path.
 
     Examples
     --------
@@ -128,7 +162,181 @@ def save_dataset(path: str | os.PathLike[str], data: Dataset) -> Path:
     >>> save_dataset(tempfile.mkdtemp() + "/sim.npz", ds).suffix
     '.npz'
     """
+    from engine.io.detect import format_from_name
+
+    fmt = format or format_from_name(path) or "npz"
+    if fmt == "cxi":
+        from engine.io.cxi import write_cxi
+
+        return write_cxi(path, data, geometry=geometry)
+    if fmt != "npz":
+        raise InputError(f"save_dataset {path}", "a .npz or .cxi path (or format 'npz'/'cxi'; "
+                         "reconstructions: save_reconstruction)", repr(fmt))
+    if geometry is not None:
+        data = dataclasses.replace(data, geometry=geometry)
     return write_npz(path, data)
+
+
+def inspect(path: str | os.PathLike[str], **read: Any) -> Any:
+    """What a data file holds and what is wrong with it (format, shapes, energy, distance,
+    pixel sizes, scan extent, step, overlap, photons per pattern, masked and saturated
+    pixels, warnings): an :class:`engine.io.inspect.InspectReport`; its ``lines()`` are what
+    ``ptycho inspect`` prints. Patterns are streamed, never loaded whole. ``read`` goes to
+    :func:`load_dataset` (``mapping``, ``energy_unit``, ``translation_order``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> report = inspect(save_dataset(tempfile.mkdtemp() + "/sim.npz", ds))
+    >>> report.n, report.N
+    (16, 32)
+    """
+    from engine.io.inspect import inspect_file
+
+    return inspect_file(path, **read)
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+            format: str | None = None, geometry: Any = None, **read: Any) -> Path:
+    """Convert a data or reconstruction file between NPZ, CXI, NeXus (read), mapped HDF5
+    (read) and Ptychodus products; the output format from ``format`` or ``dst``'s extension
+    (:func:`engine.io.convert.convert`). Atomic.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from engine.geometry import Geometry
+    >>> d = tempfile.mkdtemp()
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> g = Geometry(wavelength=1.55e-10, distance=2.0, detector_pixel=(75e-6, 75e-6))
+    >>> convert(save_dataset(d + "/a.npz", ds), d + "/a.cxi", geometry=g).name
+    'a.cxi'
+    """
+    if Path(src).is_dir():  # a reconstruction run directory
+        data = read.pop("data", None)
+        if data is None:
+            raise InputError("data", f"the dataset the run {src} reconstructed (its "
+                             "positions and geometry)", "none")
+        if not isinstance(data, Dataset):
+            data = load_dataset(data, lazy=True, **read)
+        from engine.io.convert import output_format, write_product
+
+        fmt = output_format(dst, format)
+        if geometry is not None:
+            data = dataclasses.replace(data, geometry=geometry)
+        return write_product(dst, run_product(src, data), fmt)
+    read.pop("data", None)
+    from engine.io.convert import convert as _convert
+
+    return _convert(src, dst, format=format, geometry=geometry, **read)
+
+
+def run_product(run: str | os.PathLike[str], data: Dataset) -> Any:
+    """The reconstruction in a run directory (``ptycho reconstruct --out``) as a
+    :class:`engine.io.product.Product`: the object grid of its checkpoint (else the canvas,
+    unilluminated pixels 0), ``probe.npz``'s modes, ``history.json``'s errors,
+    ``options.json``, and the positions of ``data`` on that grid."""
+    import json
+
+    from engine import __version__
+    from engine.data import npz_array, open_npz
+    from engine.io.product import Product
+
+    run = Path(run)
+    if not (run / "recon.npz").is_file():
+        raise InputError(str(run), "a reconstruction run directory (recon.npz, probe.npz)",
+                         "no recon.npz")
+    ckpt = run / "checkpoint" / "checkpoint.npz"
+    if ckpt.is_file():
+        with open_npz(ckpt) as z:
+            obj, origin = npz_array(z, "object", ckpt), npz_array(z, "origin", ckpt)
+    else:
+        c = Canvas.load(run / "recon.npz")
+        obj, origin = np.nan_to_num(c.canvas, nan=0.0), np.asarray(c.origin)
+    with open_npz(run / "probe.npz") as z:
+        probe = npz_array(z, "probe", run / "probe.npz")
+    history, settings = [], {}
+    if (run / "history.json").is_file():
+        history = json.loads((run / "history.json").read_text()).get("history", [])
+    if (run / "options.json").is_file():
+        settings = {"options": json.loads((run / "options.json").read_text())}
+    g = data.geometry
+    return Product(
+        object=obj, probe=probe, positions=data.positions - np.asarray(origin, np.float64),
+        object_pixel=data.pixel_size, wavelength=None if g is None else g.wavelength,
+        distance=None if g is None else g.distance,
+        losses=(np.array([int(r["epoch"]) for r in history], np.int64),
+                np.array([float(r["error"]) for r in history])),
+        settings=settings, software=f"ptycho-workbench {__version__}",
+        name=settings.get("options", {}).get("method", run.name))
+
+
+def reconstruction_product(result: ReconResult, data: Dataset) -> Any:
+    """A finished reconstruction as an exchangeable :class:`engine.io.product.Product`:
+    the solver's object grid, the probe modes, the positions on that grid (the corrected
+    ones where the result carries them), the pixel size, the error history and the
+    options."""
+    from engine import __version__
+    from engine.io.product import Product
+
+    origin = np.asarray(result.canvas.origin, np.float64)
+    corrected = getattr(result, "positions", None)
+    if corrected is None:
+        corrected = result.info.get("positions") if isinstance(result.info, dict) else None
+    positions = data.positions if corrected is None else np.asarray(corrected, np.float64)
+    g = data.geometry
+    return Product(
+        object=result.object, probe=result.probe, positions=positions - origin,
+        object_pixel=data.pixel_size, wavelength=None if g is None else g.wavelength,
+        distance=None if g is None else g.distance,
+        losses=(np.array([int(r["epoch"]) for r in result.history], np.int64),
+                np.array(result.errors, np.float64)),
+        settings={"options": result.options.to_dict(), "summary": result.summary()},
+        software=f"ptycho-workbench {__version__}", name=result.options.method,
+        corrected_positions=corrected is not None)
+
+
+def save_reconstruction(path: str | os.PathLike[str], result: ReconResult, data: Dataset, *,
+                        format: str | None = None) -> Path:
+    """Write a reconstruction as a CXI file (``.cxi``: object, probe, positions, settings
+    and software version in ``/entry_1/process_1``) or a Ptychodus product (``.h5``, or
+    ``.npz`` with ``format="ptychodus"``), atomically.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="grf", n_positions=16, N=32, step=6))
+    >>> res = reconstruct(ds, LSQMLOptions(iterations=1, batch_size=8))
+    >>> save_reconstruction(tempfile.mkdtemp() + "/r.cxi", res, ds).suffix
+    '.cxi'
+    """
+    from engine.io.convert import write_product
+    from engine.io.detect import format_from_name
+
+    fmt = format or format_from_name(path)
+    if fmt not in ("cxi", "ptychodus"):
+        raise InputError(f"save_reconstruction {path}", "a .cxi or .h5 path (or format 'cxi' "
+                         "/ 'ptychodus')", repr(fmt))
+    return write_product(path, reconstruction_product(result, data), fmt)
+
+
+def load_reconstruction(path: str | os.PathLike[str]) -> Any:
+    """Read a reconstruction written by :func:`save_reconstruction`, Ptychodus (HDF5/NPZ
+    product) or another CXI writer: an :class:`engine.io.product.Product`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="grf", n_positions=16, N=32, step=6))
+    >>> res = reconstruct(ds, LSQMLOptions(iterations=1, batch_size=8))
+    >>> load_reconstruction(save_reconstruction(tempfile.mkdtemp() + "/r.cxi", res, ds)
+    ...                     ).probe.shape[1:]
+    (32, 32)
+    """
+    from engine.io.product import read_product
+
+    return read_product(path)
 
 
 def load_canvas(path: str | os.PathLike[str]) -> Canvas:

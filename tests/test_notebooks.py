@@ -19,7 +19,7 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ("01_quickstart.ipynb", "02_gridsize_scaling_backend.ipynb",
-            "03_network_vs_iterative.ipynb")
+            "03_network_vs_iterative.ipynb", "04_your_own_data.ipynb")
 
 
 def _tagged(nb, tag: str) -> list:

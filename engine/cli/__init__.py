@@ -33,6 +33,8 @@ COMMANDS = (
     "train",
     "infer",
     "gui",
+    "inspect",
+    "convert",
 )
 
 # What ``ptycho --help`` lists without importing every command; a command missing here is
@@ -50,6 +52,8 @@ SUMMARIES = {
     "train": "train the physics-informed network (writes a bundle)",
     "infer": "reconstruct with a trained network bundle",
     "gui": "open the napari workbench (headless: run the demo)",
+    "inspect": "summarise a data file (CXI, NeXus, Ptychodus, NPZ, mapped HDF5) and warn",
+    "convert": "convert data or reconstructions between NPZ, CXI and Ptychodus products",
 }
 
 
@@ -88,6 +92,8 @@ OUTPUTS = {
     "train": (("out", True),),
     "infer": (("out", True),),
     "reconstruct": (("out", True),),
+    "convert": (("dst", False),),
+    "inspect": (("json", False),),
 }
 
 
