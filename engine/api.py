@@ -428,8 +428,9 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
         epochs (5 then 5 more equal 10 in one go; a setting may be flipped in between).
     backend, device : ``"numpy"`` (reference) or ``"torch"`` on ``"cpu"``/``"cuda[:k]"``.
     emit : receives RunStarted, Progress per batch, Step and Epoch per epoch,
-        CanvasSnapshot (NaN where unilluminated) and ProbeSnapshot every
-        ``snapshot_every`` epochs, then Finished, Stopped or Failed.
+        CanvasSnapshot (NaN where unilluminated) and ProbeSnapshot (and, with position
+        correction, PositionsSnapshot) every ``snapshot_every`` epochs, then Finished,
+        Stopped or Failed.
     control : pause or stop between batches; a stopped run returns with ``stopped=True``.
     out : when given, a run directory (a previous run there is replaced only with
         ``overwrite``; resuming from its own checkpoint continues it) receiving the result

@@ -184,8 +184,10 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     emit : receives RunStarted, Progress (per batch), Step and Epoch (per epoch: ``Step``
         with ``loss`` = the epoch's data error and ``total`` = the last epoch; ``Epoch``
         with ``error``, ``seconds``, ``patterns_per_s``), CanvasSnapshot (the object on its
-        canvas, NaN where unilluminated) and ProbeSnapshot every ``snapshot_every`` epochs,
-        then Finished, Stopped or Failed.
+        canvas, NaN where unilluminated) and ProbeSnapshot every ``snapshot_every`` epochs
+        (with ``options.position_correction`` also PositionsSnapshot, and the history
+        gains the positions' figures: docs/iterative.md#position-correction), then
+        Finished, Stopped or Failed.
     control : pause/stop between batches; a stopped run returns what it has with
         ``stopped=True``.
     checkpoint_dir : write a checkpoint every ``checkpoint_every`` epochs (and on the last).
