@@ -47,7 +47,7 @@ from engine.iterative.positions import PositionCorrector
 from engine.iterative.result import ReconResult
 from engine.iterative.state import SolverState, load_checkpoint, save_checkpoint
 from engine.physics.scaling import intensity_scale, normalise_probe
-from engine.physics.stitching import Canvas, CanvasGeometry
+from engine.physics.stitching import Canvas, CanvasGeometry, place_on_grid
 
 # pixels with less than this fraction of the peak illumination are not covered (NaN)
 COVERAGE_THRESHOLD = 1e-3
@@ -139,7 +139,15 @@ def _start_state(dataset: Dataset, options: SolverOptions, init: Any, resume: An
                  geometry: CanvasGeometry, probe0: np.ndarray,
                  previous: ReconResult | None = None) -> tuple[SolverState, bool]:
     if previous is not None:
-        if previous.object.shape != geometry.shape \
+        obj = np.array(previous.object)
+        base = CanvasGeometry.from_positions(dataset.positions, dataset.N)
+        if obj.shape != geometry.shape and previous.positions is None \
+                and options.position_correction and obj.shape == base.shape \
+                and tuple(previous.canvas.origin) == tuple(base.origin):
+            # position correction switched on: the grid grows by its margin (flat there)
+            obj = place_on_grid(obj, base.origin, geometry.origin, geometry.shape,
+                                1.0 + 0.0j, np.complex128)
+        if obj.shape != geometry.shape \
                 or previous.probe.shape[0] != options.probe_modes:
             raise InputError("previous", f"a result on this data's grid {geometry.shape} with "
                              f"{options.probe_modes} probe modes",
@@ -147,9 +155,9 @@ def _start_state(dataset: Dataset, options: SolverOptions, init: Any, resume: An
         rng = np.random.default_rng(options.seed)
         if previous.rng_state is not None:
             rng.bit_generator.state = previous.rng_state
-        state = SolverState(np.array(previous.object), np.array(previous.probe),
+        state = SolverState(obj, np.array(previous.probe),
                             previous.epochs, rng, list(previous.history), geometry.origin)
-        if previous.positions is not None and options.position_correction:
+        if previous.positions is not None:  # kept (and fixed) if correction is now off
             state.positions = np.array(previous.positions, dtype=np.float64)
             state.position_velocity = previous.position_velocity
         return state, True
@@ -207,7 +215,8 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     N, pos = dataset.N, dataset.positions
     geometry = CanvasGeometry.from_positions(pos, N)
     check_data_support(options, dataset.n, N, geometry.shape[0] * geometry.shape[1])
-    if options.position_correction:
+    if options.position_correction or (previous is not None
+                                       and previous.positions is not None):
         geometry = position_geometry(geometry)
     scale = intensity_scale(dataset.diffraction)
     probe0, probe_factor = normalise_probe(dataset.probe)
@@ -250,6 +259,8 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
             _set_corners(problem, state.positions - to_corner)
             if state.position_velocity is not None:
                 corrector.velocity = np.array(state.position_velocity, dtype=np.float64)
+    elif state.positions is not None:  # correction switched off: the corrected positions stay
+        _set_corners(problem, state.positions - to_corner)
     obj = be.asarray(state.object, complex=True)
     probe = problem.to_frame(be.asarray(state.probe, complex=True))
     if not resumed and options.rescale_init:
@@ -318,11 +329,21 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
         epochs=state.epoch, stopped=stopped, intensity_scale=scale, probe_factor=probe_factor,
         info={"backend": be.name, "device": be.device},
         rng_state=state.rng.bit_generator.state,
-        positions=None if corrector is None else corrector.current(problem) + to_corner,
-        initial_positions=None if corrector is None else initial_positions,
+        positions=_final_positions(problem, corrector, state, to_corner),
+        initial_positions=None if state.positions is None and corrector is None
+        else initial_positions,
         position_velocity=None if corrector is None else corrector.velocity.copy())
     emit(Stopped(summary=result.summary()) if stopped else Finished(summary=result.summary()))
     return result
+
+
+def _final_positions(problem: Problem, corrector: PositionCorrector | None,
+                     state: SolverState, to_corner: np.ndarray) -> np.ndarray | None:
+    """The run's window centres at the end (object coordinates), or ``None`` for a run
+    that never corrected positions."""
+    if corrector is not None:
+        return corrector.current(problem) + to_corner
+    return None if state.positions is None else problem.top_left + to_corner
 
 
 def _set_corners(problem: Problem, corners: np.ndarray) -> None:

@@ -176,3 +176,19 @@ def test_bad_position_options() -> None:
         options_for("lsqml", position_step_limit=0)
     with pytest.raises(InputError, match="position_momentum"):
         options_for("epie", position_momentum=1.5)
+
+
+def test_switching_correction_on_and_off_between_legs(scan: Dataset) -> None:
+    """A continuation may flip the correction: on after a plain leg (the grid grows by its
+    margin, the object is kept), off after a corrected leg (the corrected positions stay,
+    fixed)."""
+    given = perturbed(scan.subset(np.arange(64)), "random")
+    plain = options_for("epie", iterations=2, batch_size=16)
+    first = reconstruct(given, plain)
+    on = reconstruct(given, plain.replace(position_correction=True, position_start=0),
+                     previous=first)
+    assert on.positions is not None and on.object.shape[0] > first.object.shape[0]
+    off = reconstruct(given, plain, previous=on)
+    np.testing.assert_allclose(off.positions, on.positions)
+    assert off.object.shape == on.object.shape
+    assert all("positions_rms_shift" not in r for r in off.history[on.epochs:])
