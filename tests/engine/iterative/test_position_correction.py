@@ -192,3 +192,70 @@ def test_switching_correction_on_and_off_between_legs(scan: Dataset) -> None:
     np.testing.assert_allclose(off.positions, on.positions)
     assert off.object.shape == on.object.shape
     assert all("positions_rms_shift" not in r for r in off.history[on.epochs:])
+
+
+def test_device_index_path_matches_host_path(scan: Dataset) -> None:
+    """The GPU runs' bookkeeping (corners on the device, batches by device indices),
+    exercised on the CPU: the same moves as the host path, batch and epoch end alike."""
+    from engine.backends import get_backend
+    from engine.iterative.model import Problem, batch_model, exit_wave_update
+    from engine.iterative.positions import PositionCorrector
+    from engine.iterative.solver import position_geometry
+    from engine.physics.stitching import CanvasGeometry
+
+    ds = perturbed(scan.subset(np.arange(36)), "random")
+    be = get_backend("torch", "cpu")
+    N = ds.N
+    geometry = position_geometry(CanvasGeometry.from_positions(ds.positions, N))
+    corners = ds.positions - N / 2 - np.asarray(geometry.origin, float)
+    X = be.asarray(ds.diffraction / np.sqrt(np.mean(ds.diffraction**2)) * N / 2)
+    rng = np.random.default_rng(0)
+    obj = be.asarray(np.exp(0.3j * rng.standard_normal(geometry.shape)), complex=True)
+    opts = options_for("lsqml", position_correction=True, position_affine=True,
+                       affine_residual_limit=1.0)
+    bounds = (geometry.shape[0] - N - 1.0, geometry.shape[1] - N - 1.0)
+    moved = []
+    for on_device in (False, True):
+        problem = Problem.create(be, X, corners.copy(), 1.0, device_indices=on_device)
+        assert (problem.device_top_left is not None) == on_device
+        probe = problem.to_frame(be.asarray(ds.probe[None], complex=True))
+        corrector = PositionCorrector(problem.top_left, opts, bounds)
+        corrector.begin_epoch(problem)
+        order = problem.epoch_order(np.arange(ds.n))
+        for i in range(0, ds.n, 12):
+            idx = order[i:i + 12]
+            measured, tl = problem.batch(idx)
+            chi, _ = exit_wave_update(problem, batch_model(problem, obj, probe, tl).far,
+                                      measured)
+            corrector.update_batch(problem, obj, probe, idx, tl, chi)
+        record = corrector.end_epoch(problem)
+        assert record["positions_rms_change"] > 0.01
+        moved.append(corrector.current(problem))
+        np.testing.assert_allclose(problem.top_left, moved[-1])
+    np.testing.assert_allclose(moved[1], moved[0], atol=1e-9)
+
+
+def test_cli_position_correction(scan: Dataset, tmp_path, capsys) -> None:
+    import json
+
+    from engine import api
+    from engine.cli import main
+
+    data = tmp_path / "d.npz"
+    api.save_dataset(data, perturbed(scan.subset(np.arange(49)), "random"))
+    out = tmp_path / "run"
+    assert main(["reconstruct", str(data), "--iterations", "3", "--batch-size", "16",
+                 "--position-correction", "--affine", "--affine-residual-limit", "2",
+                 "--position-start", "1", "--position-step-limit", "0.7", "--quiet",
+                 "--out", str(out)]) == 0
+    assert "positions corrected" in capsys.readouterr().out
+    options = json.loads((out / "options.json").read_text())
+    assert options["position_correction"] and options["position_affine"]
+    assert options["position_step_limit"] == 0.7 and options["affine_residual_limit"] == 2
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert "affine_scale" in history[-1] and "positions_rms_shift" not in history[0]
+    with np.load(out / "recon.npz") as z:
+        assert z["positions"].shape == z["initial_positions"].shape == (49, 2)
+    # a position flag without --position-correction is refused in one line
+    assert main(["reconstruct", str(data), "--affine", "--out", str(tmp_path / "x")]) != 0
+    assert "--affine: expected only with --position-correction" in capsys.readouterr().err
