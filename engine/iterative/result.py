@@ -69,7 +69,7 @@ class ReconResult:
         return [float(r["error"]) for r in self.history]
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out = {
             "method": self.options.method,
             "epochs": self.epochs,
             "stopped": self.stopped,
@@ -78,6 +78,10 @@ class ReconResult:
             "probe_modes": int(self.probe.shape[0]),
             **self.info,
         }
+        if self.positions is not None and self.initial_positions is not None:
+            shift = np.asarray(self.positions) - self.initial_positions
+            out["positions_rms_shift"] = float(np.sqrt(np.mean(np.sum(shift**2, axis=1))))
+        return out
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write recon.npz, probe.npz, history.json, options.json and the PNGs."""

@@ -154,6 +154,8 @@ def test_events_saved_file_and_continuation(scan: Dataset, tmp_path) -> None:
     np.testing.assert_allclose(snaps[-1].current, res.positions)
     np.testing.assert_allclose(snaps[0].initial, given.positions)
     assert snaps[0].displacement.shape == (64, 2)
+    assert res.summary()["positions_rms_shift"] == pytest.approx(
+        np.sqrt(np.mean(np.sum((res.positions - given.positions) ** 2, axis=1))))
     out = res.save(tmp_path / "run")
     with np.load(out / "recon.npz") as z:
         np.testing.assert_allclose(z["positions"], res.positions)
