@@ -50,6 +50,7 @@ from engine.preview import CompareView, Preview, PreviewOptions, compare_view, i
 from engine.simulation.simulate import SimulationConfig
 
 if TYPE_CHECKING:
+    from engine.iterative.resolution import ResolutionResult
     from engine.network.config import TrainConfig
     from engine.network.inference import InferConfig, InferenceResult
     from engine.network.trainer import TrainResult
@@ -82,7 +83,7 @@ __all__ = [
     "compare", "convert", "evaluate", "events", "group", "infer", "initial_probe", "inspect",
     "load_canvas", "load_dataset", "load_reconstruction", "load_truth", "reconstruction_product",
     "run_product", "save_reconstruction",
-    "network_then_refine",
+    "network_then_refine", "resolution",
     "patch_stats", "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
 ]
 
@@ -636,8 +637,9 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
         epochs (5 then 5 more equal 10 in one go; a setting may be flipped in between).
     backend, device : ``"numpy"`` (reference) or ``"torch"`` on ``"cpu"``/``"cuda[:k]"``.
     emit : receives RunStarted, Progress per batch, Step and Epoch per epoch,
-        CanvasSnapshot (NaN where unilluminated) and ProbeSnapshot every
-        ``snapshot_every`` epochs, then Finished, Stopped or Failed.
+        CanvasSnapshot (NaN where unilluminated) and ProbeSnapshot (and, with position
+        correction, PositionsSnapshot) every ``snapshot_every`` epochs, then Finished,
+        Stopped or Failed.
     control : pause or stop between batches; a stopped run returns with ``stopped=True``.
     out : when given, a run directory (a previous run there is replaced only with
         ``overwrite``; resuming from its own checkpoint continues it) receiving the result
@@ -766,6 +768,61 @@ def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False,
     from engine.evaluation.metrics import evaluate_canvas
 
     return evaluate_canvas(canvas, truth, remove_ramp=remove_ramp, min_weight=min_weight)
+
+
+def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerboard",
+               backend: str = "numpy", device: str = "auto", init: Any = "flat",
+               emit: Callback | None = None,
+               out: str | os.PathLike[str] | None = None) -> ResolutionResult:
+    """Resolution without ground truth: the half-split FRC at the half-bit threshold
+    (docs/metrics.md#frc).
+
+    The scan is split into two interleaved halves (``split``: ``"checkerboard"`` of the
+    raster cells, or ``"alternate"`` positions along the scan path), each is reconstructed
+    with ``options``, the second is registered onto the first and their Fourier ring
+    correlation is read off at the half-bit threshold (van Heel & Schatz 2005). The
+    resolution is in pixels, and in nm when the dataset has a pixel size (its geometry).
+
+    Parameters
+    ----------
+    data : measured data (at least 4 positions).
+    options : solver options of both half reconstructions (position correction included).
+    split, backend, device, init, emit : the split scheme and the solver's settings.
+    out : a directory receiving ``resolution.json`` (the curve and figures) and
+        ``frc.png`` (the plot).
+
+    Returns
+    -------
+    ResolutionResult : ``frequency``, ``frc``, ``threshold``, ``crossing`` (cycles/px),
+    ``resolution_px``, ``resolution_nm`` (``None`` without a pixel size), the halves and
+    their reconstructions.
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=64, N=32, step=4,
+    ...                                nphotons=1e4))
+    >>> res = resolution(ds, LSQMLOptions(iterations=5, batch_size=16))
+    >>> 2.0 <= res.resolution_px and res.resolution_nm is None
+    True
+    """
+    from engine.iterative.resolution import half_split_resolution
+
+    if not isinstance(data, Dataset) or data.diffraction is None:
+        raise InputError("data", "a Dataset with measured 'diffraction'", type(data).__name__)
+    if not isinstance(options, SolverOptions):
+        raise InputError("options", "EPIEOptions, RPIEOptions or LSQMLOptions",
+                         type(options).__name__)
+    directory = None
+    if out is not None:  # refused before the two reconstructions, not after
+        from engine.rundir import check_writable
+
+        directory = check_writable(out, directory=True)
+    result = half_split_resolution(data, options, split=split, backend=backend,
+                                   device=device, init=init, emit=emit)
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        result.save(directory / "resolution.json", directory / "frc.png")
+    return result
 
 
 def compare(baseline: Any, candidate: Any, *, rtol: float = 0.05,

@@ -139,6 +139,26 @@ class ProbeSnapshot(Event):
 
 
 @dataclass(frozen=True)
+class PositionsSnapshot(Event):
+    """The scan positions of a position-corrected run after epoch ``epoch`` (1-based).
+
+    ``initial`` and ``current`` are (n, 2) float64 window centres (row, col) in object
+    coordinates (pixels), in the order of the dataset's positions: the given positions and
+    the corrected ones. A view draws ``current`` as points and ``current − initial`` as
+    vectors. Emitted at most once per epoch, with the canvas snapshots (``snapshot_every``).
+    """
+
+    epoch: int
+    initial: np.ndarray
+    current: np.ndarray
+
+    @property
+    def displacement(self) -> np.ndarray:
+        """(n, 2) current − initial."""
+        return self.current - self.initial
+
+
+@dataclass(frozen=True)
 class Finished(Event):
     """The run ended normally (terminal)."""
 

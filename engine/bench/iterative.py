@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="LSQ-ML epochs of the near-field case")
     p.add_argument("--near-field-batch", type=int, default=32,
                    help="LSQ-ML positions per update in the near-field case")
+    from engine.bench import iterative_positions
+
+    iterative_positions.add_arguments(p)
 
 
 def _problem(args: argparse.Namespace):
@@ -142,14 +145,16 @@ def _torch_defaults_kept():
         torch.set_default_dtype(dtype)
 
 
-def _ptychi(ds, method: str, batch: int, epochs: int,
-            device: str) -> tuple[dict, list[float]]:
+def _ptychi(ds, method: str, batch: int, epochs: int, device: str,
+            correction: dict[str, Any] | None = None) -> tuple[dict, list[float]]:
     """pty-chi on the same arrays: our geometry, our normalised units, flat start, fixed probe.
 
     pty-chi's far field is an unnormalised FFT, so it is given intensities (N·X)² where X are
     our normalised amplitudes; its patch centre ``c`` is ``y − 0.5`` in our convention (the
     window of centre y spans y − N/2 … y + N/2 − 1), so the position origin is (−0.5, −0.5)
-    on our canvas grid.
+    on our canvas grid. ``correction`` (``start``, ``limit`` px) turns on pty-chi's
+    gradient position correction; the record then holds the corrected ``positions`` in
+    object coordinates.
     """
     import torch
 
@@ -175,7 +180,13 @@ def _ptychi(ds, method: str, batch: int, epochs: int,
     opts.probe_options.optimizable = False
     opts.probe_position_options.position_y_px = pos[:, 0]
     opts.probe_position_options.position_x_px = pos[:, 1]
-    opts.probe_position_options.optimizable = False
+    opts.probe_position_options.optimizable = correction is not None
+    if correction is not None:
+        opts.probe_position_options.optimization_plan.start = correction["start"]
+        opts.probe_position_options.correction_options.update_magnitude_limit = (
+            correction["limit"])
+        if correction.get("step_size") is not None:
+            opts.probe_position_options.step_size = correction["step_size"]
     opts.reconstructor_options.batch_size = batch
     opts.reconstructor_options.num_epochs = epochs
     opts.reconstructor_options.default_device = (
@@ -196,6 +207,9 @@ def _ptychi(ds, method: str, batch: int, epochs: int,
                 torch.cuda.synchronize()
             seconds.append(time.perf_counter() - t)
         obj = task.get_data_to_cpu("object", as_numpy=True)[0]
+        if correction is not None:
+            pos = np.asarray(task.get_data_to_cpu("probe_positions", as_numpy=True),
+                             dtype=np.float64)
     obj = obj[:geometry.shape[0], :geometry.shape[1]]
     weight = np.zeros(geometry.shape)
     from engine.backends import get_backend
@@ -205,9 +219,12 @@ def _ptychi(ds, method: str, batch: int, epochs: int,
     coverage = weight > 1e-3 * weight.max()
     canvas = Canvas(np.where(coverage, obj, np.nan).astype(np.complex64), coverage,
                     geometry.origin, weight.astype(np.float32))
-    return ({"solver": f"pty-chi {ptychi.__version__}", "method": method, "backend": "torch",
-             "device": device, "batch_size": batch, "epochs": epochs, "setup_s": setup,
-             **_phase_errors(canvas, ds.object)}, seconds)
+    record = {"solver": f"pty-chi {ptychi.__version__}", "method": method, "backend": "torch",
+              "device": device, "batch_size": batch, "epochs": epochs, "setup_s": setup,
+              **_phase_errors(canvas, ds.object)}
+    if correction is not None:
+        record["positions"] = pos + np.asarray(geometry.origin, float)
+    return record, seconds
 
 
 def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
@@ -219,12 +236,21 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         raise InputError("--torch-threads", "an integer >= 0", str(args.torch_threads))
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
-    ds = _problem(args)
-    methods = [m for m in args.methods.split(",") if m]
-    backends = [b for b in args.backends.split(",") if b]
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    positions = None
+    if args.positions or args.positions_only:
+        from engine.bench import iterative_positions
+
+        positions = iterative_positions.run(args, emit, device)
+    if args.positions_only:
+        return {"suite": "iterative",
+                "environment": {**environment(device), "load_average": list(os.getloadavg())},
+                "positions": positions, "peak_rss_mib": peak_rss_mib()}
+    ds = _problem(args)
+    methods = [m for m in args.methods.split(",") if m]
+    backends = [b for b in args.backends.split(",") if b]
     jobs = [("ours", m, b) for m in methods for b in backends]
     if not args.no_ptychi:
         jobs += [("ptychi", m, "torch") for m in methods if m in PTYCHI_METHODS]
@@ -267,6 +293,7 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         "ptychi": ptychi_status,
         "runs": runs,
         "summary": _summary(runs),
+        **({} if positions is None else {"positions": positions}),
         "peak_rss_mib": peak_rss_mib(),
         **({"near_field": near} if near is not None else {}),
     }

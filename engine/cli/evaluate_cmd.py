@@ -12,13 +12,37 @@ from typing import Any
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "evaluate", help="compare a reconstruction with the ground-truth object",
+        "evaluate", help="compare a reconstruction with the ground-truth object, or measure "
+                         "the resolution without one (--halves)",
         description="Register RECON.npz (canvas, coverage, origin) to the truth object "
                     "(objectGuess of --truth), remove the global phase offset, scale the "
-                    "amplitude, and write MAE, RMSE, PSNR, SSIM, FRC and phase RMS as JSON.")
-    p.add_argument("recon", type=Path, help="reconstruction .npz (as written by stitch/infer)")
-    p.add_argument("--truth", type=Path, required=True, help="data .npz with 'objectGuess'")
-    p.add_argument("--out", type=Path, required=True, help="evaluation JSON to write")
+                    "amplitude, and write MAE, RMSE, PSNR, SSIM, FRC and phase RMS as JSON. "
+                    "With --halves DATA instead: reconstruct two interleaved halves of the "
+                    "scan, register them and read the resolution off their Fourier ring "
+                    "correlation at the half-bit threshold (docs/metrics.md#frc); writes the "
+                    "curve as JSON (--out) and the plot as PNG beside it.")
+    p.add_argument("recon", type=Path, nargs="?", default=None,
+                   help="reconstruction .npz (as written by stitch/infer/reconstruct)")
+    p.add_argument("--truth", type=Path, default=None,
+                   help="data .npz with 'objectGuess' (required with RECON)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="evaluation JSON to write (--halves: the FRC curve; the plot goes to "
+                        "the same name with .png)")
+    p.add_argument("--halves", type=Path, default=None, metavar="DATA",
+                   help="dataset .npz: half-split FRC resolution without ground truth")
+    p.add_argument("--split", choices=("checkerboard", "alternate"), default="checkerboard",
+                   help="--halves: checkerboard of the raster cells (default) or alternate "
+                        "positions along the scan path")
+    p.add_argument("--method", choices=("epie", "rpie", "lsqml"), default="lsqml",
+                   help="--halves: the solver of both halves")
+    p.add_argument("--iterations", type=int, default=50, help="--halves: epochs (default 50)")
+    p.add_argument("--batch-size", type=int, default=64, help="--halves: positions per update")
+    p.add_argument("--update-probe", action="store_true", help="--halves: refine the probe")
+    p.add_argument("--backend", default="numpy", help="--halves: numpy or torch")
+    p.add_argument("--device", default="auto", help="--halves: auto, cpu or cuda[:k]")
+    from engine.cli.reconstruct_cmd import add_position_arguments
+
+    add_position_arguments(p)
     p.add_argument("--remove-ramp", action="store_true", help="also remove a linear phase ramp")
     p.add_argument("--min-weight", type=float, default=0.0,
                    help="compare only pixels stitched with at least this fraction of the "
@@ -27,10 +51,50 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def run_halves(args: argparse.Namespace) -> int:
+    """``--halves DATA``: the half-split FRC resolution."""
+    from engine import api
+    from engine.cli.reconstruct_cmd import position_values
+    from engine.errors import InputError
+    from engine.iterative import options_for
+    from engine.rundir import check_writable
+
+    if args.recon is not None or args.truth is not None:
+        raise InputError("--halves", "either --halves DATA or RECON with --truth",
+                         "both")
+    options = options_for(args.method, iterations=args.iterations,
+                          batch_size=args.batch_size, update_probe=args.update_probe,
+                          **position_values(args))
+    out = check_writable(args.out, directory=False)
+    png = out.with_suffix(".png")
+    data = api.load_dataset(args.halves)
+    result = api.resolution(data, options, split=args.split, backend=args.backend,
+                            device=args.device)
+    result.save(out, png)
+    nm = "" if result.resolution_nm is None else f" = {result.resolution_nm:.4g} nm"
+    limit = " (the curve never fell below the threshold: Nyquist)" \
+        if result.reached_nyquist else ""
+    print(f"half-split FRC ({args.split}, {result.halves[0].size} + {result.halves[1].size} "
+          f"positions): resolution {result.resolution_px:.3f} px{nm} at the half-bit "
+          f"threshold, {result.crossing:.4f} cycles/px{limit}")
+    print(f"wrote {out} and {png}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from engine import api
     from engine.atomic import write_json
+    from engine.errors import InputError
     from engine.evaluation.metrics import to_jsonable
+
+    if args.halves is not None:
+        return run_halves(args)
+    if args.recon is None:
+        raise InputError("evaluate", "RECON.npz with --truth DATA, or --halves DATA",
+                         "neither")
+    if args.truth is None:
+        raise InputError("--truth", "a data .npz with 'objectGuess' to score RECON against "
+                         "(or --halves DATA, without ground truth)", "none")
 
     result = api.evaluate(api.load_canvas(args.recon), api.load_truth(args.truth),
                           remove_ramp=args.remove_ramp, min_weight=args.min_weight)

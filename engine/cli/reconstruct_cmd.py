@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(pty-chi's parallel ePIE)")
     p.add_argument("--noise", choices=("gaussian", "poisson"), default=None,
                    help="LSQ-ML noise model (default gaussian)")
+    add_position_arguments(p)
     p.add_argument("--torch-threads", type=int, default=0,
                    help="torch intra-op CPU threads (0: torch's default; 1 is often faster "
                         "on a busy machine)")
@@ -68,6 +69,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def add_position_arguments(p: argparse.ArgumentParser) -> None:
+    """The position-correction flags (docs/iterative.md#position-correction)."""
+    p.add_argument("--position-correction", action="store_true",
+                   help="correct the scan positions (gradient of the data misfit with "
+                        "respect to each shift)")
+    p.add_argument("--affine", action="store_true",
+                   help="with --position-correction: constrain the positions to an affine "
+                        "map (scale, rotation, shear, offset) of the given ones")
+    p.add_argument("--position-start", type=int, default=None,
+                   help="first epoch (0-based) that moves positions (default 2)")
+    p.add_argument("--position-step-limit", type=float, default=None,
+                   help="largest move of a position per epoch, px (default 0.5)")
+    p.add_argument("--affine-residual-limit", type=float, default=None,
+                   help="with --affine: residual kept per position, px (default 0: the "
+                        "pure affine map)")
+
+
+def position_values(args: argparse.Namespace) -> dict:
+    """The solver option values of the position-correction flags."""
+    if not args.position_correction:
+        for flag in ("affine", "position_start", "position_step_limit",
+                     "affine_residual_limit"):
+            if getattr(args, flag) is not None and getattr(args, flag) is not False:
+                raise InputError(f"--{flag.replace('_', '-')}", "only with "
+                                 "--position-correction", "position correction off")
+        return {}
+    if args.affine_residual_limit is not None and not args.affine:
+        raise InputError("--affine-residual-limit", "only with --affine", "no --affine")
+    values: dict = {"position_correction": True, "position_affine": bool(args.affine)}
+    for flag in ("position_start", "position_step_limit", "affine_residual_limit"):
+        if getattr(args, flag) is not None:
+            values[flag] = getattr(args, flag)
+    return values
+
+
 def options_from_args(args: argparse.Namespace):
     """The solver options of the parsed command line."""
     from engine.iterative import options_for
@@ -84,6 +120,7 @@ def options_from_args(args: argparse.Namespace):
         "probe_power_constraint": not args.no_probe_power_constraint,
         "propagation": args.propagation,
         "probe_init": args.probe_init,
+        **position_values(args),
     }
     if args.method in ("epie", "rpie"):
         if args.noise is not None:
@@ -115,8 +152,10 @@ def _printer(quiet: bool):
                   f"N={c['N']}, grid {c['grid'][0]}x{c['grid'][1]}", file=sys.stderr)
         elif isinstance(event, Epoch):
             m = event.metrics
+            moved = (f", positions moved {m['positions_rms_change']:.3f} px RMS"
+                     if "positions_rms_change" in m else "")
             print(f"epoch {event.epoch}: error {m['error']:.4e}, {m['patterns_per_s']:.0f} "
-                  f"patterns/s", file=sys.stderr)
+                  f"patterns/s{moved}", file=sys.stderr)
         elif isinstance(event, Finished):
             print(f"done: {event.summary['epochs']} epochs", file=sys.stderr)
     return show
@@ -142,4 +181,8 @@ def run(args: argparse.Namespace) -> int:
                              resume=args.resume, snapshot_every=0)
     print(f"wrote {out}/recon.npz, probe.npz, history.json "
           f"(final error {result.errors[-1]:.4e})")
+    if result.positions is not None:
+        last = result.history[-1] if result.history else {}
+        print(f"positions corrected: {last.get('positions_rms_shift', 0.0):.3f} px RMS from "
+              f"the given ones (recon.npz: positions, initial_positions)")
     return 0

@@ -176,6 +176,39 @@ def _crossing(freq: np.ndarray, curve: np.ndarray, thr: np.ndarray) -> tuple[flo
     return float(min(1.0 / q, 1.0 / f[0])), False
 
 
+def frc_crossing(frequency: np.ndarray, curve: np.ndarray,
+                 threshold: np.ndarray) -> tuple[float, bool]:
+    """Frequency (cycles/px) where ``curve`` first falls below ``threshold``, linearly
+    interpolated between rings, and whether it never does (then 0.5, Nyquist).
+
+    Examples
+    --------
+    >>> f = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    >>> frc_crossing(f, np.array([0.9, 0.7, 0.3, 0.1, 0.0]), np.full(5, 0.5))
+    (0.25, False)
+    """
+    period, nyquist = _crossing(np.asarray(frequency, float), np.asarray(curve, float),
+                                np.asarray(threshold, float))
+    return float(1.0 / period), nyquist
+
+
+def truth_threshold(half_threshold: np.ndarray | float) -> np.ndarray | float:
+    """The threshold against the truth that matches a half-split threshold T.
+
+    The FRC of a full-data reconstruction against a noise-free reference relates to the
+    FRC of two half-data reconstructions by FRC_ref = √(2 FRC_half / (1 + FRC_half))
+    (Rosenthal & Henderson 2003): the half-split curve crosses T where the truth curve
+    crosses √(2T / (1 + T)) (1/7 ↦ 0.5; the half-bit curve ↦ its image per ring).
+
+    Examples
+    --------
+    >>> round(float(truth_threshold(1 / 7)), 6)
+    0.5
+    """
+    t = np.asarray(half_threshold, dtype=np.float64)
+    return np.sqrt(2.0 * t / (1.0 + t))
+
+
 def data_range_of(reference: np.ndarray, mask: np.ndarray | None = None) -> float:
     """max − min of the reference on the region; max |ref| (or 1) when it is constant."""
     vals = _region(reference, mask)

@@ -32,6 +32,7 @@ from engine.iterative.model import (
     scatter,
 )
 from engine.iterative.options import LSQMLOptions
+from engine.iterative.positions import PositionCorrector
 
 Array = Any
 
@@ -45,9 +46,11 @@ def _re_sum(a: Array, b: Array) -> Array:
 
 
 def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
-               options: LSQMLOptions, update_probe: bool) -> tuple[Array, Array, Array]:
+               options: LSQMLOptions, update_probe: bool,
+               corrector: PositionCorrector | None = None) -> tuple[Array, Array, Array]:
     """One LSQ-ML batch update; returns the new object, the new probe and Σ(|Ψ| − X)²
-    (a 0-d backend array: no synchronisation per batch).
+    (a 0-d backend array: no synchronisation per batch). A ``corrector`` also moves the
+    batch's positions (:mod:`.positions`).
 
     The step systems are summed over modes in closed form, so the (b, K, N, N) products
     P_k·ΔO_j and ΔP_k·O_j are never formed: with I_P = Σ_k|P_k|², Σ_k|P_k ΔO_j|² =
@@ -58,6 +61,8 @@ def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
     measured, tl = problem.batch(idx)
     m = batch_model(problem, obj, probe, tl)
     chi, err = exit_wave_update(problem, m.far, measured, options.noise)
+    if corrector is not None:  # moves the batch's windows; this step still uses ``tl``
+        corrector.update_batch(problem, obj, probe, idx, tl, chi)
     shape = tuple(obj.shape)
     upd_obj = options.update_object
     illum = illumination(probe)  # (N, N)

@@ -60,6 +60,20 @@ class SolverOptions(Options):
         (models sized from the data) or ``"file:PATH"`` (a CXI illumination, a run's
         ``probe.npz``/``recon.npz`` directory, a bundle); see
         :func:`engine.iterative.probe_init.initial_probe`.
+    position_correction : move every scan position along the gradient of the data misfit
+        with respect to its shift (docs/iterative.md#position-correction).
+    position_start : first epoch (0-based) that moves positions (the object settles first).
+    position_step_limit : the longest step of one position in one epoch, pixels.
+    position_gain : relaxation of the least-squares shift (1: the least-squares step).
+    position_momentum : heavy-ball momentum over epochs: each position also moves by this
+        fraction of its previous epoch's move (speeds up global scale/rotation errors).
+    position_regularisation : damping of each position's 2×2 shift system, as a fraction of
+        the batch's largest mean curvature (textureless regions barely move).
+    position_affine : after every correcting epoch, fit an affine map (scale, asymmetry,
+        rotation, shear, offset) from the initial to the corrected positions and apply it
+        as a whole, keeping each position's residual up to ``affine_residual_limit``.
+    affine_residual_limit : the residual kept per position, pixels (0, the default: the
+        pure affine map, no residual kept).
     """
 
     method: ClassVar[str] = ""
@@ -88,6 +102,26 @@ class SolverOptions(Options):
     probe_init: str = option(
         "given", "starting probe: given, data, disk, gaussian, zoneplate or file:PATH",
         advanced=True)
+    position_correction: bool = option(False, "correct the scan positions (gradient of the "
+                                       "data misfit with respect to each shift)")
+    position_start: int = option(2, "first epoch (0-based) that moves the positions",
+                                 minimum=0)
+    position_step_limit: float = option(0.5, "largest move of one position per epoch (px)",
+                                        minimum=0, maximum=16, exclusive_minimum=True)
+    position_gain: float = option(1.0, "relaxation of the least-squares position step",
+                                  minimum=0, maximum=2, exclusive_minimum=True, advanced=True)
+    position_momentum: float = option(0.8, "fraction of a position's previous epoch move "
+                                      "added to its next (heavy-ball momentum)", minimum=0,
+                                      maximum=0.95, advanced=True)
+    position_regularisation: float = option(
+        0.1, "damping of the position step, a fraction of the batch's largest curvature",
+        minimum=0, maximum=10, exclusive_minimum=True, advanced=True)
+    position_affine: bool = option(False, "constrain the positions to an affine map of the "
+                                   "initial ones (scale, rotation, shear, offset) plus a "
+                                   "limited residual")
+    affine_residual_limit: float = option(
+        0.0, "largest departure of a position from the fitted affine map (px; 0: pure affine)",
+        minimum=0, maximum=64, advanced=True)
 
     def __post_init__(self) -> None:
         validate(self)

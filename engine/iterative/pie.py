@@ -35,18 +35,23 @@ from engine.iterative.model import (
     scatter,
 )
 from engine.iterative.options import EPIEOptions, RPIEOptions
+from engine.iterative.positions import PositionCorrector
 
 Array = Any
 
 
 def pie_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
-             options: EPIEOptions | RPIEOptions, update_probe: bool) -> tuple[Array, Array, Array]:
+             options: EPIEOptions | RPIEOptions, update_probe: bool,
+             corrector: PositionCorrector | None = None) -> tuple[Array, Array, Array]:
     """One ePIE/rPIE batch update; returns the new object, the new probe and Σ(|Ψ| − X)²
-    (a 0-d backend array)."""
+    (a 0-d backend array). A ``corrector`` also moves the batch's positions
+    (:mod:`.positions`)."""
     be: Backend = problem.backend
     measured, tl = problem.batch(idx)
     m = batch_model(problem, obj, probe, tl)
     chi, err = exit_wave_update(problem, m.far, measured, "gaussian")
+    if corrector is not None:  # moves the batch's windows; this step still uses ``tl``
+        corrector.update_batch(problem, obj, probe, idx, tl, chi)
     rpie = options.method == "rpie"
     new_obj = obj
     if options.update_object:

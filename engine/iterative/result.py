@@ -41,6 +41,11 @@ class ReconResult:
     probe_factor : the factor that normalised the dataset's probe.
     rng_state : the batch-order generator's state at the end (what a continuation from
         this result in memory draws from next).
+    positions, initial_positions : (n, 2) window centres (row, col) in object coordinates
+        of a position-corrected run: the corrected positions and the given ones (both
+        ``None`` without position correction). Saved in ``recon.npz`` under the same keys.
+    position_velocity : the positions' last epoch move (the momentum a continuation from
+        this result in memory carries on with).
     """
 
     canvas: Canvas
@@ -54,6 +59,9 @@ class ReconResult:
     probe_factor: float
     info: dict[str, Any] = field(default_factory=dict)
     rng_state: dict[str, Any] | None = field(default=None, repr=False)
+    positions: np.ndarray | None = None
+    initial_positions: np.ndarray | None = None
+    position_velocity: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def errors(self) -> list[float]:
@@ -61,7 +69,7 @@ class ReconResult:
         return [float(r["error"]) for r in self.history]
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out = {
             "method": self.options.method,
             "epochs": self.epochs,
             "stopped": self.stopped,
@@ -70,12 +78,24 @@ class ReconResult:
             "probe_modes": int(self.probe.shape[0]),
             **self.info,
         }
+        if self.positions is not None and self.initial_positions is not None:
+            shift = np.asarray(self.positions) - self.initial_positions
+            out["positions_rms_shift"] = float(np.sqrt(np.mean(np.sum(shift**2, axis=1))))
+        return out
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write recon.npz, probe.npz, history.json, options.json and the PNGs."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        self.canvas.save(out / "recon.npz")
+        if self.positions is None:
+            self.canvas.save(out / "recon.npz")
+        else:  # the canvas keys plus the positions, one file
+            c = self.canvas
+            save_arrays(out / "recon.npz", {
+                "canvas": c.canvas, "coverage": c.coverage,
+                "origin": np.asarray(c.origin, dtype=np.int64), "weight": c.weight,
+                "positions": np.asarray(self.positions, dtype=np.float64),
+                "initial_positions": np.asarray(self.initial_positions, dtype=np.float64)})
         powers = np.sum(np.abs(self.probe) ** 2, axis=(1, 2))
         save_arrays(out / "probe.npz", {
             "probe": self.probe.astype(np.complex64),

@@ -28,6 +28,7 @@ from engine.events import (
     Event,
     Failed,
     Finished,
+    PositionsSnapshot,
     ProbeSnapshot,
     Progress,
     RunControl,
@@ -43,14 +44,19 @@ from engine.iterative.model import Problem, batch_model, illumination
 from engine.iterative.modes import initial_modes, orthogonalise, power_factor
 from engine.iterative.options import EPIEOptions, SolverOptions
 from engine.iterative.pie import pie_step
+from engine.iterative.positions import PositionCorrector
 from engine.iterative.probe_init import initial_probe
 from engine.iterative.result import ReconResult
 from engine.iterative.state import SolverState, load_checkpoint, save_checkpoint
 from engine.physics.scaling import intensity_scale, normalise_probe
-from engine.physics.stitching import Canvas, CanvasGeometry
+from engine.physics.stitching import Canvas, CanvasGeometry, place_on_grid
 
 # pixels with less than this fraction of the peak illumination are not covered (NaN)
 COVERAGE_THRESHOLD = 1e-3
+# with position correction the grid gets this margin (px) plus a fraction of its half size,
+# so that positions can move outward (by a random error or a scale error of the scan)
+POSITION_MARGIN_PX = 4
+POSITION_MARGIN_FRACTION = 0.03
 
 __all__ = ["EPIEOptions", "reconstruct", "check_data_support"]
 
@@ -122,11 +128,28 @@ def _illumination_canvas(problem: Problem, probe: Any, shape: tuple[int, int]) -
     return be.to_numpy(w).astype(np.float64)
 
 
+def position_geometry(geometry: CanvasGeometry) -> CanvasGeometry:
+    """The grid of a position-corrected run: ``geometry`` with room for the positions to
+    move (:data:`POSITION_MARGIN_PX` plus :data:`POSITION_MARGIN_FRACTION` of its half
+    size on every side)."""
+    m = POSITION_MARGIN_PX + int(np.ceil(POSITION_MARGIN_FRACTION * max(geometry.shape) / 2))
+    return CanvasGeometry(origin=(geometry.origin[0] - m, geometry.origin[1] - m),
+                          shape=(geometry.shape[0] + 2 * m, geometry.shape[1] + 2 * m))
+
+
 def _start_state(dataset: Dataset, options: SolverOptions, init: Any, resume: Any,
                  geometry: CanvasGeometry, probe0: np.ndarray,
                  previous: ReconResult | None = None) -> tuple[SolverState, bool]:
     if previous is not None:
-        if previous.object.shape != geometry.shape \
+        obj = np.array(previous.object)
+        base = CanvasGeometry.from_positions(dataset.positions, dataset.N)
+        if obj.shape != geometry.shape and previous.positions is None \
+                and options.position_correction and obj.shape == base.shape \
+                and tuple(previous.canvas.origin) == tuple(base.origin):
+            # position correction switched on: the grid grows by its margin (flat there)
+            obj = place_on_grid(obj, base.origin, geometry.origin, geometry.shape,
+                                1.0 + 0.0j, np.complex128)
+        if obj.shape != geometry.shape \
                 or previous.probe.shape[0] != options.probe_modes:
             raise InputError("previous", f"a result on this data's grid {geometry.shape} with "
                              f"{options.probe_modes} probe modes",
@@ -134,8 +157,12 @@ def _start_state(dataset: Dataset, options: SolverOptions, init: Any, resume: An
         rng = np.random.default_rng(options.seed)
         if previous.rng_state is not None:
             rng.bit_generator.state = previous.rng_state
-        return SolverState(np.array(previous.object), np.array(previous.probe),
-                           previous.epochs, rng, list(previous.history), geometry.origin), True
+        state = SolverState(obj, np.array(previous.probe),
+                            previous.epochs, rng, list(previous.history), geometry.origin)
+        if previous.positions is not None:  # kept (and fixed) if correction is now off
+            state.positions = np.array(previous.positions, dtype=np.float64)
+            state.position_velocity = previous.position_velocity
+        return state, True
     if resume is not None:
         state, saved, _ = load_checkpoint(resume)
         if saved.method != options.method or state.object.shape != geometry.shape \
@@ -168,8 +195,10 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     emit : receives RunStarted, Progress (per batch), Step and Epoch (per epoch: ``Step``
         with ``loss`` = the epoch's data error and ``total`` = the last epoch; ``Epoch``
         with ``error``, ``seconds``, ``patterns_per_s``), CanvasSnapshot (the object on its
-        canvas, NaN where unilluminated) and ProbeSnapshot every ``snapshot_every`` epochs,
-        then Finished, Stopped or Failed.
+        canvas, NaN where unilluminated) and ProbeSnapshot every ``snapshot_every`` epochs
+        (with ``options.position_correction`` also PositionsSnapshot, and the history
+        gains the positions' figures: docs/iterative.md#position-correction), then
+        Finished, Stopped or Failed.
     control : pause/stop between batches; a stopped run returns what it has with
         ``stopped=True``.
     checkpoint_dir : write a checkpoint every ``checkpoint_every`` epochs (and on the last).
@@ -195,6 +224,9 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     N, pos = dataset.N, dataset.positions
     geometry = CanvasGeometry.from_positions(pos, N)
     check_data_support(options, dataset.n, N, geometry.shape[0] * geometry.shape[1])
+    if options.position_correction or (previous is not None
+                                       and previous.positions is not None):
+        geometry = position_geometry(geometry)
     scale = intensity_scale(dataset.diffraction)
     propagator = Propagator.from_geometry(dataset.geometry, N, options.propagation)
     start_probe = dataset.probe
@@ -230,6 +262,19 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
          emit: Callable[[Event], None], control: RunControl | None, checkpoint_dir: str | None,
          checkpoint_every: int, snapshot_every: int) -> ReconResult:
     step = _steps()[options.method]
+    N = problem.N
+    to_corner = N / 2 + np.asarray(geometry.origin, float)  # centre - corner, object coords
+    initial_positions = problem.top_left + to_corner
+    corrector = None
+    if options.position_correction:
+        H, W = geometry.shape
+        corrector = PositionCorrector(problem.top_left, options, (H - N - 1.0, W - N - 1.0))
+        if state.positions is not None:  # a resumed or continued run: its moved positions
+            _set_corners(problem, state.positions - to_corner)
+            if state.position_velocity is not None:
+                corrector.velocity = np.array(state.position_velocity, dtype=np.float64)
+    elif state.positions is not None:  # correction switched off: the corrected positions stay
+        _set_corners(problem, state.positions - to_corner)
     obj = be.asarray(state.object, complex=True)
     probe = problem.to_frame(be.asarray(state.probe, complex=True))
     if not resumed and options.rescale_init:
@@ -243,6 +288,10 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
                  else np.arange(n))
         update_probe = options.update_probe and epoch >= options.probe_update_start
         batches = _batches(problem.epoch_order(order), batch_size)
+        moving = corrector if corrector is not None and corrector.active(epoch) else None
+        if moving is not None:
+            moving.begin_epoch(problem)
+        extra = {} if moving is None else {"corrector": moving}
         be.synchronize()
         t0 = time.perf_counter()
         err = 0.0  # a backend scalar while the epoch runs: no synchronisation per batch
@@ -250,7 +299,7 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
             for i, idx in enumerate(batches):
                 if control is not None:
                     control.checkpoint()
-                obj, probe, e = step(problem, obj, probe, idx, options, update_probe)
+                obj, probe, e = step(problem, obj, probe, idx, options, update_probe, **extra)
                 err = err + e
                 emit(Progress(task="reconstruct", done=i + 1, total=len(batches),
                               message=f"epoch {epoch + 1}"))
@@ -259,11 +308,12 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
             break
         if update_probe:
             obj, probe = _constrain_probe(be, obj, probe, options, problem.mean_energy)
+        moved = moving.end_epoch(problem) if moving is not None else {}
         be.synchronize()
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "error": xp.to_float(err) / total_energy,
                   "seconds": seconds,
-                  "patterns_per_s": n / seconds if seconds > 0 else float("inf")}
+                  "patterns_per_s": n / seconds if seconds > 0 else float("inf"), **moved}
         state.history.append(record)
         state.epoch = epoch + 1
         emit(Step(step=state.epoch, total=options.iterations, epoch=state.epoch,
@@ -275,9 +325,15 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
             emit(CanvasSnapshot.of(_masked(problem, obj, probe, geometry),
                                    f"{options.method}, epoch {state.epoch}"))
             emit(ProbeSnapshot(probe=be.to_numpy(problem.from_frame(probe)).astype(np.complex64)))
+            if corrector is not None:
+                emit(PositionsSnapshot(epoch=state.epoch, initial=initial_positions.copy(),
+                                       current=corrector.current(problem) + to_corner))
         if checkpoint_dir is not None and (state.epoch % checkpoint_every == 0
                                            or state.epoch == options.iterations):
             state.object, state.probe = be.to_numpy(obj), be.to_numpy(problem.from_frame(probe))
+            if corrector is not None:
+                state.positions = corrector.current(problem) + to_corner
+                state.position_velocity = corrector.velocity.copy()
             save_checkpoint(checkpoint_dir, state, options, {"intensity_scale": scale})
     obj_np = be.to_numpy(obj).astype(np.complex128)
     probe_np = be.to_numpy(problem.from_frame(probe)).astype(np.complex128)
@@ -288,9 +344,32 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
         info={"backend": be.name, "device": be.device,
               **(problem.near.propagator.describe() if problem.near is not None
                  else {"propagation": "far"})},
-        rng_state=state.rng.bit_generator.state)
+        rng_state=state.rng.bit_generator.state,
+        positions=_final_positions(problem, corrector, state, to_corner),
+        initial_positions=None if state.positions is None and corrector is None
+        else initial_positions,
+        position_velocity=None if corrector is None else corrector.velocity.copy())
     emit(Stopped(summary=result.summary()) if stopped else Finished(summary=result.summary()))
     return result
+
+
+def _final_positions(problem: Problem, corrector: PositionCorrector | None,
+                     state: SolverState, to_corner: np.ndarray) -> np.ndarray | None:
+    """The run's window centres at the end (object coordinates), or ``None`` for a run
+    that never corrected positions."""
+    if corrector is not None:
+        return corrector.current(problem) + to_corner
+    return None if state.positions is None else problem.top_left + to_corner
+
+
+def _set_corners(problem: Problem, corners: np.ndarray) -> None:
+    """Put the windows at ``corners`` (n, 2) (host and, when batches index on the device,
+    the device copy)."""
+    problem.top_left[...] = corners
+    if problem.device_top_left is not None:
+        import torch
+
+        problem.device_top_left.copy_(torch.as_tensor(corners))
 
 
 def _masked(problem: Problem, obj: Any, probe: Any, geometry: CanvasGeometry,

@@ -42,6 +42,8 @@ class SolverState:
     rng : the generator of batch orders.
     history : one record per completed epoch.
     origin : object-coordinate (row, col) of the grid's pixel 0.
+    positions : (n, 2) corrected window centres in object coordinates (position-corrected
+        runs), else ``None``; ``position_velocity`` their last epoch's move (the momentum).
     """
 
     object: np.ndarray
@@ -50,6 +52,8 @@ class SolverState:
     rng: np.random.Generator
     history: list[dict[str, Any]] = field(default_factory=list)
     origin: tuple[int, int] = (0, 0)
+    positions: np.ndarray | None = None
+    position_velocity: np.ndarray | None = None
 
 
 def save_checkpoint(directory: str | os.PathLike[str], state: SolverState,
@@ -63,12 +67,16 @@ def save_checkpoint(directory: str | os.PathLike[str], state: SolverState,
         "options": options.to_dict(),
         **(extra or {}),
     }
-    save_arrays(d / CHECKPOINT_ARRAYS, {
+    arrays = {
         "object": np.asarray(state.object, dtype=np.complex128),
         "probe": np.asarray(state.probe, dtype=np.complex128),
         "origin": np.asarray(state.origin, dtype=np.int64),
         STATE_KEY: np.array(json_text(meta)),
-    })
+    }
+    if state.positions is not None:
+        arrays["positions"] = np.asarray(state.positions, dtype=np.float64)
+        arrays["position_velocity"] = np.asarray(state.position_velocity, dtype=np.float64)
+    save_arrays(d / CHECKPOINT_ARRAYS, arrays)
     with contextlib.suppress(FileNotFoundError):  # an older run's separate state file
         (d / LEGACY_META).unlink()
     return d
@@ -88,6 +96,8 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[SolverState, Sol
                                  "by this version)", f"an older checkpoint without '{STATE_KEY}' "
                                  f"(its {LEGACY_META} cannot be checked against the arrays)")
             obj, probe, origin = z["object"], z["probe"], z["origin"]
+            positions = z["positions"] if "positions" in z.files else None
+            velocity = z["position_velocity"] if "position_velocity" in z.files else None
             meta = json.loads(str(z[STATE_KEY]))
         rng = np.random.default_rng()
         rng.bit_generator.state = meta["rng"]
@@ -100,5 +110,5 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[SolverState, Sol
         raise InputError(f"resume {arrays}", "a checkpoint written by ptycho reconstruct",
                          type(exc).__name__) from None
     state = SolverState(obj, probe, epoch, rng, list(meta.get("history", [])),
-                        (int(origin[0]), int(origin[1])))
+                        (int(origin[0]), int(origin[1])), positions, velocity)
     return state, options, meta
