@@ -39,14 +39,15 @@ STREAM_ROWS = 256
 
 
 def valid_energy(diffraction: Any, mask: np.ndarray | None = None,
-                 batch: int = STREAM_ROWS) -> float:
+                 batch: int | None = None) -> float:
     """``mean_j Σ_valid D_j²`` of amplitudes (n, N, N): the mean pattern energy over the
     valid detector pixels (``mask`` True; ``None``: every pixel).
 
-    A lazy :class:`~engine.data.DiffractionStack` is read ``batch`` rows at a time, so the
-    figure never holds more than one batch in memory.
+    A lazy :class:`~engine.data.DiffractionStack` is read ``batch`` rows at a time
+    (``None``: :data:`STREAM_ROWS`), so the figure never holds more than one batch in memory.
     """
     if is_lazy(diffraction):
+        batch = batch or STREAM_ROWS
         n = len(diffraction)
         if n == 0:
             raise InputError("diffraction", "a non-empty (n, N, N) stack", "n = 0")
@@ -71,7 +72,7 @@ def _energy_sum(d: np.ndarray, mask: np.ndarray | None) -> float:
 
 
 def intensity_scale(diffraction: Any, mask: np.ndarray | None = None,
-                    batch: int = STREAM_ROWS) -> float:
+                    batch: int | None = None) -> float:
     """``s = sqrt(mean_j Σ_valid D_j² / (N/2)²)`` of amplitudes (n, N, N).
 
     ``mask`` ((N, N) bool, True = valid; ``None``: all) leaves masked detector pixels (hot,
@@ -133,13 +134,14 @@ class ScalingConfig(Options):
 
 def resolve_scale(config: ScalingConfig, diffraction: Any,
                   bundle_scale: float | None = None,
-                  mask: np.ndarray | None = None) -> tuple[float, str]:
+                  mask: np.ndarray | None = None,
+                  batch: int | None = None) -> tuple[float, str]:
     """The scale to use and a sentence saying where it came from.
 
     A bundle scale more than 2× away from the data's own is logged as a warning with both
     values: that mismatch is what once turned gridsize-1 output into zeros.
     """
-    data_scale = intensity_scale(diffraction, mask)
+    data_scale = intensity_scale(diffraction, mask, batch)
     if config.mode == "data":
         return data_scale, f"from data: {data_scale:.6f}"
     if config.mode == "fixed":
