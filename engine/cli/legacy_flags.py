@@ -30,9 +30,23 @@ from engine.errors import InputError
 RENAMED = {
     "--n_images": "--n-groups",
     "--nepochs": "--epochs",
+    "--max_epochs": "--epochs",
     "--output_dir": "--out",
     "--output_prefix": "--out",
     "--n_positions": "--n-positions",
+    "--learning-rate": "--lr",
+    "--learning_rate": "--lr",
+    "--torch-loss-mode": "--loss",
+    "--torch_loss_mode": "--loss",
+    "--inference-batch-size": "--batch-size",
+    "--device": "--accelerator",  # train only: infer and reconstruct have --device itself
+}
+# switches with nothing to switch here: dropped with a note
+IGNORED = {
+    "--disable_mlflow": "nothing is sent to an experiment tracker here (the run directory "
+    "holds the history)",
+    "--quiet": "this command has no quiet mode; its progress line goes to stderr "
+    "(redirect stderr to silence it)",
 }
 # original flag -> the positional argument (dest) it names here
 TO_POSITIONAL = {
@@ -74,9 +88,12 @@ def translate(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[st
             out += argv[i - 1:]
             break
         flag, eq, value = arg.partition("=")
-        legacy = "_" in flag or flag in RENAMED or flag in TO_POSITIONAL
+        legacy = "_" in flag or flag in RENAMED or flag in TO_POSITIONAL or flag in IGNORED
         if not arg.startswith("--") or not legacy or flag in options:  # this parser's own
             out.append(arg)
+            continue
+        if flag in IGNORED and not eq:
+            notes.append(f"{flag} is ignored here: {IGNORED[flag]}")
             continue
         why = NO_MEANING.get((_command(parser), flag))
         if why is not None:

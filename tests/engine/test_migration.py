@@ -125,3 +125,17 @@ def test_a_tensorflow_bundle_is_recognised_and_refused(tmp_path, capsys):
                  str(tmp_path / "inf")]) == 2
     err = capsys.readouterr().err
     assert "PtychoPINN TensorFlow bundle" in err and len(err.strip().splitlines()) == 1
+
+
+def test_renamed_and_ignored_torch_flags(capsys):
+    a = build_parser("train").parse_args(["train", "d.npz", "--out", "o", "--max_epochs", "4",
+                                          "--learning-rate", "0.002", "--torch-loss-mode",
+                                          "mae", "--device", "cpu", "--disable_mlflow",
+                                          "--quiet"])
+    assert (a.epochs, a.lr, a.loss, a.accelerator) == (4, 0.002, "mae", "cpu")
+    err = capsys.readouterr().err
+    assert "--disable_mlflow is ignored here" in err and "--quiet is ignored here" in err
+    # infer has --device itself: kept as it is
+    b = build_parser("infer").parse_args(["infer", "r", "d.npz", "--out", "o", "--device",
+                                          "cpu"])
+    assert b.device == "cpu" and capsys.readouterr().err == ""
