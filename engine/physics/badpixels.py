@@ -10,8 +10,11 @@ Three tests, all from one streamed pass over the stack (a lazy
 - **hot** / **cold**: a pixel whose mean amplitude over the frames is an outlier against its
   8 neighbours: its residual to their median, divided by a robust local scale (1.4826 × the
   median absolute residual in a 7 × 7 window, plus the noise of a mean of F amplitudes,
-  0.5/√F), beyond ``threshold`` (above: hot, below: cold). The local scale keeps the steep
-  centre of a diffraction pattern from passing for outliers.
+  0.5/√F), beyond ``threshold`` (above: hot, below: cold), and in log intensity more than
+  1.5 robust deviations off the quadratic surface through its 24 surrounding pixels. The
+  local scale keeps the steep centre of a pattern, and the quadratic its sharp direct-beam
+  peak, from passing for outliers. Three passes, each with the bad pixels found so far
+  filled by their neighbours' median, so that two bad neighbours do not hide each other.
 - **dead**: a pixel that reads zero in every frame while its neighbours' mean amplitude
   says it should have seen about ``dead_photons`` photons over the stack.
 
@@ -37,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import median_filter
+from scipy.ndimage import correlate, median_filter
 
 from engine.data import Dataset, is_lazy, read_rows
 from engine.errors import InputError
@@ -131,6 +134,66 @@ class _Accumulator:
         self.peak = np.where(higher, batch_peak, self.peak)
 
 
+def _quadratic_centre_kernel() -> np.ndarray:
+    """The 5 x 5 weights that predict a pixel from its 24 neighbours by a least-squares
+    quadratic surface (zero weight on the pixel itself)."""
+    yy, xx = np.mgrid[-2:3, -2:3]
+    around = ~((yy == 0) & (xx == 0))
+    y, x = yy[around], xx[around]
+    design = np.stack([np.ones_like(y), y, x, y * y, x * x, y * x], axis=1).astype(float)
+    kernel = np.zeros((5, 5))
+    kernel[around] = np.linalg.pinv(design)[0]
+    return kernel
+
+
+_QUADRATIC = _quadratic_centre_kernel()
+# robust z-score of a pixel's log mean against the quadratic through its neighbours below
+# which a local outlier is taken for a real, smooth peak
+SMOOTH_THRESHOLD = 1.5
+
+
+def _log_smoothness(mean: np.ndarray, frames: int) -> np.ndarray:
+    """Robust z-score of log(mean) against the quadratic surface through the 24 pixels
+    around each pixel (the noise floor of a mean of ``frames`` amplitudes keeps dark pixels'
+    logarithms finite and quiet)."""
+    floor = 0.5 / np.sqrt(frames) + 1e-3 * float(mean.max())
+    a = np.log(mean + floor)
+    r = a - correlate(a, _QUADRATIC, mode="reflect")
+    scale = 1.4826 * median_filter(np.abs(r), size=7, mode="reflect")
+    scale = np.maximum(scale, 1.4826 * np.median(np.abs(r)) + 1e-12)
+    return r / scale
+
+
+# passes of the hot/cold test, each with the bad pixels found so far filled in
+OUTLIER_PASSES = 3
+
+
+def _filled(mean: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """``mean`` with the ``bad`` pixels replaced by the median of their 8 neighbours."""
+    if not bad.any():
+        return mean
+    out = mean.copy()
+    out[bad] = median_filter(mean, footprint=_NEIGHBOURS, mode="reflect")[bad]
+    return out
+
+
+def _outliers(mean: np.ndarray, frames: int, threshold: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(hot, cold): pixels of ``mean`` beyond ``threshold`` robust deviations from their
+    neighbours' median (module docstring) and off the log-quadratic surface around them."""
+    neighbours = median_filter(mean, footprint=_NEIGHBOURS, mode="reflect")
+    residual = mean - neighbours
+    scale = (1.4826 * median_filter(np.abs(residual), size=7, mode="reflect")
+             + 0.5 / np.sqrt(frames))
+    z = residual / scale
+    # a sharp but real peak (the direct beam of a bright pattern) also stands out from its
+    # neighbours' median; it is smooth in log intensity, where a quadratic through the 24
+    # pixels around it predicts it: an outlier must also stand out from that prediction
+    smooth = _log_smoothness(mean, frames)
+    return ((z > threshold) & (smooth > SMOOTH_THRESHOLD),
+            (z < -threshold) & (smooth < -SMOOTH_THRESHOLD))
+
+
 def find_bad_pixels(diffraction: Any, options: BadPixelOptions | None = None) -> BadPixelReport:
     """Saturated, hot and cold pixels of an (n, N, N) amplitude stack, in one streamed pass.
 
@@ -161,15 +224,21 @@ def find_bad_pixels(diffraction: Any, options: BadPixelOptions | None = None) ->
         if saturation <= 0:
             saturated[:] = False
     mean = acc.total / F
-    neighbours = median_filter(mean, footprint=_NEIGHBOURS, mode="reflect")
-    residual = mean - neighbours
-    scale = 1.4826 * median_filter(np.abs(residual), size=7, mode="reflect") + 0.5 / np.sqrt(F)
-    z = residual / scale
-    hot = (z > options.threshold) & ~saturated
     # a pixel that never counted although its neighbours' mean says it should have seen
     # dead_photons over the stack (amplitude ≈ counts for the weak pixels where this matters)
-    dead = (acc.peak <= 0) & (neighbours * F >= options.dead_photons)
-    cold = ((z < -options.threshold) | dead) & ~saturated
+    neighbours = median_filter(mean, footprint=_NEIGHBOURS, mode="reflect")
+    dead = (acc.peak <= 0) & (neighbours * F >= options.dead_photons) & ~saturated
+    hot = np.zeros_like(saturated)
+    cold = dead.copy()
+    # bad pixels next to each other hide one another: each pass fills the ones found so far
+    # with their neighbours' median and looks again
+    for _ in range(OUTLIER_PASSES):
+        found = saturated | hot | cold
+        h, c = _outliers(_filled(mean, found), F, options.threshold)
+        h, c = h & ~found, c & ~found
+        if not (h.any() or c.any()):
+            break
+        hot, cold = hot | h, cold | c
     bad = saturated | hot | cold
     counts = {"saturated": int(saturated.sum()), "hot": int(hot.sum()), "cold": int(cold.sum()),
               "bad": int(bad.sum())}
