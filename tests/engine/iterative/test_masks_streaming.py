@@ -121,3 +121,22 @@ def test_lazy_stack_streams_a_batch_at_a_time_and_equals_in_memory(noisy32, opti
     np.testing.assert_allclose(b.object, a.object, rtol=0, atol=1e-5 * np.abs(a.object).max())
     np.testing.assert_allclose(b.errors, a.errors, rtol=1e-5)
     assert b.intensity_scale == pytest.approx(a.intensity_scale, rel=1e-6)
+
+
+def test_device_indexed_batches_read_a_lazy_stack_too(noisy32):
+    """The GPU path batches by device indices (``device_indices``); forced on a CPU torch
+    backend, a lazy stack's batch equals the in-memory one."""
+    from engine.iterative.model import Problem
+
+    be = get_backend("torch", "cpu")
+    X = noisy32.diffraction.astype(np.float64) / 7.0
+    top_left = noisy32.positions - 16.0
+    mem = Problem.create(be, be.asarray(X), top_left, 1.0, device_indices=True)
+    stack = CountingStack(noisy32.diffraction)
+    lazy = Problem.create(be, None, top_left, 1.0, device_indices=True, stack=stack,
+                          stack_scale=7.0)
+    order = mem.epoch_order(np.array([5, 2, 30, 11]))
+    (da, ta), (db, tb) = mem.batch(order), lazy.batch(order)
+    np.testing.assert_allclose(be.to_numpy(db), be.to_numpy(da), rtol=1e-6)
+    np.testing.assert_array_equal(be.to_numpy(tb), be.to_numpy(ta))
+    assert stack.reads == [4] and lazy.N == 32
