@@ -160,7 +160,8 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
             size = write_stack(path, ds.diffraction, r)
             modes = ["lazy"] + (["memory"] if r <= args.in_memory_max else [])
             for mode in modes:
-                argv = [sys.executable, "-m", "engine.bench.io", json.dumps(
+                answer = work / f"case_{mode}_x{r}.json"
+                argv = [sys.executable, "-m", "engine.bench.io", str(answer), json.dumps(
                     [str(path), str(scan), mode, args.method, args.epochs, args.batch_size])]
                 done = subprocess.run(argv, capture_output=True, text=True, check=False,
                                       env={**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -170,7 +171,8 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
                     raise RuntimeError(f"bench io case {mode} x{r} failed: "
                                        f"{done.stderr.strip().splitlines()[-1:]}")
                 case = {"repeats": r, "file_mib": size / 2**20,
-                        **json.loads(done.stdout.strip().splitlines()[-1])}
+                        **json.loads(answer.read_text())}
+                answer.unlink()
                 cases.append(case)
             path.unlink()
             emit(Progress(task="bench io", done=i + 1, total=len(repeats),
@@ -194,5 +196,5 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
             "cases": cases, "summary": summary}
 
 
-if __name__ == "__main__":  # one case, in a fresh process (see run)
-    print(json.dumps(_case(*json.loads(sys.argv[1]))))
+if __name__ == "__main__":  # one case, in a fresh process (see run), answered in a file
+    Path(sys.argv[1]).write_text(json.dumps(_case(*json.loads(sys.argv[2]))))
