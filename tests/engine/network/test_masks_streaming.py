@@ -97,3 +97,36 @@ def test_inference_from_a_lazy_stack_equals_in_memory(tiny_ds, tmp_path):
     assert b.scale == pytest.approx(a.scale, rel=1e-6)
     np.testing.assert_allclose(b.canvas.canvas[a.canvas.coverage],
                                a.canvas.canvas[a.canvas.coverage], rtol=1e-5, atol=1e-6)
+
+
+def test_five_percent_corrupted_pixels_masked_train_as_well_as_clean(pinn_ds, tmp_path):
+    """The issue's figure for the network: 8 epochs (width 8, gridsize 1) on the 256-pattern
+    lines set with 5 % of the detector hot, dead or stuck at the maximum. Measured: clean
+    0.131 rad phase RMS (amplitude r 0.75), masked 0.127 rad (r 0.78), unmasked 0.92 rad
+    (r −0.09) against the true object."""
+    from engine.evaluation.metrics import evaluate_canvas
+
+    N = pinn_ds.N
+    rng = np.random.default_rng(0)
+    bad = rng.choice(N * N, int(round(0.05 * N * N)), replace=False)
+    hot, dead, stuck = np.array_split(bad, 3)
+    D = pinn_ds.diffraction.copy()
+    flat = D.reshape(D.shape[0], -1)
+    flat[:, hot] = np.sqrt(flat[:, hot] ** 2 + 0.2 * D.max() ** 2)
+    flat[:, dead] = 0.0
+    flat[:, stuck] = D.max()
+    mask = np.ones(N * N, bool)
+    mask[bad] = False
+    corrupted = pinn_ds.with_diffraction(D)
+    cfg = tiny_config(epochs=8, base_channels=8, lr=1e-3, val_fraction=0.0)
+    scores = {}
+    for name, data in (("clean", pinn_ds),
+                       ("masked", dataclasses.replace(corrupted, pixel_mask=mask.reshape(N, N))),
+                       ("unmasked", corrupted)):
+        run = train(data, cfg, tmp_path / name)
+        canvas = infer(run.bundle, data, InferConfig(device="cpu")).canvas
+        ev = evaluate_canvas(canvas, pinn_ds.object)
+        scores[name] = (ev["phase"]["rms_error_rad"], ev["amplitude"]["pearson_r"])
+    clean, masked, unmasked = scores["clean"], scores["masked"], scores["unmasked"]
+    assert masked[0] <= 1.25 * clean[0] and masked[1] >= clean[1] - 0.1
+    assert unmasked[0] > 4 * masked[0] and unmasked[1] < 0.3
