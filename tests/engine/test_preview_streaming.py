@@ -57,3 +57,15 @@ def test_statistics_scale_ignores_masked_pixels_and_streams(masked_ds, monkeypat
     unmasked = stats_dataset(dataclasses.replace(masked_ds, pixel_mask=None), limit=1)
     # one hot pixel at 20x the peak would set the scale of every pattern
     assert unmasked.records[-1]["intensity_scale"] > 3 * s_mem
+
+
+def test_the_overview_figure_leaves_masked_pixels_blank(masked_ds):
+    from engine.evaluation.report import overview_figure
+
+    fig = overview_figure(masked_ds)
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    ax = panels["pattern 0 (masked pixels blank)"]
+    shown = ax.images[0].get_array()
+    assert np.ma.is_masked(shown[4, 6]) or np.isnan(shown[4, 6])
+    # the colour scale is the data's, not the hot pixel's
+    assert ax.images[0].get_clim()[1] < np.log1p(float(masked_ds.diffraction[0, 4, 6]) ** 2)
