@@ -41,11 +41,13 @@ from engine.errors import InputError, PtychoError
 from engine.events import Callback, RunControl, StopRequested
 from engine.iterative.options import EPIEOptions, LSQMLOptions, RPIEOptions, SolverOptions
 from engine.iterative.result import ReconResult
+from engine.physics.badpixels import BadPixelOptions, BadPixelReport
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
 from engine.physics.scaling import ScalingConfig
 from engine.physics.stats import StatsLog
 from engine.physics.stitching import Canvas, StitchConfig
 from engine.physics.workflows import stats_dataset, stitch_dataset
+from engine.prepare import PrepareOptions
 from engine.preview import CompareView, Preview, PreviewOptions, compare_view, iter_preview, preview
 from engine.simulation.simulate import SimulationConfig
 
@@ -849,3 +851,40 @@ def compare(baseline: Any, candidate: Any, *, rtol: float = 0.05,
     from engine.evaluation.compare import compare_stats
 
     return compare_stats(baseline, candidate, tol=zero_tol, rtol=rtol)
+
+
+def prepare(data: Dataset, options: PrepareOptions | None = None, *,
+            dark: np.ndarray | None = None, flat: np.ndarray | None = None) -> Dataset:
+    """Measured frames made ready for the methods: dark frame, flat field, negative counts,
+    beam centre, crop and bin (docs/conventions.md#preparation); the mask, geometry,
+    positions and probe follow, and each step is recorded in ``metadata["provenance"]``.
+    A lazy stack stays lazy (each batch is transformed as it is read).
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=64, step=6))
+    >>> prepare(ds, PrepareOptions(bin=2)).N
+    32
+    """
+    from engine.prepare import prepare as _prepare
+
+    return _prepare(data, options, dark=dark, flat=flat)
+
+
+def find_bad_pixels(data: Dataset, options: BadPixelOptions | None = None
+                    ) -> tuple[Dataset, BadPixelReport]:
+    """Saturated, hot and cold detector pixels found in ``data`` (one streamed pass), merged
+    into its ``pixel_mask`` and recorded in its provenance; returns the dataset and the
+    report (counts per kind, :meth:`BadPixelReport.summary` for one line).
+
+    Examples
+    --------
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> D = ds.diffraction.copy(); D[:, 3, 3] = 10 * D.max()
+    >>> masked, report = find_bad_pixels(ds.with_diffraction(D))
+    >>> report.counts["saturated"], bool(masked.pixel_mask[3, 3])
+    (1, False)
+    """
+    from engine.physics.badpixels import mask_bad_pixels
+
+    return mask_bad_pixels(data, options)

@@ -202,7 +202,8 @@ def resolve_preview_scale(data: Dataset, options: PreviewOptions,
     ``data_scale`` is the data's own when already known."""
     if data.diffraction is None:
         return None
-    own = data_scale if data_scale is not None else intensity_scale(data.diffraction)
+    own = data_scale if data_scale is not None else intensity_scale(data.diffraction,
+                                                                      data.pixel_mask)
     if options.scaling == "data":
         return ScaleInfo(own, "data", own, bundle_scale)
     if options.scaling == "fixed":
@@ -211,6 +212,18 @@ def resolve_preview_scale(data: Dataset, options: PreviewOptions,
         raise InputError("scaling", "'data' or 'fixed' (no bundle is loaded to take "
                          "'bundle' from)", "'bundle'")
     return ScaleInfo(float(bundle_scale), "bundle", own, bundle_scale)
+
+
+def network_inputs(data: Dataset, index: np.ndarray, scale: float) -> np.ndarray:
+    """The network inputs D / s of positions ``index`` (any integer shape), float32 of shape
+    ``index.shape + (N, N)``, masked detector pixels 0; only those rows are read from a
+    lazy stack."""
+    flat = np.asarray(index).reshape(-1)
+    unique, inverse = np.unique(flat, return_inverse=True)
+    rows = read_rows(data.diffraction, unique) / np.float32(scale)
+    if data.pixel_mask is not None:
+        rows = rows * data.pixel_mask
+    return rows[inverse].reshape(np.shape(index) + rows.shape[1:]).astype(np.float32)
 
 
 def position_groups(groups: Groups, n: int) -> np.ndarray:
@@ -260,7 +273,7 @@ class PreviewCache:
         """The data's own intensity scale (``None`` without diffraction), computed once."""
         self.use(data)
         if self._scale is None and data.diffraction is not None:
-            self._scale = intensity_scale(data.diffraction)
+            self._scale = intensity_scale(data.diffraction, data.pixel_mask)
         return self._scale
 
     def patches(self, data: Dataset, be: Backend) -> np.ndarray:
@@ -293,9 +306,11 @@ def _predicted_patches(data: Dataset, groups: Groups, scale: ScaleInfo, model: A
     """Yield (slice, patches (b, C, N, N) complex numpy) of the network's prediction."""
     import torch
 
+    from engine.network.patterns import input_patterns
     from engine.network.predict import predict
 
-    x = torch.from_numpy((data.diffraction / np.float32(scale.value)).astype(np.float32))
+    # masked pixels enter as 0; a lazy stack is read a batch of groups at a time
+    x = input_patterns(data.diffraction, scale.value, data.pixel_mask, torch.device("cpu"))
     for sl, obj, _, _ in predict(model, x, groups, batch_size, amplitudes=False):
         _checkpoint(control)
         yield sl, obj.cpu().numpy().astype(np.complex64)
@@ -446,9 +461,8 @@ def iter_preview(data: Dataset, options: PreviewOptions | None = None, *,
     grid["phase"], _ = tile_patches(np.angle(sample).astype(np.float32), groups.gridsize,
                                     per_row, gap, ggap)
     if scale is not None:
-        x = data.diffraction[groups.indices[:n_show]] / np.float32(scale.value)
-        grid["inputs"], _ = tile_patches(x.astype(np.float32), groups.gridsize, per_row, gap,
-                                         ggap)
+        x = network_inputs(data, groups.indices[:n_show], scale.value)
+        grid["inputs"], _ = tile_patches(x, groups.gridsize, per_row, gap, ggap)
     forward = None
     if scale is not None and model is None:
         forward = forward_check(data, sample, groups.indices[:n_show], be)

@@ -13,4 +13,5 @@ SUITES = {
     "pinn": "engine.bench.pinn",
     "pinn-sweep": "engine.bench.pinn_sweep",
     "gui": "engine.bench.gui",
+    "io": "engine.bench.io",
 }

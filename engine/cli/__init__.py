@@ -22,6 +22,7 @@ from engine.errors import PtychoError, os_reason
 
 COMMANDS = (
     "simulate",
+    "prepare",
     "stitch",
     "stats",
     "compare",
@@ -41,6 +42,7 @@ COMMANDS = (
 # imported for its own summary.
 SUMMARIES = {
     "simulate": "simulate a dataset with ground truth (or from a measured object and probe)",
+    "prepare": "mask bad pixels; subtract dark, divide flat, centre, crop and bin a dataset",
     "stitch": "stitch patches of a source into a canvas (canvas, coverage, origin)",
     "stats": "patch and canvas statistics of a source, as JSON (and patch-grid PNGs)",
     "compare": "compare two statistics files, runs or canvases figure by figure",
@@ -83,6 +85,7 @@ def build_parser(command: str | None = None) -> Parser:
 # is done, so a bad --out costs nothing (train, infer and reconstruct hold theirs as runs)
 OUTPUTS = {
     "simulate": (("out", False),),
+    "prepare": (("out", False),),
     "stitch": (("out", False),),
     "stats": (("out", False), ("grid_png", False)),
     "compare": (("out", False),),

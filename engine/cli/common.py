@@ -8,6 +8,7 @@ not load torch, scipy or matplotlib); configs are built inside the helpers that 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from engine.errors import InputError, PtychoError
@@ -51,6 +52,21 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        """A sub-command also takes the original PtychoPINN spellings (``--nepochs``,
+        ``--n_images``, ``--output_dir``...), each with a one-line note of this spelling
+        (:mod:`engine.cli.legacy_flags`)."""
+        if args is not None and self._subparsers is None:
+            from engine.cli.legacy_flags import translate
+
+            try:
+                args, notes = translate(self, list(args))
+            except InputError as exc:
+                self.error(str(exc))
+            for note in notes:
+                sys.stderr.write(f"{self.prog}: note: {note}\n")
+        return super().parse_known_args(args, namespace)
 
 
 def one_line_errors(p: argparse.ArgumentParser, name: str) -> None:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError
+from engine.evaluation.legacy_stats import LEGACY_FILES, NATIVE, translate
 from engine.physics.stats import FIGURES, summarise
 
 CANVAS_FIGURES = ("mean", "std", "min", "max", "coverage")
@@ -56,7 +57,8 @@ DEFAULT_RTOL = 0.05
 # which statistics file a directory stands for, first match wins: a debug dump directory,
 # then an inference's (its whole-set record over every group), then a training run's
 DIRECTORY_ORDER = ("stats.json", "analysis/stats_inference.json", "analysis/stats_train.json",
-                   "stats_inference.json", "stats_train.json", "debug/stats.json")
+                   "stats_inference.json", "stats_train.json", "debug/stats.json",
+                   *LEGACY_FILES)
 
 
 def find_stats_file(directory: str | os.PathLike[str]) -> Path:
@@ -89,6 +91,14 @@ def _from_debug_dump(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [record]
 
 
+def load_stats_named(source: Any) -> tuple[list[dict[str, Any]], str]:
+    """:func:`load_stats` and the naming the file used (this project's, or the original
+    PtychoPINN tools' ``global_mean``/``batch_idx``..., see
+    :mod:`engine.evaluation.legacy_stats`)."""
+    records, _, naming = _load_named(source)
+    return records, naming
+
+
 def load_stats(source: str | os.PathLike[str] | list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Records of a statistics source.
 
@@ -100,8 +110,14 @@ def load_stats(source: str | os.PathLike[str] | list[dict[str, Any]]) -> list[di
 
 
 def _load(source: Any) -> tuple[list[dict[str, Any]], str | None]:
+    records, path, _ = _load_named(source)
+    return records, path
+
+
+def _load_named(source: Any) -> tuple[list[dict[str, Any]], str | None, str]:
     if isinstance(source, list):
-        return source, None
+        records, naming = translate(source)
+        return records, None, naming
     path = Path(source)
     if path.is_dir():
         path = find_stats_file(path)
@@ -113,6 +129,7 @@ def _load(source: Any) -> tuple[list[dict[str, Any]], str | None]:
         got = (f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError)
                else "binary data")
         raise InputError(str(path), "valid JSON", got) from None
+    data, naming = translate(data)  # the original tools' key names, renamed
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
     elif isinstance(data, dict) and "patches" in data:
@@ -122,7 +139,7 @@ def _load(source: Any) -> tuple[list[dict[str, Any]], str | None]:
                          "a JSON list of statistics records (docs/conventions.md#statistics)")
     if not data:
         raise InputError(str(path), "at least one statistics record", "an empty list")
-    return data, str(path)
+    return data, str(path), naming
 
 
 def compare_figure(baseline: Any, candidate: Any, tol: float = 0.0,
@@ -210,7 +227,7 @@ def compare_stats(baseline: Any, candidate: Any, tol: float = 0.0,
         raise InputError("zero_tol", "a magnitude >= 0", str(tol))
     if not (isinstance(rtol, int | float) and rtol >= 0):
         raise InputError("rtol", "a relative tolerance >= 0", str(rtol))
-    (brecs, bfile), (crecs, cfile) = _load(baseline), _load(candidate)
+    (brecs, bfile, bname), (crecs, cfile, cname) = _load_named(baseline), _load_named(candidate)
     base, cand = summarise(brecs), summarise(crecs)
     figures = {}
     for k in FIGURES:
@@ -225,8 +242,8 @@ def compare_stats(baseline: Any, candidate: Any, tol: float = 0.0,
                                                     rtol)
     keys = ("phase", "gridsize", "C", "backend", "device", "n_patches")
     return {
-        "baseline": {"file": bfile, **{k: base.get(k) for k in keys}},
-        "candidate": {"file": cfile, **{k: cand.get(k) for k in keys}},
+        "baseline": {"file": bfile, "naming": bname, **{k: base.get(k) for k in keys}},
+        "candidate": {"file": cfile, "naming": cname, **{k: cand.get(k) for k in keys}},
         "rtol": rtol, "zero_tol": tol,
         "figures": figures,
         "verdict": verdict(figures),
@@ -244,6 +261,8 @@ def format_report(report: dict[str, Any]) -> str:
         if info.get("file"):
             lines.append(f"{side}: {info['file']} ({info.get('phase') or '?'}, "
                          f"C = {info.get('C') if info.get('C') is not None else '?'})")
+        if info.get("naming") and info["naming"] != NATIVE:
+            lines.append(f"{side}: read with the {info['naming']} naming")
     header = f"{'figure':<18} {'baseline':>12} {'candidate':>12} {'ratio':>10} {'delta':>12}"
     lines.append(header + "  status")
     for name, f in report["figures"].items():

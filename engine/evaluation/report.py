@@ -112,8 +112,12 @@ def overview_figure(ds: Dataset, canvas: Canvas | None = None, title: str = "",
         _text(fig, pos(), "", [f"{ds.n} positions", f"N = {ds.N}"])
     _imshow(fig, pos(), np.abs(ds.probe), "probe amplitude |P|", "magma")
     if ds.diffraction is not None:
-        _imshow(fig, pos(), np.log1p(ds.diffraction[0] ** 2), "pattern 0", "viridis",
-                label="log(1 + counts)")
+        pattern = np.log1p(np.asarray(ds.diffraction[0], dtype=np.float64) ** 2)
+        title = "pattern 0"
+        if ds.pixel_mask is not None:  # a hot pixel would set the colour scale: left blank
+            pattern = np.where(ds.pixel_mask, pattern, np.nan)
+            title = "pattern 0 (masked pixels blank)"
+        _imshow(fig, pos(), pattern, title, "viridis", label="log(1 + counts)")
     else:
         _text(fig, pos(), "pattern", ["no diffraction data"])
     if canvas is not None:

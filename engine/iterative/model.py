@@ -16,6 +16,7 @@ import numpy as np
 from engine.backends import Backend
 from engine.backends.propagation import BoundPropagator, Propagator
 from engine.backends.protocol import checkerboard
+from engine.data import read_rows
 from engine.iterative import xp
 
 Array = Any
@@ -47,6 +48,11 @@ class Problem:
     near : the near-field propagator on the backend (docs/conventions.md#propagation), or
         ``None`` for the far field. Near-field runs have no checkerboard frame: the
         detector plane is real space, nothing is centred.
+    mask : (N, N) real 0/1 on the backend: 1 where a detector pixel is valid, 0 where it is
+        masked (docs/conventions.md#detector-mask); ``None``: every pixel valid.
+    stack, stack_scale : a lazy :class:`~engine.data.DiffractionStack` of amplitudes D and
+        the scale s: ``data`` is then ``None`` and each batch reads its own rows, divides
+        them by s and moves them to the backend (the patterns are never all in memory).
     """
 
     backend: Backend
@@ -56,19 +62,25 @@ class Problem:
     frame: Array | None = None
     device_top_left: Array | None = None
     near: BoundPropagator | None = None
+    mask: Array | None = None
+    stack: Any = None
+    stack_scale: float = 1.0
 
     @classmethod
     def create(cls, backend: Backend, data: Array, top_left: np.ndarray,
                mean_energy: float, *, device_indices: bool | None = None,
-               propagator: Propagator | None = None) -> Problem:
+               propagator: Propagator | None = None, mask: np.ndarray | None = None,
+               stack: Any = None, stack_scale: float = 1.0) -> Problem:
         """A problem in the checkerboard frame whenever the pattern size is even (far
         field).
 
         ``device_indices`` (default: on for a torch backend off the CPU) keeps the window
         corners on the device and batches by device indices. ``propagator``: the
-        geometry's (default: the far field).
+        geometry's (default: the far field). ``mask`` ((N, N) bool, True = valid) leaves
+        pixels out of every data term; ``stack`` (with ``data=None``) streams the patterns
+        from a lazy stack a batch at a time.
         """
-        N = int(data.shape[-1])
+        N = int((data if stack is None else stack).shape[-1])
         near = None
         if propagator is not None and propagator.kind == "near":
             near = propagator.bind(backend)
@@ -81,7 +93,9 @@ class Problem:
             import torch
 
             on_device = torch.as_tensor(np.asarray(top_left, dtype=np.float64), device=device)
-        return cls(backend, data, top_left, mean_energy, frame, on_device, near)
+        valid = None if mask is None else backend.asarray(np.asarray(mask, dtype=np.float64))
+        return cls(backend, data, top_left, mean_energy, frame, on_device, near, valid, stack,
+                   float(stack_scale))
 
     def to_frame(self, probe: Array) -> Array:
         """The probe modes (K, N, N) as the solvers iterate on them."""
@@ -112,7 +126,7 @@ class Problem:
 
     @property
     def N(self) -> int:  # noqa: N802 - the physics symbol
-        return int(self.data.shape[-1])
+        return int((self.data if self.stack is None else self.stack).shape[-1])
 
     def epoch_order(self, order: np.ndarray) -> Array:
         """An epoch's position order as batches index with it (a device tensor when the
@@ -126,6 +140,8 @@ class Problem:
     def batch(self, idx: Array) -> tuple[Array, Array]:
         """The measured amplitudes and window corners of positions ``idx`` (host indices,
         or a slice of :meth:`epoch_order` on the device)."""
+        if self.stack is not None:
+            return self._read_batch(idx)
         data = self.data
         if self.device_top_left is not None and not isinstance(idx, np.ndarray):
             return data[idx], self.device_top_left[idx]
@@ -134,6 +150,15 @@ class Problem:
 
             return data[torch.as_tensor(idx, device=data.device)], self.top_left[idx]
         return data[idx], self.top_left[idx]
+
+    def _read_batch(self, idx: Array) -> tuple[Array, Array]:
+        """A lazy stack's rows ``idx``, scaled and moved to the backend: the only patterns
+        in memory are this batch's."""
+        host = idx if isinstance(idx, np.ndarray) else idx.cpu().numpy()
+        rows = read_rows(self.stack, host).astype(np.float64) / self.stack_scale
+        tl = self.device_top_left[idx] if self.device_top_left is not None \
+            and not isinstance(idx, np.ndarray) else self.top_left[host]
+        return self.backend.asarray(rows), tl
 
 
 @dataclass
@@ -157,8 +182,11 @@ def batch_model(problem: Problem, obj: Array, probe: Array,
 
 
 def fourier_residual(far: Array, measured: Array, noise: str = "gaussian",
-                     eps: float = 1e-9) -> tuple[Array, Array]:
+                     eps: float = 1e-9, mask: Array | None = None) -> tuple[Array, Array]:
     """Far-field correction Ψ' − Ψ of every mode, and the batch's Σ (|Ψ| − X)² (0-d array).
+
+    ``mask`` ((N, N) 0/1, 1 = valid): a masked pixel gets no correction (Ψ' = Ψ, the model
+    keeps its own amplitude there: predicted, never fitted) and counts in no error sum.
 
     ``gaussian``: the modulus projection Ψ·X/|Ψ| (|Ψ|² summed over the incoherent modes),
     the maximum-likelihood target for amplitude noise. ``poisson``: a step β_j along the
@@ -169,11 +197,15 @@ def fourier_residual(far: Array, measured: Array, noise: str = "gaussian",
     intensity = xp.sum_axes(xp.abs2(far), (1,), keepdims=True)  # (b, 1, N, N)
     amp = xp.sqrt(intensity)
     X = measured[:, None]
-    err = xp.sum_axes((amp - X) ** 2, (0, 1, 2, 3))
+    sq = (amp - X) ** 2
+    err = xp.sum_axes(sq if mask is None else sq * mask, (0, 1, 2, 3))
     if noise == "gaussian":
-        return far * (X / (amp + eps) - 1.0), err
+        factor = X / (amp + eps) - 1.0
+        return far * (factor if mask is None else factor * mask), err
     d = X * X
     xi = 1.0 - d / (intensity + eps)
+    if mask is not None:  # ξ = 0: no gradient, and no say in the step length β
+        xi = xi * mask
     # the sums Newton needs, with the pattern-independent factors taken out once
     i_xi, d_xi = intensity * xi, d * xi
     i_xi2 = xp.sum_axes(i_xi * xi, (1, 2, 3), keepdims=True)
@@ -191,7 +223,7 @@ def fourier_residual(far: Array, measured: Array, noise: str = "gaussian",
 def exit_wave_update(problem: Problem, far: Array, measured: Array,
                      noise: str = "gaussian") -> tuple[Array, Array]:
     """Real-space exit-wave correction χ = F⁻¹(Ψ' − Ψ) (b, K, N, N) and the batch error."""
-    dfar, err = fourier_residual(far, measured, noise)
+    dfar, err = fourier_residual(far, measured, noise, mask=problem.mask)
     return problem.exit_wave(dfar), err
 
 

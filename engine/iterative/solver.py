@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.backends import Backend, get_backend
 from engine.backends.propagation import Propagator
-from engine.data import Dataset
+from engine.data import Dataset, is_lazy
 from engine.errors import InputError
 from engine.events import (
     CanvasSnapshot,
@@ -115,7 +115,10 @@ def _model_energy(problem: Problem, obj: Any, probe: Any, batch: int = 256) -> f
     total = 0.0
     for idx in _batches(np.arange(problem.n), batch):
         m = batch_model(problem, obj, probe, problem.top_left[idx])
-        total += xp.to_float(xp.sum_axes(xp.abs2(m.far), (0, 1, 2, 3)))
+        power = xp.abs2(m.far)
+        # over the valid pixels only: the data's energy it is matched to leaves the masked out
+        total += xp.to_float(xp.sum_axes(power if problem.mask is None else power * problem.mask,
+                                         (0, 1, 2, 3)))
     return total / problem.n
 
 
@@ -227,16 +230,26 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     if options.position_correction or (previous is not None
                                        and previous.positions is not None):
         geometry = position_geometry(geometry)
-    scale = intensity_scale(dataset.diffraction)
+    mask = dataset.pixel_mask
+    scale = intensity_scale(dataset.diffraction, mask, batch=options.batch_size)
     propagator = Propagator.from_geometry(dataset.geometry, N, options.propagation)
     start_probe = dataset.probe
     if options.probe_init != "given" and previous is None and resume is None:
         start_probe = initial_probe(dataset, options.probe_init, propagator, load=load)
     probe0, probe_factor = normalise_probe(start_probe)
-    X = dataset.diffraction.astype(np.float64) / scale
-    problem = Problem.create(be, be.asarray(X), pos - N / 2 - np.asarray(geometry.origin, float),
-                             float(np.mean(np.sum(X * X, axis=(1, 2)))),
-                             propagator=propagator)
+    top_left = pos - N / 2 - np.asarray(geometry.origin, float)
+    if is_lazy(dataset.diffraction):
+        # streamed: each batch reads its rows; Σ_valid X² has mean (N/2)² by the scale's
+        # definition, so the energy needs no second pass over the file
+        problem = Problem.create(be, None, top_left, (N / 2) ** 2, mask=mask,
+                                 stack=dataset.diffraction, stack_scale=scale,
+                                 propagator=propagator)
+    else:
+        X = dataset.diffraction.astype(np.float64) / scale
+        energy = X * X if mask is None else X * X * mask
+        problem = Problem.create(be, be.asarray(X), top_left,
+                                 float(np.mean(np.sum(energy, axis=(1, 2)))), mask=mask,
+                                 propagator=propagator)
     if previous is not None:
         if resume is not None:
             raise InputError("previous", "either a previous result or a checkpoint to "

@@ -37,6 +37,7 @@ from safetensors.torch import save as st_save
 
 from engine.atomic import atomic_directory, atomic_open, leftover_directory
 from engine.errors import InputError
+from engine.network.legacy_bundle import refuse_tensorflow_bundle
 
 FORMAT = "ptycho-bundle/1"
 META = "bundle.json"
@@ -155,6 +156,7 @@ def _read_files(p: Path) -> dict[str, bytes]:
 
 def load_bundle(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Bundle:
     """Load and verify a bundle; any missing, truncated or altered file is an InputError."""
+    refuse_tensorflow_bundle(path)  # PtychoPINN's pickled wts.h5.zip: say what it is
     p = resolve_bundle_path(path)
     files = _read_files(p)
     if META not in files:

@@ -71,8 +71,14 @@ def output_flatness(model: Any, x: Any, prep: Any, ds: Dataset, batch_size: int,
     s1 = s2 = m1 = m2 = None
     count = 0
     out_var = []
+    # masked detector pixels: the measurement says nothing there, so neither side counts them
+    valid = getattr(prep, "mask", None)
+    valid = None if valid is None else torch.as_tensor(valid, dtype=torch.float64,
+                                                       device=torch.device(x.device))
     for _, obj, pred, xb in predict(model, x, groups, batch_size):
         p = pred.detach().double().reshape(-1, N, N)
+        if valid is not None:
+            p = p * valid
         m = xb.detach().double().reshape(-1, N, N)
         s1 = p.sum(0) if s1 is None else s1 + p.sum(0)
         s2 = (p * p).sum(0) if s2 is None else s2 + (p * p).sum(0)

@@ -68,9 +68,10 @@ class StepGraph:
     """
 
     def __init__(self, model: torch.nn.Module, opt: torch.optim.Optimizer, loss: str,
-                 extent: tuple[int, int] | None, graph_factory: Callable[[], Any] | None = None
-                 ) -> None:
+                 extent: tuple[int, int] | None, graph_factory: Callable[[], Any] | None = None,
+                 mask: torch.Tensor | None = None) -> None:
         self.model, self.opt, self.loss_name, self.extent = model, opt, loss, extent
+        self.mask = mask  # the detector mask: a constant of the run, captured as it is
         self.graph_factory = graph_factory
         self._replay: Callable[[], None] | None = None
         self._static: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
@@ -90,7 +91,7 @@ class StepGraph:
         # a device tensor set before each replay
         x, off, target = self._static  # type: ignore[misc]
         self._loss = train_step(self.model, self.opt, self.loss_name, x, off, self.extent,
-                                target, zero_in_place=True).detach()
+                                target, zero_in_place=True, mask=self.mask).detach()
 
     def _capture(self, x: torch.Tensor, off: torch.Tensor, target: torch.Tensor | None) -> None:
         self._static = (x.clone(), off.clone(), None if target is None else target.clone())

@@ -44,6 +44,7 @@ from engine.network.patch_stats import (
     check_collapse,
     stitch_groups,
 )
+from engine.network.patterns import input_patterns
 from engine.network.physics import PhysicsModel
 from engine.network.regime import check_far_field
 from engine.options import Options, option, validate
@@ -195,10 +196,12 @@ def _infer(bundle: Bundle | str | os.PathLike[str], ds: Dataset, config: InferCo
     emit(RunStarted(kind="infer", config={"bundle": str(bundle.path),
                                           "scaling": config.scaling.mode,
                                           "precision": config.precision}))
-    s, source = resolve_scale(config.scaling, ds.diffraction, bundle.intensity_scale)
+    s, source = resolve_scale(config.scaling, ds.diffraction, bundle.intensity_scale,
+                              ds.pixel_mask, config.batch_size)
     log.info("intensity scale %s", source)
     model = load_model(bundle, device, config.precision)
-    x = torch.from_numpy((ds.diffraction / np.float32(s)).astype(np.float32)).to(device)
+    # masked detector pixels enter as 0; a lazy stack is read a batch of groups at a time
+    x = input_patterns(ds.diffraction, s, ds.pixel_mask, device)
     tcfg = bundle.meta.get("config", {})
     K = tcfg.get("neighbor_count")
     if K is not None:

@@ -17,7 +17,17 @@ from engine.network.choices import LOSSES, LossName  # noqa: F401 - re-exported
 _EPS = 1e-12
 
 
-def poisson_nll(pred: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def _mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean over every pixel, or over the valid pixels of a (N, N) 0/1 ``mask`` (a
+    masked pixel is predicted, never fitted: it adds nothing, and the mean is per valid
+    pixel so a mask does not rescale the loss)."""
+    if mask is None:
+        return torch.mean(values)
+    return torch.mean(values * mask) / torch.mean(mask)
+
+
+def poisson_nll(pred: torch.Tensor, x: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
     """Poisson deviance per pixel of counts, divided by s².
 
     ``pred`` and ``x`` are predicted and measured amplitudes in X units. The value is
@@ -26,7 +36,7 @@ def poisson_nll(pred: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """
     lam = pred.float() ** 2
     k = x.float() ** 2
-    return torch.mean(lam - k - k * (torch.log(lam + _EPS) - torch.log(k + _EPS)))
+    return _mean(lam - k - k * (torch.log(lam + _EPS) - torch.log(k + _EPS)), mask)
 
 
 def poisson_nll_counts(pred: torch.Tensor, diffraction: torch.Tensor, s: float) -> torch.Tensor:
@@ -36,9 +46,11 @@ def poisson_nll_counts(pred: torch.Tensor, diffraction: torch.Tensor, s: float) 
     return torch.mean(lam - k * torch.log(lam + _EPS))
 
 
-def mae_amplitude(pred: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error between predicted and measured amplitudes, X units."""
-    return torch.mean(torch.abs(pred.float() - x.float()))
+def mae_amplitude(pred: torch.Tensor, x: torch.Tensor,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute error between predicted and measured amplitudes, X units (over the
+    valid pixels of ``mask``)."""
+    return _mean(torch.abs(pred.float() - x.float()), mask)
 
 
 def supervised(obj: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -51,12 +63,15 @@ def supervised(obj: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def compute_loss(name: str, obj: torch.Tensor, pred: torch.Tensor, x: torch.Tensor,
-                 target: torch.Tensor | None = None) -> torch.Tensor:
-    """Dispatch on ``name`` (one of :data:`LOSSES`)."""
+                 target: torch.Tensor | None = None,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Dispatch on ``name`` (one of :data:`LOSSES`); ``mask`` ((N, N) 0/1, 1 = valid
+    detector pixel) leaves masked pixels out of the data losses (the supervised loss
+    compares objects, not data)."""
     if name == "poisson":
-        return poisson_nll(pred, x)
+        return poisson_nll(pred, x, mask)
     if name == "mae":
-        return mae_amplitude(pred, x)
+        return mae_amplitude(pred, x, mask)
     if target is None:
         raise ValueError("the supervised loss needs ground-truth patches")
     return supervised(obj, target)

@@ -29,7 +29,8 @@ def train_step(model: Callable[..., tuple[torch.Tensor, torch.Tensor]],
                extent: tuple[int, int] | None, target: torch.Tensor | None = None, *,
                lr: float | None = None, zero_in_place: bool = False,
                backward: Callable[[torch.Tensor], Any] | None = None,
-               autocast: contextlib.AbstractContextManager | None = None) -> torch.Tensor:
+               autocast: contextlib.AbstractContextManager | None = None,
+               mask: torch.Tensor | None = None) -> torch.Tensor:
     """One optimiser step of the physics model on a batch; returns the loss (on the device).
 
     Parameters
@@ -44,6 +45,8 @@ def train_step(model: Callable[..., tuple[torch.Tensor, torch.Tensor]],
     backward : how to back-propagate (Fabric's ``fabric.backward``; default
         ``loss.backward()``).
     autocast : a context for the forward pass (mixed precision outside Fabric).
+    mask : (N, N) 0/1 valid detector pixels on the device (``None``: all); masked pixels
+        count in no loss.
 
     Examples
     --------
@@ -64,7 +67,7 @@ def train_step(model: Callable[..., tuple[torch.Tensor, torch.Tensor]],
     opt.zero_grad(set_to_none=not zero_in_place)
     with autocast if autocast is not None else contextlib.nullcontext():
         obj, pred = model(x, off, extent)
-    value = compute_loss(loss, obj, pred, x, target)
+    value = compute_loss(loss, obj, pred, x, target, mask)
     if backward is None:
         value.backward()
     else:

@@ -51,6 +51,7 @@ from engine.network.graphs import StepGraph
 from engine.network.losses import compute_loss
 from engine.network.model import NetworkConfig, PtychoNet, default_bottleneck, default_global_mixing
 from engine.network.patch_stats import check_collapse, collect_stats, stitch_groups
+from engine.network.patterns import mask_tensor
 from engine.network.physics import PhysicsModel, group_extent
 from engine.network.predict import batch_slices, group_batch
 from engine.network.regime import check_far_field
@@ -251,7 +252,9 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
         model.net.forward = torch.compile(model.net.forward)
     model, opt = fabric.setup(model, opt)
     dev = fabric.device
-    x = torch.from_numpy(prep.x).to(dev)
+    # in memory: one tensor on the device; a lazy stack: read a batch of groups at a time
+    x = prep.inputs(dev)
+    mask = mask_tensor(prep.mask, dev)
     target = None if prep.target is None else torch.from_numpy(prep.target).to(dev)
     G = prep.train.n_groups
     metrics: dict[str, Any] = {}
@@ -273,7 +276,7 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     # the groups' local canvas, measured once on the host: no device sync per batch
     extent = _extent(prep, N, augmenter) if cfg.use_object_big and cfg.C > 1 else None
     clock = _Budget(cfg.time_limit, per_epoch, total_steps)
-    graph = _step_graph(cfg, dev, raw_model, raw_opt, extent)
+    graph = _step_graph(cfg, dev, raw_model, raw_opt, extent, mask=mask)
     # snapshots: canvases on the whole scan's geometry (object coordinates), whatever part
     # of it they cover
     geometry = CanvasGeometry.from_positions(ds.positions, N)
@@ -301,7 +304,7 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                     # beside a graph, gradients are zeroed in place: it writes into them
                     loss = train_step(model, opt, cfg.loss, xb, off, extent, tb, lr=lr,
                                       zero_in_place=graph is not None,
-                                      backward=fabric.backward)
+                                      backward=fabric.backward, mask=mask)
                 step += 1
                 # the previous step's loss is read once this step is queued, so reading
                 # it never leaves the GPU idle
@@ -324,7 +327,7 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
             emit(Epoch(epoch=epoch + 1, metrics=dict(record)))
             if prep.val is not None:
                 record["val_loss"], canvas, stats = _validate(raw_model, x, target, prep, cfg,
-                                                              geometry)
+                                                              geometry, mask)
                 guard = check_collapse(stats["record"], f"validation, epoch {epoch + 1}")
                 record["collapsed"] = guard["collapsed"]
                 emit(Validation(epoch=epoch + 1, metrics={"loss": record["val_loss"],
@@ -402,13 +405,14 @@ def _emit_patch_grid(emit: Callable[[Event], None], model: PhysicsModel, x: torc
 
 def _step_graph(cfg: TrainConfig, device: torch.device, model: PhysicsModel,
                 opt: torch.optim.Optimizer, extent: tuple[int, int] | None,
-                graph_factory: Callable[[], Any] | None = None) -> StepGraph | None:
+                graph_factory: Callable[[], Any] | None = None,
+                mask: torch.Tensor | None = None) -> StepGraph | None:
     """The captured step of ``--cuda-graphs`` (``graph_factory``: a stand-in for tests)."""
     if not cfg.cuda_graphs:
         return None
     if device.type != "cuda" and graph_factory is None:
         raise InputError("cuda_graphs", "a CUDA device (accelerator cuda)", str(device))
-    return StepGraph(model, opt, cfg.loss, extent, graph_factory)
+    return StepGraph(model, opt, cfg.loss, extent, graph_factory, mask)
 
 
 def _resumable(state: dict[str, Any], cfg: TrainConfig, digest: str, N: int) -> None:  # noqa: N803
@@ -477,7 +481,8 @@ def _silent(event: Event) -> None:
 
 @torch.no_grad()
 def _validate(model: PhysicsModel, x: torch.Tensor, target: torch.Tensor | None,
-              prep: PreparedData, cfg: TrainConfig, geometry: CanvasGeometry | None = None):
+              prep: PreparedData, cfg: TrainConfig, geometry: CanvasGeometry | None = None,
+              mask: torch.Tensor | None = None):
     """Validation loss, stitched canvas and a statistics record of the held-out region.
 
     One prediction pass gives all three; the loss stays on the device until the end.
@@ -488,7 +493,7 @@ def _validate(model: PhysicsModel, x: torch.Tensor, target: torch.Tensor | None,
     def add_loss(sl: slice, obj: torch.Tensor, pred: torch.Tensor, xb: torch.Tensor) -> None:
         tb = None if target is None else target[torch.as_tensor(val.indices[sl],
                                                                 device=x.device)]
-        sums.append(compute_loss(cfg.loss, obj, pred, xb, tb) * xb.shape[0])
+        sums.append(compute_loss(cfg.loss, obj, pred, xb, tb, mask) * xb.shape[0])
 
     canvas, stats = stitch_groups(model, x, val, max(cfg.batch_size, 64), geometry=geometry,
                                   on_prediction=add_loss)

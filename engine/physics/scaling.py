@@ -20,10 +20,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
+from engine.data import is_lazy, read_rows
 from engine.errors import InputError
 from engine.options import Options, option, validate
 
@@ -33,13 +34,54 @@ ScalingMode = Literal["bundle", "data", "fixed"]
 SCALING_MODES: tuple[str, ...] = get_args(ScalingMode)
 
 
-def intensity_scale(diffraction: np.ndarray) -> float:
-    """``s = sqrt(mean_j Σ_pixels D_j² / (N/2)²)`` of amplitudes (n, N, N)."""
+# rows of a lazy stack read at a time when a whole-stack figure is streamed
+STREAM_ROWS = 256
+
+
+def valid_energy(diffraction: Any, mask: np.ndarray | None = None,
+                 batch: int | None = None) -> float:
+    """``mean_j Σ_valid D_j²`` of amplitudes (n, N, N): the mean pattern energy over the
+    valid detector pixels (``mask`` True; ``None``: every pixel).
+
+    A lazy :class:`~engine.data.DiffractionStack` is read ``batch`` rows at a time
+    (``None``: :data:`STREAM_ROWS`), so the figure never holds more than one batch in memory.
+    """
+    if is_lazy(diffraction):
+        batch = batch or STREAM_ROWS
+        n = len(diffraction)
+        if n == 0:
+            raise InputError("diffraction", "a non-empty (n, N, N) stack", "n = 0")
+        total = 0.0
+        for start in range(0, n, batch):
+            rows = read_rows(diffraction, slice(start, min(start + batch, n)))
+            total += _energy_sum(rows.astype(np.float64), mask)
+        return total / n
     d = np.asarray(diffraction, dtype=np.float64)
     if d.ndim != 3 or d.shape[0] == 0:
         raise InputError("diffraction", "a non-empty (n, N, N) array", f"shape {d.shape}")
-    N = d.shape[-1]
-    energy = float(np.mean(np.sum(d * d, axis=(-2, -1))))
+    if mask is None:  # the historical expression, bit for bit
+        return float(np.mean(np.sum(d * d, axis=(-2, -1))))
+    return _energy_sum(d, mask) / d.shape[0]
+
+
+def _energy_sum(d: np.ndarray, mask: np.ndarray | None) -> float:
+    sq = d * d
+    if mask is not None:
+        sq = sq * mask
+    return float(np.sum(sq))
+
+
+def intensity_scale(diffraction: Any, mask: np.ndarray | None = None,
+                    batch: int | None = None) -> float:
+    """``s = sqrt(mean_j Σ_valid D_j² / (N/2)²)`` of amplitudes (n, N, N).
+
+    ``mask`` ((N, N) bool, True = valid; ``None``: all) leaves masked detector pixels (hot,
+    saturated, dead, the beam stop) out of the sum: one hot pixel would otherwise set the
+    scale of every pattern. A lazy stack is streamed ``batch`` rows at a time
+    (:func:`valid_energy`).
+    """
+    N = diffraction.shape[-1]
+    energy = valid_energy(diffraction, mask, batch)
     if not energy > 0:
         raise InputError("diffraction", "some non-zero amplitude to set the intensity scale",
                          "all zero")
@@ -90,14 +132,16 @@ class ScalingConfig(Options):
                              "value > 0", repr(text)) from None
 
 
-def resolve_scale(config: ScalingConfig, diffraction: np.ndarray,
-                  bundle_scale: float | None = None) -> tuple[float, str]:
+def resolve_scale(config: ScalingConfig, diffraction: Any,
+                  bundle_scale: float | None = None,
+                  mask: np.ndarray | None = None,
+                  batch: int | None = None) -> tuple[float, str]:
     """The scale to use and a sentence saying where it came from.
 
     A bundle scale more than 2× away from the data's own is logged as a warning with both
     values: that mismatch is what once turned gridsize-1 output into zeros.
     """
-    data_scale = intensity_scale(diffraction)
+    data_scale = intensity_scale(diffraction, mask, batch)
     if config.mode == "data":
         return data_scale, f"from data: {data_scale:.6f}"
     if config.mode == "fixed":

@@ -84,7 +84,10 @@ def stats_dataset(ds: Dataset, *, source: Source = "truth", grouping: GroupingCo
     cfg = grouping or GroupingConfig()
     groups = make_groups(ds.positions, cfg)
     patches = source_patches(ds, source, be)
-    scale = intensity_scale(ds.diffraction) if ds.diffraction is not None else None
+    # the statistics' one diffraction-side figure: over the valid detector pixels, streamed
+    # from a lazy stack
+    scale = (intensity_scale(ds.diffraction, ds.pixel_mask)
+             if ds.diffraction is not None else None)
     log = StatsLog(phase=phase, gridsize=cfg.gridsize, backend=be.name, device=be.device,
                    intensity_scale=scale, limit=limit)
     pooled = PooledStats()
