@@ -37,6 +37,7 @@ from safetensors.torch import save as st_save
 
 from engine.atomic import atomic_directory, atomic_open, leftover_directory
 from engine.errors import InputError
+from engine.rundir import readable_run
 
 FORMAT = "ptycho-bundle/1"
 META = "bundle.json"
@@ -121,8 +122,13 @@ def save_bundle(path: str | os.PathLike[str], weights: dict[str, torch.Tensor],
 
 
 def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
-    """A bundle directory, a zipped bundle, or a run directory holding ``bundle/``."""
-    p = Path(path)
+    """A bundle directory, a zipped bundle, or a run directory holding ``bundle/``.
+
+    A run directory that an ``overwrite`` run is replacing (or whose replacement was
+    killed) gives its previous, complete run's bundle (:func:`engine.rundir.readable_run`);
+    an incomplete run with nothing before it is refused ("incomplete run").
+    """
+    p = readable_run(path)
     if p.is_file() and zipfile.is_zipfile(p):
         return p
     if (p / META).is_file():
