@@ -361,6 +361,7 @@ def open_run(path: str | os.PathLike[str], *, overwrite: bool = False, resume: b
         for line in _recover(target):
             notify(line)
         present = holds_run(target)
+        before = _read_marker(target)
         if present and not resume:
             if not overwrite:
                 state = _read_marker(target)
@@ -392,12 +393,17 @@ def open_run(path: str | os.PathLike[str], *, overwrite: bool = False, resume: b
         except _NothingWritten:
             _put_back(target, aside, new_outputs=True)
             aside = None
-        except BaseException:
+        except BaseException as exc:
             # a failed replacement puts the previous run back; a failed continuation keeps
             # its newer checkpoint and not the outputs that checkpoint superseded
             if aside is not None:
                 _put_back(target, aside, new_outputs=True)
                 aside = None
+            elif isinstance(exc, InputError) and before is not None:
+                write_json(target / MARKER, before)  # refused: the run is as it was
+            elif isinstance(exc, InputError):
+                with contextlib.suppress(OSError):
+                    (target / MARKER).unlink()
             raise
         if aside is not None:
             shutil.rmtree(aside, ignore_errors=True)

@@ -46,12 +46,62 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def schema_problems(run_dir: Path) -> tuple[int, list[str]]:
+    """The loaders' own checks (fields, ranges, shapes, finite arrays) over every bundle
+    and checkpoint under ``run_dir``: (how many were checked, one line per refusal)."""
+    from engine.errors import InputError
+    from engine.rundir import readable_run
+
+    root = readable_run(run_dir)
+    checks: list[tuple[Path, Any]] = []
+    for meta in sorted(root.rglob("bundle.json")):
+        checks.append((meta.parent, _load_bundle))
+    for z in sorted(root.rglob("*.zip")):
+        checks.append((z, _load_bundle))
+    for state in sorted(root.rglob("state.json")):
+        if (state.parent / "model.safetensors").exists():
+            checks.append((state.parent, _verify_training))
+    for ck in sorted(root.rglob("checkpoint.npz")):
+        checks.append((ck.parent, _load_solver))
+    problems = []
+    for where, check in checks:
+        if any(part.startswith(".") for part in where.relative_to(root).parts):
+            continue  # leftovers of interrupted writes are not the run's files
+        try:
+            check(where)
+        except InputError as exc:
+            problems.append(f"INVALID {exc}")
+    return len(checks), problems
+
+
+def _load_bundle(path: Path) -> None:
+    from engine.network.bundles import load_bundle
+
+    load_bundle(path)
+
+
+def _verify_training(path: Path) -> None:
+    from engine.network.checkpoint import verify_checkpoint
+
+    verify_checkpoint(path)
+
+
+def _load_solver(path: Path) -> None:
+    from engine.iterative.state import load_checkpoint
+
+    load_checkpoint(path)
+
+
 def check(run_dir: Path) -> int:
     result = check_digests(run_dir)
     for m in result["mismatches"]:
         print(format_mismatch(m), file=sys.stderr)
-    n_bad = len(result["mismatches"])
+    n_files, problems = schema_problems(run_dir)
+    for line in problems:
+        print(line, file=sys.stderr)
+    n_bad = len(result["mismatches"]) + len(problems)
     where = ", ".join(result["manifests"]) or "no manifest found"
-    print(f"checked {result['checked']} digests ({where}): "
+    print(f"checked {result['checked']} digests ({where}) and the fields of {n_files} "
+          "bundles and checkpoints: "
           + (f"{n_bad} mismatch{'es' if n_bad != 1 else ''}" if n_bad else "all match"))
     return EXIT_MISMATCH if n_bad else 0

@@ -135,6 +135,34 @@ def check_state(state: Any, where: str) -> None:
                          repr(state["data_digest"]))
 
 
+def verify_checkpoint(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check a training checkpoint without a model (``ptycho inventory --check``): the
+    digest of ``state.json``, its fields (:func:`check_state`), the digests of the tensor
+    files and that every tensor is finite. Returns the state; refuses with one line.
+    """
+    d = Path(directory)
+    where = f"checkpoint {d / STATE}"
+    try:
+        if (d / STATE).stat().st_size > STATE_LIMIT:
+            raise InputError(where, f"at most {STATE_LIMIT} bytes", "more (refused unread)")
+        state = json.loads((d / STATE).read_text())
+        if not isinstance(state, dict) or state.get("manifest_sha256") != _state_digest(state):
+            raise InputError(where, "content matching its manifest_sha256",
+                             "a mismatch (edited, corrupted or written by an older version)")
+        check_state(state, where)
+        for name in (MODEL, OPTIMIZER):
+            info = state["files"].get(name)
+            limit = info["size"] if isinstance(info, dict) else 0
+            for key, t in st_load(_verified(d, name, info, limit)).items():
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    raise InputError(f"checkpoint {d / name}: '{key}'", "finite values",
+                                     "NaN or infinite")
+    except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, OSError) as exc:
+        raise InputError(f"checkpoint {d}", "readable safetensors and JSON files",
+                         type(exc).__name__) from None
+    return state
+
+
 def load_checkpoint(directory: str | os.PathLike[str], model: torch.nn.Module,
                     opt: torch.optim.Optimizer,
                     check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
