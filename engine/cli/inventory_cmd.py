@@ -46,9 +46,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def schema_problems(run_dir: Path) -> tuple[int, list[str]]:
+def schema_problems(run_dir: Path, damaged: tuple[str, ...] = ()) -> tuple[int, list[str]]:
     """The loaders' own checks (fields, ranges, shapes, finite arrays) over every bundle
-    and checkpoint under ``run_dir``: (how many were checked, one line per refusal)."""
+    and checkpoint under ``run_dir``: (how many were checked, one line per refusal).
+    Those holding a file in ``damaged`` (digest mismatches, already reported) are not
+    checked again."""
     from engine.errors import InputError
     from engine.rundir import readable_run
 
@@ -65,8 +67,12 @@ def schema_problems(run_dir: Path) -> tuple[int, list[str]]:
         checks.append((ck.parent, _load_solver))
     problems = []
     for where, check in checks:
+        rel = where.relative_to(root).as_posix()
         if any(part.startswith(".") for part in where.relative_to(root).parts):
             continue  # leftovers of interrupted writes are not the run's files
+        if any(f == rel or f.startswith(f"{rel}/") or f.startswith(f"{rel}:")
+               for f in damaged):
+            continue
         try:
             check(where)
         except InputError as exc:
@@ -96,7 +102,7 @@ def check(run_dir: Path) -> int:
     result = check_digests(run_dir)
     for m in result["mismatches"]:
         print(format_mismatch(m), file=sys.stderr)
-    n_files, problems = schema_problems(run_dir)
+    n_files, problems = schema_problems(run_dir, tuple(m["file"] for m in result["mismatches"]))
     for line in problems:
         print(line, file=sys.stderr)
     n_bad = len(result["mismatches"]) + len(problems)
