@@ -174,6 +174,10 @@ def _main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"ptycho {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:  # declared sizes are checked before reading; this is the backstop
+        print(f"ptycho {args.command}: error: out of memory (an input larger than this "
+              "machine can hold?)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
