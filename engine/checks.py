@@ -197,7 +197,9 @@ def run_keywords(*, backend: Any = "numpy", device: Any = "auto", emit: Any = No
                  control: Any = None) -> None:
     """The keywords every action shares: backend and device names, the event callback and
     the run control."""
-    text(backend, "backend")
+    if not (isinstance(backend, str) or hasattr(backend, "asarray")):  # a name or a Backend
+        raise InputError("backend", "a backend name ('numpy', 'torch') or a Backend",
+                         _got(backend))
     text(device, "device", optional_=True)
     callback(emit)
     run_control(control)
