@@ -1,4 +1,8 @@
-"""``ptycho inventory``: every artifact of a run with size, SHA-1 and SHA-256."""
+"""``ptycho inventory``: every artifact of a run with size, SHA-1 and SHA-256.
+
+What cannot be read as a file (a dangling link, a FIFO) is listed as unreadable. A run that
+an ``--overwrite`` run is replacing is listed as the previous, complete run.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +33,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="inventory JSON to write (left out of the listing if inside RUN_DIR)")
     p.add_argument("--check", action="store_true",
                    help="verify every digest the run records (bundle/bundle.json, checkpoint "
-                        "manifests, bundle.zip, inventory JSONs inside RUN_DIR): one line per "
-                        f"mismatch, exit status {EXIT_MISMATCH} on any")
+                        "manifests, bundle.zip, inventory JSONs inside RUN_DIR) and what its "
+                        "bundles and checkpoints say (the loaders' field, range, shape and "
+                        "finite-value checks): one line per problem, exit status "
+                        f"{EXIT_MISMATCH} on any")
     p.set_defaults(handler=run)
     return p
 
