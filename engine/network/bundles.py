@@ -159,7 +159,8 @@ def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
 # (safetensors adds a JSON header). A member declaring more is refused unread.
 META_LIMIT = 1 << 20
 HEADER_SLACK = 1 << 20
-WEIGHTS_LIMIT = 4 << 30  # where no network is recorded to size them by
+WEIGHTS_LIMIT = 512 << 20  # 134 M float32 parameters: far beyond any network trained here
+UNSIZED_LIMIT = 64 << 20  # the weights of a bundle that records no network to size them by
 
 
 def _member_sizes(p: Path) -> dict[str, int]:
@@ -207,7 +208,8 @@ def _read_files(p: Path) -> dict[str, bytes]:
             files = json.loads(out[META]).get("files", {})
             for name in sizes:
                 if name != META and isinstance(files.get(name), dict):
-                    out[name] = _read_member(p, name, int(files[name]["size"]))
+                    out[name] = _read_member(p, name, min(int(files[name]["size"]),
+                                                          WEIGHTS_LIMIT))
     return out
 
 
@@ -266,17 +268,18 @@ def _check_limits(p: Path, meta: dict[str, Any], sizes: dict[str, int],
     and probe can weigh, before any is read."""
     N = int(meta["N"])
     limits = {PROBE: 2 * 4 * N * N + HEADER_SLACK,
-              WEIGHTS: WEIGHTS_LIMIT if shapes is None
-              else 4 * sum(int(np.prod(s)) for s in shapes.values()) + HEADER_SLACK}
+              WEIGHTS: UNSIZED_LIMIT if shapes is None
+              else min(WEIGHTS_LIMIT,
+                       4 * sum(int(np.prod(s)) for s in shapes.values()) + HEADER_SLACK)}
     for name, info in meta["files"].items():
         if name not in sizes:
             raise InputError(f"bundle {p}", f"file '{name}'", "missing")
         if sizes[name] != info["size"]:
             raise InputError(f"bundle {p}: {name}", f"{info['size']} bytes (bundle.json)",
                              f"{sizes[name]} bytes (tampered or truncated)")
-        if info["size"] > limits.get(name, WEIGHTS_LIMIT):
+        if info["size"] > limits.get(name, UNSIZED_LIMIT):
             raise InputError(f"bundle {p}: {META}: field 'files.{name}.size'",
-                             f"at most {limits.get(name, WEIGHTS_LIMIT)} bytes for N = {N}",
+                             f"at most {limits.get(name, UNSIZED_LIMIT)} bytes for N = {N}",
                              f"{info['size']} (refused unread)")
 
 
