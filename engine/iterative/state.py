@@ -110,6 +110,10 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[SolverState, Sol
     probe = schema.finite_array(probe, f"{where}: key 'probe'", ndim=3)
     if probe.shape[1] != probe.shape[2] or probe.shape[0] < 1:
         raise InputError(f"{where}: key 'probe'", "(K, N, N) probe modes", f"shape {probe.shape}")
+    modes = getattr(options, "probe_modes", None)
+    if isinstance(modes, int) and probe.shape[0] != modes:
+        raise InputError(f"{where}: key 'probe'", f"{modes} modes (options.probe_modes)",
+                         f"{probe.shape[0]} (shape {probe.shape})")
     if obj.shape[0] < probe.shape[1] or obj.shape[1] < probe.shape[2]:
         raise InputError(f"{where}: key 'object'", f"a grid at least the probe's "
                          f"{probe.shape[1:]}", f"shape {obj.shape}")
