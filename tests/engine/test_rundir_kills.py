@@ -221,3 +221,36 @@ def test_sigterm_and_sighup_end_a_run_like_ctrl_c(tmp_path, data_file, capsys, m
     assert signal.Signals(signum).name in lines[0] and err.rstrip().endswith(lines[0])
     assert (out / "recon.npz").read_bytes() == before  # the previous run is back
     assert signal.getsignal(signum) is handler  # the caller's handler is back
+
+
+def test_the_command_line_after_a_killed_overwrite(tmp_path, data_file, capsys, caplog):
+    """``ptycho reconstruct --overwrite`` killed once its outputs are written: ``inventory``
+    lists the previous run (putting it back, as no run holds the directory: one warning
+    line), and the next command is refused with one line, the previous run intact."""
+    out = tmp_path / "run"
+    argv = ["reconstruct", data_file, "--out", str(out), "--method", "epie",
+            "--iterations", "1"]
+    assert main(argv) == 0
+    old = (out / "recon.npz").read_bytes()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            rundir._fault_hook = lambda name: os._exit(KILLED) if name == "written" else None
+            main([*argv, "--overwrite", "--iterations", "2"])
+        finally:
+            os._exit(0)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == KILLED
+    capsys.readouterr()
+    caplog.clear()
+    assert main(["inventory", str(out)]) == 0
+    listed = capsys.readouterr().out
+    import hashlib
+
+    assert hashlib.sha256(old).hexdigest() in listed  # the previous run's recon.npz
+    said = [r.getMessage() for r in caplog.records if r.name == "engine.rundir"]
+    assert len(said) == 1 and "put back" in said[0], said
+    assert main(argv) == 2  # refused: the directory holds a run, which is the previous one
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "holds a run" in err[0], err
+    assert (out / "recon.npz").read_bytes() == old
+    assert not [p for p in out.iterdir() if p.name.startswith(rundir.ASIDE)]
