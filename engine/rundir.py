@@ -350,6 +350,9 @@ def open_run(path: str | os.PathLike[str], *, overwrite: bool = False, resume: b
     notify = notify or logging.getLogger(__name__).warning
     target = check_writable(path, directory=True, field=field)
     created = not target.exists()
+    first_new = target  # the outermost folder this call creates (removed again if refused)
+    while created and not first_new.parent.exists() and first_new.parent != first_new:
+        first_new = first_new.parent
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -411,6 +414,13 @@ def open_run(path: str | os.PathLike[str], *, overwrite: bool = False, resume: b
     except BaseException:
         if created and not holds_run(target):
             shutil.rmtree(target, ignore_errors=True)  # refused or failed before any output
+            p = target.parent
+            while p != first_new.parent and p.is_relative_to(first_new):
+                try:
+                    p.rmdir()  # only while empty: the folders created for it
+                except OSError:
+                    break
+                p = p.parent
         raise
     finally:
         if fd is not None:

@@ -166,6 +166,10 @@ def test_a_refused_or_failed_run_removes_the_directory_it_created(tmp_path):
         with open_run(tmp_path / "new"):
             raise InputError("data", "something else")
     assert not (tmp_path / "new").exists()
+    with pytest.raises(InputError):
+        with open_run(tmp_path / "a" / "b" / "new"):
+            raise InputError("data", "something else")
+    assert not (tmp_path / "a").exists()  # the folders created for it go too
     (tmp_path / "mine").mkdir()
     with pytest.raises(InputError):
         with open_run(tmp_path / "mine"):
