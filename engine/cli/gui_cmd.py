@@ -36,8 +36,8 @@ SAMPLES = ("lines", "asym", "grf")
 
 def check_data(data: str) -> None:
     """Refuse a DATA the workbench could not open, with one :class:`InputError` line: a
-    sample name, a dataset or canvas ``.npz``, a run directory holding a canvas or a bundle,
-    or a bundle ``.zip`` (each read as the workbench reads it)."""
+    sample name, a dataset or canvas ``.npz``, or a run directory holding a canvas or a
+    bundle (each read as the workbench reads it)."""
     from pathlib import Path
 
     if data in SAMPLES:
@@ -48,10 +48,6 @@ def check_data(data: str) -> None:
         raise InputError("data", expected, f"{data} (no such file or directory)")
     if p.is_dir():
         _check_run(p, expected)
-    elif p.suffix == ".zip":
-        from engine.network.bundles import load_bundle
-
-        load_bundle(p)
     else:
         from engine.data import open_npz, read_npz
         from engine.physics.stitching import Canvas
