@@ -172,7 +172,7 @@ def simulate(options: SimulationConfig, *, backend: str = "numpy", device: str =
     >>> ds.diffraction.shape
     (16, 32, 32)
     """
-    options = checks.options(options, SimulationConfig)
+    options = checks.options(options, SimulationConfig, required=True)
     checks.run_keywords(backend=backend, device=device, emit=emit, control=control)
     for name, a in (("object_array", object_array), ("probe_array", probe_array),
                     ("positions", positions)):
@@ -297,7 +297,7 @@ def plan_training(data: Dataset, options: TrainConfig, *,
     """
     from engine.network.config import TrainConfig
 
-    data, options = checks.dataset(data), checks.options(options, TrainConfig)
+    data, options = checks.dataset(data), checks.options(options, TrainConfig, required=True)
     checks.flag(measure_time, "measure_time")
     from engine.network.batches import prepare
     from engine.network.model import (
@@ -377,7 +377,7 @@ def train(data: Dataset, options: TrainConfig, *, out: str | os.PathLike[str],
     """
     from engine.network.config import TrainConfig
 
-    data, options = checks.dataset(data), checks.options(options, TrainConfig)
+    data, options = checks.dataset(data), checks.options(options, TrainConfig, required=True)
     out = checks.path(out, "out", required=True)
     checks.flag(resume, "resume"), checks.flag(overwrite, "overwrite")
     checks.run_keywords(device=device, emit=emit, control=control)

@@ -33,6 +33,8 @@ def _tree(root):
                   for p in root.rglob("*"))
 
 
+SIM = api.SimulationConfig(object="asym", n_positions=16, N=32, step=6)
+
 # (call, the parameter the one line must name); ``d`` is the dataset, ``o`` an output path
 CASES = {
     "load_dataset number": (lambda d, o: api.load_dataset(42), "path"),
@@ -41,9 +43,10 @@ CASES = {
     "load_canvas dict": (lambda d, o: api.load_canvas({}), "path"),
     "simulate dict": (lambda d, o: api.simulate({"N": 32}), "options"),
     "simulate str": (lambda d, o: api.simulate("asym"), "options"),
-    "simulate emit": (lambda d, o: api.simulate(None, emit=3), "emit"),
-    "simulate control": (lambda d, o: api.simulate(None, control="stop"), "control"),
-    "simulate probe list": (lambda d, o: api.simulate(None, probe_array=[1, 2]), "probe_array"),
+    "simulate None": (lambda d, o: api.simulate(None), "options"),
+    "simulate emit": (lambda d, o: api.simulate(SIM, emit=3), "emit"),
+    "simulate control": (lambda d, o: api.simulate(SIM, control="stop"), "control"),
+    "simulate probe list": (lambda d, o: api.simulate(SIM, probe_array=[1, 2]), "probe_array"),
     "group None": (lambda d, o: api.group(None), "data"),
     "group options str": (lambda d, o: api.group(d, "gridsize=2"), "options"),
     "stitch options str": (lambda d, o: api.stitch(d, "foo"), "options"),
@@ -53,10 +56,12 @@ CASES = {
     "patch_stats number": (lambda d, o: api.patch_stats(3.0), "data"),
     "patch_stats limit": (lambda d, o: api.patch_stats(d, limit="all"), "limit"),
     "plan_training dict": (lambda d, o: api.plan_training(d, {"epochs": 1}), "options"),
-    "train None": (lambda d, o: api.train(d, None, out=None), "out"),
+    "train None": (lambda d, o: api.train(d, None, out=o / "run"), "options"),
+    "train out None": (lambda d, o: api.train(d, api.TrainConfig(epochs=1), out=None), "out"),
     "train options str": (lambda d, o: api.train(d, "quick", out=o / "run"), "options"),
     "train data None": (lambda d, o: api.train(None, None, out=o / "run"), "data"),
-    "train overwrite str": (lambda d, o: api.train(d, None, out=o / "run", overwrite="yes"),
+    "train overwrite str": (lambda d, o: api.train(d, api.TrainConfig(), out=o / "run",
+                                                   overwrite="yes"),
                             "overwrite"),
     "infer None data": (lambda d, o: api.infer(None, o / "b"), "data"),
     "infer bundle number": (lambda d, o: api.infer(d, 5), "bundle"),
