@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine import events
+from engine import checks, events
 from engine.backends import available_backends
 from engine.data import Dataset, read_npz, write_npz
 from engine.errors import InputError, PtychoError
@@ -130,6 +130,8 @@ def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = Tr
     >>> load_dataset(path).n
     16
     """
+    path = checks.path(path, "path", required=True)
+    checks.flag(require_diffraction, "require_diffraction")
     from engine.io import h5util
 
     p = Path(path)
@@ -165,6 +167,7 @@ def save_dataset(path: str | os.PathLike[str], data: Dataset, *, format: str | N
     >>> save_dataset(tempfile.mkdtemp() + "/sim.npz", ds).suffix
     '.npz'
     """
+    path, data = checks.path(path, "path", required=True), checks.dataset(data)
     from engine.io.detect import format_from_name
 
     fmt = format or format_from_name(path) or "npz"
@@ -353,6 +356,7 @@ def load_canvas(path: str | os.PathLike[str]) -> Canvas:
     >>> load_canvas(path).canvas.ndim
     2
     """
+    path = checks.path(path, "path", required=True)
     return Canvas.load(path)
 
 
@@ -380,6 +384,11 @@ def simulate(options: SimulationConfig, *, backend: str = "numpy", device: str =
     >>> ds.diffraction.shape
     (16, 32, 32)
     """
+    options = checks.options(options, SimulationConfig, required=True)
+    checks.run_keywords(backend=backend, device=device, emit=emit, control=control)
+    for name, a in (("object_array", object_array), ("probe_array", probe_array),
+                    ("positions", positions)):
+        checks.optional(a, np.ndarray, name, "a NumPy array or None")
     from engine.simulation.simulate import simulate as _simulate
 
     return _simulate(options, backend=backend, device=device, emit=emit, control=control,
@@ -396,6 +405,7 @@ def group(data: Dataset, options: GroupingConfig | None = None) -> Groups:
     >>> group(ds, GroupingConfig(gridsize=2)).indices.shape
     (16, 4)
     """
+    data, options = checks.dataset(data), checks.options(options, GroupingConfig)
     return make_groups(data.positions, options or GroupingConfig())
 
 
@@ -426,6 +436,10 @@ def stitch(data: Dataset, options: StitchConfig | None = None, *,
     >>> bool(c.coverage.any())
     True
     """
+    data, options = checks.dataset(data), checks.options(options, StitchConfig)
+    grouping = checks.options(grouping, GroupingConfig, "grouping")
+    checks.text(source, "source"), checks.integer(batch_size, "batch_size", minimum=1)
+    checks.run_keywords(backend=backend, device=device, emit=emit, control=control)
     return stitch_dataset(data, source=source, grouping=grouping, stitch_config=options,
                           backend=backend, device=device, batch_size=batch_size, emit=emit,
                           control=control)
@@ -460,6 +474,12 @@ def patch_stats(data: Dataset, options: GroupingConfig | None = None, *,
     >>> [r["batch"] for r in log.records]
     [0, 'all']
     """
+    data, options = checks.dataset(data), checks.options(options, GroupingConfig)
+    stitch_options = checks.options(stitch_options, StitchConfig, "stitch_options")
+    checks.text(source, "source"), checks.text(phase, "phase")
+    checks.integer(batch_size, "batch_size", minimum=1)
+    checks.integer(limit, "limit", minimum=0, optional_=True)
+    checks.run_keywords(backend=backend, device=device, emit=emit, control=control)
     return stats_dataset(data, source=source, grouping=options, stitch_config=stitch_options,
                          backend=backend, device=device, batch_size=batch_size, phase=phase,
                          limit=limit, emit=emit, control=control)
@@ -487,6 +507,10 @@ def plan_training(data: Dataset, options: TrainConfig, *,
     >>> plan["total_steps"] == 3 * plan["steps_per_epoch"]
     True
     """
+    from engine.network.config import TrainConfig
+
+    data, options = checks.dataset(data), checks.options(options, TrainConfig, required=True)
+    checks.flag(measure_time, "measure_time")
     from engine.network.batches import prepare
     from engine.network.model import (
         SUPPORTED_N,
@@ -563,6 +587,12 @@ def train(data: Dataset, options: TrainConfig, *, out: str | os.PathLike[str],
     >>> result.bundle.name, result.stopped
     ('bundle', False)
     """
+    from engine.network.config import TrainConfig
+
+    data, options = checks.dataset(data), checks.options(options, TrainConfig, required=True)
+    out = checks.path(out, "out", required=True)
+    checks.flag(resume, "resume"), checks.flag(overwrite, "overwrite")
+    checks.run_keywords(device=device, emit=emit, control=control)
     from engine.network.trainer import train as _train
 
     return _train(data, options, out, emit=emit, control=control, resume=resume,
@@ -605,6 +635,13 @@ def infer(data: Dataset, bundle: Any, options: InferConfig | None = None, *,
     >>> res.canvas.canvas.dtype.name
     'complex64'
     """
+    from engine.network.inference import InferConfig as _InferConfig
+
+    data, bundle = checks.dataset(data), checks.bundle(bundle)
+    options = checks.options(options, _InferConfig)
+    out, debug_dir = checks.path(out, "out"), checks.path(debug_dir, "debug_dir")
+    checks.flag(overwrite, "overwrite")
+    checks.run_keywords(device=device, emit=emit, control=control)
     from engine.network.inference import InferConfig, write_outputs
     from engine.network.inference import infer as _infer
     from engine.rundir import open_run
@@ -662,6 +699,15 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
     >>> more.epochs, len(more.history)
     (5, 5)
     """
+    data = checks.dataset(data)
+    options = checks.options(options, SolverOptions, required=True)
+    checks.optional(previous, ReconResult, "previous", "a ReconResult or None")
+    checks.run_keywords(backend=backend, device=device, emit=emit, control=control)
+    out, checkpoint_dir = checks.path(out, "out"), checks.path(checkpoint_dir, "checkpoint_dir")
+    resume = checks.path(resume, "resume")
+    checks.flag(overwrite, "overwrite")
+    checks.integer(checkpoint_every, "checkpoint_every", minimum=1)
+    checks.integer(snapshot_every, "snapshot_every", minimum=0)
     from engine.iterative.solver import reconstruct as _reconstruct
     from engine.rundir import check_writable, open_run
 
@@ -725,6 +771,7 @@ def load_truth(path: str | os.PathLike[str]) -> np.ndarray:
     >>> load_truth(save_dataset(tempfile.mkdtemp() + "/sim.npz", ds)).shape == ds.object.shape
     True
     """
+    path = checks.path(path, "path", required=True)
     from engine.evaluation.metrics import read_truth
 
     return read_truth(path)
@@ -748,6 +795,18 @@ def network_then_refine(data: Dataset, options: SolverOptions | None = None, *,
     refines the canvas of the bundle in ``runs/a``; without ``bundle`` it trains one first
     (``train_options``) into ``runs/b``.
     """
+    from engine.network.config import TrainConfig as _TrainConfig
+    from engine.network.inference import InferConfig as _InferConfig
+
+    data = checks.dataset(data)
+    checks.optional(options, SolverOptions, "options", "a SolverOptions (e.g. LSQMLOptions) "
+                    "or None")
+    bundle = checks.bundle(bundle, required=False)
+    checks.optional(train_options, _TrainConfig, "train_options", "a TrainConfig or None")
+    checks.optional(infer_options, _InferConfig, "infer_options", "an InferConfig or None")
+    out = checks.path(out, "out")
+    checks.integer(checkpoint_every, "checkpoint_every", minimum=1)
+    checks.run_keywords(backend=backend, device=device, emit=emit, control=control)
     from engine.iterative.refine import network_then_refine as _chain
 
     return _chain(data, options, bundle=bundle, train_options=train_options,
@@ -767,6 +826,8 @@ def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False,
     >>> figures["amplitude"]["ssim"] > 0.99
     True
     """
+    canvas, truth = checks.canvas(canvas), checks.truth(truth)
+    checks.flag(remove_ramp, "remove_ramp"), checks.number(min_weight, "min_weight", minimum=0)
     from engine.evaluation.metrics import evaluate_canvas
 
     return evaluate_canvas(canvas, truth, remove_ramp=remove_ramp, min_weight=min_weight)
@@ -844,6 +905,11 @@ def compare(baseline: Any, candidate: Any, *, rtol: float = 0.05,
     >>> compare(a.records, b.records)["figures"]["mean"]["status"]
     'ok'
     """
+    baseline = checks.stats_source(baseline, "baseline")
+    candidate = checks.stats_source(candidate, "candidate")
+    if isinstance(baseline, Canvas) != isinstance(candidate, Canvas):
+        raise InputError("candidate", "the same kind as the baseline (two canvases, or two "
+                         "statistics sources)", type(candidate).__name__)
     if isinstance(baseline, Canvas) and isinstance(candidate, Canvas):
         from engine.evaluation.metrics import compare_canvases
 

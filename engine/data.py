@@ -271,7 +271,50 @@ def open_npz(path: str | os.PathLike[str], what: str = "a .npz file") -> Any:
         raise InputError(str(p), what, reason) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise InputError(str(p), what, f"a single .npy array of shape {npz.shape}")
+    try:
+        check_member_sizes(npz, p)
+    except BaseException:
+        npz.close()
+        raise
     return npz
+
+
+def memory_limit() -> int:
+    """The most bytes one array read from a file may declare: half the physical memory
+    (a larger array could not be worked on anyway)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 16 << 30
+
+
+def check_member_sizes(npz: Any, path: str | os.PathLike[str]) -> None:
+    """Refuse, before anything is read, a member whose ``.npy`` header declares more data
+    than the member holds (NumPy would allocate what the header says first: a 146 TiB
+    header in a 1 kB file is a ``MemoryError``) or more than :func:`memory_limit`."""
+    limit = memory_limit()
+    for info in npz.zip.infolist():
+        if not info.filename.endswith(".npy"):
+            continue
+        key = info.filename[:-4]
+        try:
+            with npz.zip.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(fh, max_header_size=1 << 16)
+                header = fh.tell() if fh.seekable() else None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise InputError(f"{path}: key '{key}'", "a readable .npy header",
+                             f"{type(exc).__name__} (truncated or corrupted)") from None
+        if dtype.hasobject:
+            continue  # refused as pickled when read (npz_array), never allocated here
+        declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        held = info.file_size - (header or 0)
+        if declared > held or declared > limit:
+            raise InputError(f"{path}: key '{key}'",
+                             f"an array the file holds (at most {min(held, limit)} bytes)",
+                             f"a header declaring shape {tuple(shape)} ({declared} bytes)")
 
 
 def npz_array(npz: Any, key: str, path: str | os.PathLike[str]) -> np.ndarray:

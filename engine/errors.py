@@ -37,6 +37,17 @@ class OutputError(PtychoError, OSError):
         return str(self.args[0])
 
 
+class DivergedError(PtychoError, RuntimeError):
+    """A run reached a NaN or infinite loss: stopped there, naming the step; the last
+    checkpoint written before it (all finite) is kept, no bundle of NaN weights is written."""
+
+    def __init__(self, what: str, step: int, value: float) -> None:
+        super().__init__(f"{what}: the loss became {value} at step {step}; stopped there "
+                         "(the last finite checkpoint is kept, no bundle was written from it)")
+        self.step = step
+        self.value = value
+
+
 def os_reason(exc: OSError) -> str:
     """The human reason of an ``OSError`` (``'Read-only file system'``), never a traceback."""
     return exc.strerror or str(exc).split("\n")[0] or type(exc).__name__

@@ -281,7 +281,27 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**{k: _from_json(hints[k], v) for k, v in data.items()})
 
 
-class Options:
+class _Checked(type):
+    """Metaclass of :class:`Options`: an unknown field name or a surplus positional value
+    is an :class:`InputError` naming the class and its fields, not a ``TypeError``."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if dataclasses.is_dataclass(cls):
+            names = [f.name for f in dataclasses.fields(cls) if f.init]
+            unknown = [k for k in kwargs if k not in names]
+            if unknown or len(args) > len(names):
+                import difflib
+
+                near = difflib.get_close_matches(unknown[0], names, 1) if unknown else []
+                got = (f"unknown field '{unknown[0]}'" if unknown
+                       else f"{len(args)} positional values")
+                if near:
+                    got += f" (did you mean '{near[0]}'?)"
+                raise InputError(cls.__name__, f"its fields ({', '.join(names)})", got)
+        return super().__call__(*args, **kwargs)
+
+
+class Options(metaclass=_Checked):
     """Mixin of the options dataclasses: ``describe``, ``to_dict``, ``from_dict``, ``replace``."""
 
     @classmethod

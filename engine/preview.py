@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engine import checks
 from engine.backends import Backend, get_backend
 from engine.backends.propagation import Propagator
 from engine.data import Dataset, read_rows
@@ -396,6 +397,8 @@ def iter_preview(data: Dataset, options: PreviewOptions | None = None, *,
     """:func:`preview` in two steps: first every layer (``stats`` ``None``), then the same
     preview with its statistics, which cost most of the time (a viewer shows the layers at
     once). Arguments as :func:`preview`."""
+    data, options = checks.dataset(data), checks.options(options, PreviewOptions)
+    checks.bundle(bundle, required=False), checks.callback(emit), checks.run_control(control)
     opts = options or PreviewOptions()
     # single precision on numpy too: what torch computes, at half the memory traffic
     be = (get_backend(backend, device, **({"precision": "single"} if backend == "numpy" else {}))
@@ -564,6 +567,12 @@ def compare_view(a: Any, b: Any, *, rtol: float = 0.05) -> CompareView:
     >>> v.kind, float(np.nanmax(np.abs(v.images["difference"]))) < 1e-4
     ('canvas', True)
     """
+    for name, value in (("a", a), ("b", b)):
+        if not (isinstance(value, Canvas | str | os.PathLike | list)
+                or isinstance(getattr(value, "records", None), list)):
+            raise InputError(name, "a Canvas, a canvas .npz or run directory path, a "
+                             "statistics JSON path or a list of records",
+                             type(value).__name__)
     ca, cb = _as_canvas(a), _as_canvas(b)
     if ca is not None and cb is not None:
         from engine.evaluation.metrics import compare_canvases

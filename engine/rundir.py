@@ -9,10 +9,17 @@ directory with :func:`open_run`:
 - the directory is locked (``flock``) for the run's duration, so a second run into it fails
   at once instead of both reporting success and the last writer winning;
 - a directory that already holds a run is refused unless ``overwrite`` (or ``resume``)
-  is given. With ``overwrite`` the previous run is moved aside into a hidden folder, removed
-  when the new run succeeds and put back if it fails, so the directory never mixes the
-  outputs of two runs (an old ``recon.npz`` beside a new checkpoint). A leftover of a
-  killed run is removed the next time the directory is opened.
+  is given. With ``overwrite`` the previous run is moved aside into a hidden folder and
+  removed only once the new run has completed and its manifests were verified; until then
+  readers (:func:`readable_run`) find the previous run there, and a failed run puts it
+  back. The directory never mixes the outputs of two runs (an old ``recon.npz`` beside a
+  new checkpoint);
+- a run marks its state in :data:`MARKER`: "incomplete" from the start, "complete" once its
+  last output is written. The next open of a directory after a kill (SIGKILL, power loss)
+  puts a replaced run back when the run replacing it did not complete (and says so in one
+  line), removes the temporary files of interrupted writes and finishes interrupted
+  directory swaps; a command that is then refused deletes nothing. A directory the run
+  created is removed again when the run is refused or fails before writing any output.
 
 A new run directory of the workbench is :func:`new_run_dir`: ``runs/<timestamp>-<kind>``
 beside the data (or under a configured root), in the layout the command line writes.
@@ -31,20 +38,30 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import json
+import logging
 import os
 import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
-from engine.errors import InputError, os_reason
+from engine.atomic import recover_directory, write_json
+from engine.errors import InputError, OutputError, os_reason
 
 # What a run leaves behind: any of these makes a directory "hold a run"
 RUN_MARKERS = ("bundle", "bundle.zip", "checkpoint", "recon.npz", "probe.npz",
                "history.json", "analysis", "debug")
 ASIDE = ".replaced-"  # prefix of the hidden folder holding a run being replaced
+MARKER = ".ptycho-run.json"  # the run's state: "incomplete" while it runs, "complete" at end
+
+# Fault-injection hook for tests: called with the name of each step of a run's replacement
+# ("moving", "moved_aside", "marked", "written", "verified", "completed", "cleaned")
+_fault_hook: Callable[[str], None] | None = None
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -125,51 +142,217 @@ def _lock(path: Path, field: str) -> int | None:
     return fd
 
 
+def _fault(step: str) -> None:
+    if _fault_hook is not None:
+        _fault_hook(step)
+
+
+def _read_marker(path: Path) -> dict[str, Any] | None:
+    """The run's state marker (:data:`MARKER`), or ``None`` (no marker, or unreadable)."""
+    try:
+        meta = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _write_marker(path: Path, state: str, replaces: str | None) -> None:
+    write_json(path / MARKER, {"state": state, "replaces": replaces, "pid": os.getpid(),
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            entry.unlink()
+
+
+def _asides(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.name.startswith(ASIDE) and p.is_dir())
+
+
 def _move_aside(path: Path, keep: Iterable[str]) -> Path:
+    """Move the run in ``path`` (every entry but ``keep``) into a hidden folder; its marker
+    goes first, so a kill in the middle never leaves a "complete" marker over a half-moved
+    run."""
     aside = path / f"{ASIDE}{os.getpid()}-{secrets.token_hex(4)}"
     aside.mkdir()
-    for entry in list(path.iterdir()):
-        if entry != aside and entry.name not in keep and not entry.name.startswith(ASIDE):
-            os.replace(entry, aside / entry.name)
+    entries = [e for e in sorted(path.iterdir(), key=lambda e: (e.name != MARKER, e.name))
+               if e.name not in keep and not e.name.startswith(ASIDE)]
+    for k, entry in enumerate(entries):
+        os.replace(entry, aside / entry.name)
+        if k == 1:
+            _fault("moving")  # the marker and one output moved, the rest not yet
+    _fault("moved_aside")
     return aside
 
 
-def _restore(path: Path, aside: Path, keep: Iterable[str]) -> None:
-    """Undo a failed run: its outputs go, the previous run's come back."""
-    for entry in list(path.iterdir()):
-        if entry != aside and entry.name not in keep and not entry.name.startswith(ASIDE):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    entry.unlink()
+def _put_back(path: Path, aside: Path, new_outputs: bool) -> None:
+    """Undo a replacement: the new run's outputs go (when ``new_outputs``: the move aside
+    was complete), the previous run's come back."""
+    if new_outputs:
+        for entry in list(path.iterdir()):
+            if not entry.name.startswith(ASIDE):
+                _remove(entry)
     for entry in list(aside.iterdir()):
-        os.replace(entry, path / entry.name)
+        dest = path / entry.name
+        if dest.exists() or dest.is_symlink():
+            _remove(dest)
+        os.replace(entry, dest)
     aside.rmdir()
 
 
-def _remove_leftovers(path: Path) -> None:
-    for entry in path.iterdir():
-        if entry.name.startswith(ASIDE):
-            shutil.rmtree(entry, ignore_errors=True)
+def _recover(path: Path) -> list[str]:
+    """Finish or undo what a killed run left in ``path``; returns what was done (one line
+    each). A replaced run comes back unless the replacing run was marked complete."""
+    done = []
+    for aside in _asides(path):
+        marker = _read_marker(path)
+        ours = marker is not None and marker.get("replaces") == aside.name
+        if ours and marker.get("state") == "complete":
+            shutil.rmtree(aside, ignore_errors=True)  # only the clean-up was cut short
+            continue
+        _put_back(path, aside, new_outputs=ours)
+        done.append(f"{path}: the run it held was put back (the run replacing it with "
+                    "overwrite did not complete)")
+    _clean_temporaries(path)
+    return done
+
+
+_TEMP_FILE = re.compile(r"^\..+\.tmp$")  # engine.atomic.atomic_open's temporary files
+_SWAP_DIR = re.compile(r"^\.(.+)\.(tmp|ready|old)-\d+-[0-9a-f]{8}$")  # atomic_directory's
+
+
+def _clean_temporaries(path: Path) -> None:
+    """Remove the temporary files of writes a kill cut short, and finish or undo the
+    directory swaps it interrupted (:func:`engine.atomic.recover_directory`)."""
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+        here = Path(dirpath)
+        for name in filenames:
+            if _TEMP_FILE.match(name):
+                with contextlib.suppress(OSError):
+                    (here / name).unlink()
+        swapped = {m.group(1) for d in dirnames if (m := _SWAP_DIR.match(d))}
+        for name in sorted(swapped):
+            with contextlib.suppress(OSError):
+                recover_directory(here / name)
+        dirnames[:] = [d for d in dirnames if not _SWAP_DIR.match(d)
+                       and not d.startswith(ASIDE) and (here / d).is_dir()]
+
+
+def _verify(path: Path) -> None:
+    """Check the manifests a finished run wrote (``bundle/bundle.json``,
+    ``checkpoint/state.json``, ...): every file they list has its recorded size and
+    sha256. A mismatch is an :class:`OutputError` (the previous run is then kept)."""
+    for manifest in sorted(path.glob("*.json")) + sorted(path.glob("[!.]*/*.json")):
+        try:
+            meta = json.loads(manifest.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        files = meta.get("files") if isinstance(meta, dict) else None
+        if not isinstance(files, dict):
+            continue
+        for name, info in files.items():
+            if not (isinstance(info, dict) and "sha256" in info):
+                continue
+            f = manifest.parent / name
+            try:
+                data = f.read_bytes()
+            except OSError as exc:
+                raise OutputError(f, f"not readable back: {os_reason(exc)}") from None
+            if hashlib.sha256(data).hexdigest() != info["sha256"]:
+                raise OutputError(f, "its content does not match the digest in "
+                                  f"{manifest.name} when read back")
+
+
+def readable_run(path: str | os.PathLike[str]) -> Path:
+    """Where a reader finds the complete run that ``path`` (a run directory or an entry of
+    one, e.g. ``run/bundle``) stands for.
+
+    A complete run (or a directory without a run marker: made by hand or by an earlier
+    version) is itself. While an ``overwrite`` run replaces it, and after that run was
+    killed, the previous run is read from where it was moved aside. An incomplete run
+    with nothing to fall back on is an :class:`InputError` ("incomplete run").
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> readable_run(d) == d
+    True
+    """
+    p = Path(path)
+    for root, rel in ((p, None), (p.parent, p.name)):
+        if not root.is_dir():
+            continue
+        marker = _read_marker(root)
+        try:
+            asides = _asides(root)
+        except OSError:
+            asides = []
+        if asides and _recover_if_idle(root):  # a killed run's leftovers: undone now
+            marker, asides = _read_marker(root), []
+        if marker is None:
+            if asides:  # a live run is moving the previous one aside (a few renames)
+                raise InputError(str(root), "a complete run", "a run being replaced at this "
+                                 "moment (try again)")
+            continue
+        if marker.get("state") == "complete":
+            return p
+        aside = marker.get("replaces")
+        if isinstance(aside, str) and aside.startswith(ASIDE) and (root / aside).is_dir():
+            return root / aside if rel is None else root / aside / rel
+        raise InputError(str(root), "a complete run", "an incomplete run (stopped, killed or "
+                         "still running: resume it, or run it again with overwrite)")
+    return p
+
+
+def _recover_if_idle(path: Path) -> bool:
+    """Undo a killed run's replacement in ``path`` if no run holds it now (its lock is
+    free); False when a live run holds it or the directory cannot be written."""
+    try:
+        fd = _lock(path, "run directory")
+    except (InputError, OSError):
+        return False
+    try:
+        for line in _recover(path):
+            logging.getLogger(__name__).warning(line)
+        return True
+    except OSError:
+        return False
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 @contextlib.contextmanager
 def open_run(path: str | os.PathLike[str], *, overwrite: bool = False, resume: bool = False,
-             keep: Iterable[str] = (), field: str = "out") -> Iterator[Path]:
+             keep: Iterable[str] = (), field: str = "out",
+             notify: Callable[[str], None] | None = None) -> Iterator[Path]:
     """Hold the run directory ``path`` for the duration of a run (see the module docstring).
 
     Parameters
     ----------
-    path : the run directory (created if missing).
-    overwrite : replace a run already in ``path`` (moved aside, removed on success).
+    path : the run directory (created if missing; removed again if the run is refused or
+        fails before writing any output).
+    overwrite : replace a run already in ``path`` (moved aside, removed once the new run
+        is complete and verified).
     resume : the run continues the one in ``path``: its outputs stay, except that those not
         in ``keep`` are removed at the start (a resumed reconstruction keeps its
         ``checkpoint`` but not the previous ``recon.npz``, which it supersedes).
     keep : with ``resume``, the entries that stay in place; empty keeps everything.
     field : the options field that named ``path`` (for the messages).
+    notify : receives one line when a killed run's leftovers are undone (default: the
+        ``engine.rundir`` logger's warning).
     """
+    notify = notify or logging.getLogger(__name__).warning
     target = check_writable(path, directory=True, field=field)
+    created = not target.exists()
+    first_new = target  # the outermost folder this call creates (removed again if refused)
+    while created and not first_new.parent.exists() and first_new.parent != first_new:
+        first_new = first_new.parent
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -178,30 +361,74 @@ def open_run(path: str | os.PathLike[str], *, overwrite: bool = False, resume: b
     aside = None
     keep = tuple(keep)
     try:
-        _remove_leftovers(target)
+        for line in _recover(target):
+            notify(line)
         present = holds_run(target)
+        before = _read_marker(target)
         if present and not resume:
             if not overwrite:
+                state = _read_marker(target)
+                what = ("an incomplete run" if state is not None
+                        and state.get("state") != "complete" else "a run")
                 raise InputError(field, "a new or empty run directory (or overwrite to replace "
-                                 "the run in it)", f"{target} holds a run ({', '.join(present)})")
-            aside = _move_aside(target, ())
+                                 "the run in it)", f"{target} holds {what} ({', '.join(present)})")
+            try:
+                aside = _move_aside(target, ())
+            except BaseException:
+                for left in _asides(target):  # a half-moved run goes back at once
+                    _put_back(target, left, new_outputs=False)
+                raise
         elif present and resume and keep:
-            aside = _move_aside(target, keep)
+            for entry in list(target.iterdir()):  # superseded by the continued run: gone now
+                if entry.name not in keep and entry.name != MARKER:
+                    _remove(entry)
         try:
+            _write_marker(target, "incomplete", None if aside is None else aside.name)
+            _fault("marked")
             yield target
-        except BaseException:
+            _fault("written")
+            if aside is not None and not holds_run(target):
+                raise _NothingWritten  # nothing replaced the previous run: it stays
+            _verify(target)
+            _fault("verified")
+            _write_marker(target, "complete", None if aside is None else aside.name)
+            _fault("completed")
+        except _NothingWritten:
+            _put_back(target, aside, new_outputs=True)
+            aside = None
+        except BaseException as exc:
             # a failed replacement puts the previous run back; a failed continuation keeps
             # its newer checkpoint and not the outputs that checkpoint superseded
-            if aside is not None and not resume:
-                _restore(target, aside, ())
-                aside = None
-            raise
-        finally:
             if aside is not None:
-                shutil.rmtree(aside, ignore_errors=True)
+                _put_back(target, aside, new_outputs=True)
+                aside = None
+            elif isinstance(exc, InputError) and before is not None:
+                write_json(target / MARKER, before)  # refused: the run is as it was
+            elif isinstance(exc, InputError):
+                with contextlib.suppress(OSError):
+                    (target / MARKER).unlink()
+            raise
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+            _fault("cleaned")
+    except BaseException:
+        if created and not holds_run(target):
+            shutil.rmtree(target, ignore_errors=True)  # refused or failed before any output
+            p = target.parent
+            while p != first_new.parent and p.is_relative_to(first_new):
+                try:
+                    p.rmdir()  # only while empty: the folders created for it
+                except OSError:
+                    break
+                p = p.parent
+        raise
     finally:
         if fd is not None:
             os.close(fd)
+
+
+class _NothingWritten(Exception):
+    """The body of :func:`open_run` returned without writing any output."""
 
 
 # the folder beside the data that holds its runs when no root is configured

@@ -18,8 +18,24 @@ def get_reader(path: str | list[str]):
     return _read if io.readable(path) else None
 
 
-def _read(path: str | list[str]) -> list[Any]:
-    return io.read(path[0] if isinstance(path, list) else path)
+def _read(path: str | list[str], **_: Any) -> list[Any]:
+    """Read ``path``; what cannot be read is one error notification (its one line) and the
+    null-layer sentinel, never a traceback."""
+    from engine.errors import PtychoError
+
+    p = path[0] if isinstance(path, list) else path
+    try:
+        return io.read(p)
+    except (PtychoError, OSError, MemoryError) as exc:
+        _notify(f"ptycho-workbench: cannot open {p}: {exc}".replace("\n", " "))
+        return [(None,)]
+
+
+def _notify(message: str) -> None:
+    """One error notification in napari (in its log when no viewer shows it)."""
+    from napari.utils.notifications import show_error
+
+    show_error(message)
 
 
 def write_npz(path: str, data: Any, meta: dict) -> list[str]:

@@ -3,8 +3,9 @@
 Readable: dataset NPZ files (the project's layout and PtychoPINN's ``diff3d`` layout),
 canvas files (``recon.npz``, ``Canvas.save`` output), run directories holding one of those
 (their report/summary JSON and bundle metadata go to the layers' ``metadata``) and model
-bundles (the bundle's probe, its metadata on the layers). Writable: a canvas to NPZ (the
-canvas layout) and to TIFF (amplitude and phase pages).
+bundles, as directories or ``.zip`` files (the bundle's probe, its metadata on the layers).
+Writable: a 2-D canvas to NPZ (the canvas layout) and to TIFF (amplitude and phase pages);
+other layers are refused, naming the layer.
 
 Examples
 --------
@@ -35,26 +36,75 @@ CANVAS_NAMES = ("recon.npz", "canvas.npz", "stitched.npz")
 
 
 def _keys(path: Path) -> list[str]:
-    with np.load(path, allow_pickle=False) as z:
+    from engine.data import open_npz
+
+    with open_npz(path) as z:  # the engine's opener: never unpickles, one-line errors
         return list(z.files)
 
 
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _zip_head(p: Path) -> bool:
+    """Whether ``p`` starts like a zip archive (an NPZ or a zipped bundle): 4 bytes read."""
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(4) == ZIP_MAGIC
+    except OSError:
+        return False
+
+
+def _zipped_bundle(p: Path) -> bool:
+    """Whether ``p`` is a zip holding a ``bundle.json`` (its directory only is read)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            return "bundle.json" in z.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
 def readable(path: str | os.PathLike[str]) -> bool:
-    """Whether :func:`read` can open ``path`` (an NPZ file or a run directory)."""
+    """Whether :func:`read` may open ``path``, decided cheaply (napari asks for every file
+    it is given): a run directory with a canvas or a bundle (nothing loaded, no digest
+    verified), an ``.npz`` that starts like a zip archive, a bundle ``.zip``. Empty, text,
+    pickled and other files are declined (napari's convention: the reader returns
+    ``None`` and another plugin may try)."""
+    from engine.rundir import MARKER
+
     p = Path(path)
-    if p.is_dir():
-        return _run_canvas(p) is not None or _bundle(p) is not None
-    return p.suffix == ".npz" and p.is_file()
+    try:
+        if p.is_dir():  # a run of ours (even an incomplete one: read() then says so)
+            return ((p / MARKER).is_file() or _run_canvas(p) is not None
+                    or _has_bundle(p))
+        if not p.is_file():
+            return False
+        if p.suffix == ".npz":
+            return _zip_head(p)
+        if p.suffix == ".zip":
+            return _zip_head(p) and _zipped_bundle(p)
+    except OSError:  # an unreadable directory: not ours to claim
+        return False
+    return False
 
 
-def _bundle(d: Path) -> Any:
-    """The model bundle in ``d`` (a bundle directory or a run directory holding one), or
-    ``None``."""
-    from engine.network.bundles import load_bundle, resolve_bundle_path
+def _has_bundle(d: Path) -> bool:
+    from engine.network.bundles import resolve_bundle_path
 
     try:
         resolve_bundle_path(d)
     except InputError:
+        return False
+    return True
+
+
+def _bundle(d: Path) -> Any:
+    """The model bundle in ``d`` (a bundle directory, a run directory holding one, a bundle
+    ``.zip``), loaded and verified, or ``None`` when there is none."""
+    from engine.network.bundles import load_bundle
+
+    if not _has_bundle(d):
         return None
     return load_bundle(d, "cpu")
 
@@ -80,27 +130,74 @@ def _run_metadata(d: Path) -> dict[str, Any]:
 
 
 def read(path: str | os.PathLike[str]) -> list[LayerData]:
-    """The layers of a dataset, canvas or run directory at ``path``."""
+    """The layers of a dataset, canvas, bundle ``.zip`` or run directory at ``path``.
+
+    Anything it cannot read is one :class:`~engine.errors.InputError` line naming the path.
+    """
     p = Path(path)
     if p.is_dir():
+        from engine.rundir import readable_run
+
+        p = readable_run(p)  # a run being replaced: its previous, complete run
         f, bundle = _run_canvas(p), _bundle(p)
         meta = _run_metadata(p)
         if bundle is not None:
             meta["bundle"] = {k: v for k, v in bundle.meta.items() if k != "files"}
             meta["bundle_path"] = str(bundle.path)
         if f is not None:
-            return canvas_layers(api.load_canvas(f), name=p.name, metadata=meta)
-        if bundle is not None:  # a bundle alone: its probe, the metadata on the layers
-            m = {"ptycho": {"kind": "bundle", **meta}}
-            return [(np.abs(bundle.probe), {"name": f"{p.name} bundle probe amplitude",
-                                            "colormap": "viridis", "metadata": m}, "image"),
-                    (np.angle(bundle.probe), {"name": f"{p.name} bundle probe phase",
-                                              "colormap": "twilight", "metadata": m}, "image")]
+            return canvas_layers(api.load_canvas(f), name=Path(path).name, metadata=meta)
+        if bundle is not None:
+            return _bundle_layers(bundle, Path(path).name, meta)
         raise InputError(str(p), "a run directory holding recon.npz, a canvas .npz or a "
                          "model bundle", "none found")
+    if p.suffix == ".zip":
+        bundle = _bundle(p)
+        if bundle is None:
+            raise InputError(str(p), "a model bundle .zip", "no bundle.json in it")
+        return _bundle_layers(bundle, p.stem, {"bundle": {k: v for k, v in bundle.meta.items()
+                                                          if k != "files"},
+                                               "bundle_path": str(p)})
     if "canvas" in _keys(p):
         return canvas_layers(api.load_canvas(p), name=p.stem, metadata={"path": str(p)})
     return dataset_layers(api.load_dataset(p, require_diffraction=False), name=p.stem)
+
+
+def _bundle_layers(bundle: Any, name: str, meta: dict[str, Any]) -> list[LayerData]:
+    """A bundle alone: its probe, the metadata on the layers."""
+    m = {"ptycho": {"kind": "bundle", **meta}}
+    return [(np.abs(bundle.probe), {"name": f"{name} bundle probe amplitude",
+                                    "colormap": "viridis", "metadata": m}, "image"),
+            (np.angle(bundle.probe), {"name": f"{name} bundle probe phase",
+                                      "colormap": "twilight", "metadata": m}, "image")]
+
+
+def _writable_layer(data: Any, meta: dict[str, Any]) -> str:
+    """Refuse a layer the canvas writers cannot write as a canvas their reader reads back
+    (one line naming the layer); returns the layer's name."""
+    name = str(meta.get("name") or "layer")
+    kept = meta.get("metadata", {}).get("canvas") if isinstance(meta.get("metadata"),
+                                                                 dict) else None
+    if isinstance(kept, api.Canvas):
+        return name
+    try:
+        a = np.asarray(data)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"layer '{name}'", "an image layer of numbers",
+                         type(exc).__name__) from None
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise InputError(f"layer '{name}'", "an image of numbers (a canvas)", f"dtype {a.dtype}")
+    if a.ndim != 2:
+        raise InputError(f"layer '{name}'", "a 2-D image (a canvas: one amplitude plane)",
+                         f"a {a.ndim}-D layer of shape {a.shape}")
+    translate = meta.get("translate")
+    if translate is not None:
+        t = np.asarray(translate, dtype=object).ravel()[-2:]
+        ok = len(t) == 2 and all(isinstance(v, int | float | np.number)
+                                 and np.isfinite(float(v)) for v in t)
+        if not ok:
+            raise InputError(f"layer '{name}': translate", "two finite numbers (row, col)",
+                             repr(translate))
+    return name
 
 
 def canvas_of(data: np.ndarray, meta: dict[str, Any]) -> api.Canvas:
@@ -115,14 +212,18 @@ def canvas_of(data: np.ndarray, meta: dict[str, Any]) -> api.Canvas:
 
 
 def write_npz(path: str | os.PathLike[str], data: np.ndarray, meta: dict[str, Any]) -> list[str]:
-    """Write an image layer's canvas in the canvas NPZ layout (``canvas``, ``coverage``...)."""
+    """Write an image layer's canvas in the canvas NPZ layout (``canvas``, ``coverage``...);
+    a layer that is not a 2-D numeric canvas is refused, naming it."""
+    _writable_layer(data, meta)
     return [str(canvas_of(data, meta).save(path))]
 
 
 def write_tiff(path: str | os.PathLike[str], data: np.ndarray, meta: dict[str, Any]) -> list[str]:
-    """Write a canvas as a two-page float32 TIFF: amplitude, then phase (NaN outside coverage)."""
+    """Write a canvas as a two-page float32 TIFF: amplitude, then phase (NaN outside coverage);
+    a layer that is not a 2-D numeric canvas is refused, naming it."""
     import tifffile
 
+    _writable_layer(data, meta)
     from engine.atomic import atomic_open
 
     c = canvas_of(data, meta).canvas

@@ -12,9 +12,14 @@ shows its default, and a bad argument ends with one line plus a pointer to ``--h
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from importlib import import_module
+from typing import Any
 
 from engine import __version__
 from engine.cli.common import Parser
@@ -117,8 +122,42 @@ def command_of(argv: list[str]) -> str | None:
     return next((a for a in argv if a in COMMANDS), None)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during a command: unwinds like Ctrl-C (SIGINT), so a run stops
+    where it is, keeps its last checkpoint and puts back a run it was replacing."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_end_runs() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` for the command's duration only; the
+    previous handlers are back afterwards (a caller's own, e.g. a test runner's)."""
+    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers: the caller's stay in charge
+        return
+    saved = {n: signal.signal(getattr(signal, n), _terminate) for n in names}
+    try:
+        yield
+    finally:
+        for n, handler in saved.items():
+            signal.signal(getattr(signal, n), handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    with _signals_end_runs():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(command_of(argv) or "")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -136,9 +175,18 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"ptycho {args.command}: error: {where}{os_reason(exc)}", file=sys.stderr)
         return 2
+    except Terminated as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"ptycho {args.command}: terminated by {name} (stopped as by Ctrl-C)",
+              file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f"ptycho {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:  # declared sizes are checked before reading; this is the backstop
+        print(f"ptycho {args.command}: error: out of memory (an input larger than this "
+              "machine can hold?)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_json
-from engine.errors import InputError
+from engine.errors import InputError, os_reason
+from engine.rundir import readable_run
 
 CHUNK = 1 << 20
 
@@ -42,11 +44,15 @@ def inventory(run_dir: str | os.PathLike[str], *,
     Each entry is ``{"path": POSIX path relative to run_dir, "size": bytes, "sha1", "sha256"}``.
     Symbolic links to files are followed (their content is hashed); directories reached by
     links are not entered, so a link cycle cannot loop. Files in ``exclude`` (e.g. the
-    inventory being written into the run directory) are left out.
+    inventory being written into the run directory) are left out. What cannot be read as a
+    file (a dangling symbolic link, a FIFO, a socket, a device, a file without read
+    permission) is listed with ``size``, ``sha1`` and ``sha256`` ``None`` and the reason in
+    ``unreadable``: never skipped silently, never opened (a FIFO would block).
     """
     root = Path(run_dir)
     if not root.exists():
         raise InputError(str(root), "an existing run directory", "no such directory")
+    root = readable_run(root)  # an overwrite in progress: the previous, complete run
     if not root.is_dir():
         raise InputError(str(root), "a run directory", "a file")
     skip = {Path(p).resolve() for p in (exclude or [])}
@@ -55,13 +61,39 @@ def inventory(run_dir: str | os.PathLike[str], *,
         dirnames.sort()
         for name in filenames:
             full = Path(dirpath) / name
-            if not full.is_file() or full.resolve() in skip:
+            rel = full.relative_to(root).as_posix()
+            why = _unreadable(full)
+            if why is None and full.resolve() in skip:
                 continue
-            size, sha1, sha256 = file_digests(full)
-            entries.append({"path": full.relative_to(root).as_posix(), "size": size,
-                            "sha1": sha1, "sha256": sha256})
+            if why is None:
+                try:
+                    size, sha1, sha256 = file_digests(full)
+                except OSError as exc:
+                    why = os_reason(exc)
+            if why is not None:
+                entries.append({"path": rel, "size": None, "sha1": None, "sha256": None,
+                                "unreadable": why})
+                continue
+            entries.append({"path": rel, "size": size, "sha1": sha1, "sha256": sha256})
     entries.sort(key=lambda e: e["path"])
     return entries
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be hashed as a regular file, or ``None`` if it can."""
+    try:
+        st = os.stat(path)  # follows a link
+    except FileNotFoundError:
+        return "dangling symbolic link" if path.is_symlink() else "vanished"
+    except OSError as exc:
+        return os_reason(exc)
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISFIFO(st.st_mode):
+        return "a FIFO (named pipe), not a file"
+    if stat.S_ISSOCK(st.st_mode):
+        return "a socket, not a file"
+    return "not a regular file (a device or other special file)"
 
 
 def write_inventory(path: str | os.PathLike[str], run_dir: str | os.PathLike[str],
@@ -70,7 +102,7 @@ def write_inventory(path: str | os.PathLike[str], run_dir: str | os.PathLike[str
     return write_json(path, {
         "run_dir": str(run_dir),
         "n_files": len(entries),
-        "total_bytes": int(sum(e["size"] for e in entries)),
+        "total_bytes": int(sum(e["size"] or 0 for e in entries)),
         "files": entries,
     })
 
@@ -78,9 +110,14 @@ def write_inventory(path: str | os.PathLike[str], run_dir: str | os.PathLike[str
 def format_inventory(entries: list[dict[str, Any]]) -> str:
     """A fixed-width table: size, sha1, sha256, path; and a total line."""
     lines = [f"{'size':>12}  {'sha1':<40}  {'sha256':<64}  path"]
-    lines += [f"{e['size']:>12}  {e['sha1']}  {e['sha256']}  {e['path']}" for e in entries]
-    total = sum(e["size"] for e in entries)
-    lines.append(f"{len(entries)} files, {total} bytes")
+    lines += [f"{e['size']:>12}  {e['sha1']}  {e['sha256']}  {e['path']}"
+              if e.get("unreadable") is None else
+              f"{'-':>12}  {'-':<40}  {'-':<64}  {e['path']}  (unreadable: {e['unreadable']})"
+              for e in entries]
+    total = sum(e["size"] or 0 for e in entries)
+    bad = sum(1 for e in entries if e.get("unreadable") is not None)
+    lines.append(f"{len(entries)} files, {total} bytes"
+                 + (f", {bad} unreadable" if bad else ""))
     return "\n".join(lines)
 
 
@@ -133,10 +170,12 @@ def check_digests(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     Returns ``{"checked": number of digests verified, "manifests": [where they were
     listed], "mismatches": [{"file", "listed_in", "expected", "got", "reason"}]}``.
     """
-    root = Path(run_dir)
+    root = readable_run(run_dir)
     entries = inventory(root)
     checked, bad, manifests = 0, [], []
     for e in entries:
+        if e.get("unreadable") is not None:
+            continue
         path = root / e["path"]
         if path.suffix == ".json":
             try:

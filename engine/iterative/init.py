@@ -17,6 +17,7 @@ from scipy import ndimage
 from engine.data import Dataset, npz_array, open_npz
 from engine.errors import InputError
 from engine.physics.stitching import Canvas, CanvasGeometry, overlap_slices, place_on_grid
+from engine.rundir import readable_run
 
 
 def start_on_grid(values: np.ndarray, origin: tuple[int, int],
@@ -89,7 +90,8 @@ def initial_object(init: Any, dataset: Dataset, geometry: CanvasGeometry) -> np.
     if isinstance(init, np.ndarray):
         return start_on_grid(init, (0, 0), geometry, "init object")
     if isinstance(init, str | Path):
-        path = Path(init)
+        # an overwrite in progress (or killed) in a run directory: its previous, complete run
+        path = readable_run(init)
         if path.is_dir():
             return _from_bundle(path, dataset, geometry)
         if path.is_file():

@@ -169,7 +169,8 @@ def _start_state(dataset: Dataset, options: SolverOptions, init: Any, resume: An
     if resume is not None:
         state, saved, _ = load_checkpoint(resume)
         if saved.method != options.method or state.object.shape != geometry.shape \
-                or state.probe.shape[0] != options.probe_modes:
+                or state.probe.shape[0] != options.probe_modes \
+                or state.probe.shape[-2:] != np.shape(probe0)[-2:]:  # a forged N
             raise InputError(f"resume {resume}", f"a checkpoint of method {options.method}, "
                              f"object {geometry.shape}, {options.probe_modes} probe modes",
                              f"{saved.method}, {state.object.shape}, {state.probe.shape[0]}")

@@ -13,15 +13,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine import schema
 from engine.atomic import json_text
-from engine.data import save_arrays
+from engine.data import npz_array, open_npz, save_arrays
 from engine.errors import InputError
 from engine.iterative.options import SolverOptions, options_from_dict
 
@@ -89,26 +89,59 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[SolverState, Sol
     arrays = d / CHECKPOINT_ARRAYS
     if not arrays.is_file():
         raise InputError(f"resume {d}", f"a directory with {CHECKPOINT_ARRAYS}", "none found")
+    where = f"resume {arrays}"
+    with open_npz(arrays, "a checkpoint written by ptycho reconstruct") as z:
+        if STATE_KEY not in z.files:
+            raise InputError(where, "a checkpoint holding its state (written "
+                             "by this version)", f"an older checkpoint without '{STATE_KEY}' "
+                             f"(its {LEGACY_META} cannot be checked against the arrays)")
+        for key in ("object", "probe", "origin"):
+            if key not in z.files:
+                raise InputError(where, f"key '{key}'", f"keys {sorted(z.files)}")
+        obj, probe, origin = (npz_array(z, k, arrays) for k in ("object", "probe", "origin"))
+        raw = npz_array(z, STATE_KEY, arrays)
+        positions = npz_array(z, "positions", arrays) if "positions" in z.files else None
+        velocity = (npz_array(z, "position_velocity", arrays)
+                    if "position_velocity" in z.files else None)
     try:
-        with np.load(arrays, allow_pickle=False) as z:
-            if STATE_KEY not in z.files:
-                raise InputError(f"resume {arrays}", "a checkpoint holding its state (written "
-                                 "by this version)", f"an older checkpoint without '{STATE_KEY}' "
-                                 f"(its {LEGACY_META} cannot be checked against the arrays)")
-            obj, probe, origin = z["object"], z["probe"], z["origin"]
-            positions = z["positions"] if "positions" in z.files else None
-            velocity = z["position_velocity"] if "position_velocity" in z.files else None
-            meta = json.loads(str(z[STATE_KEY]))
-        rng = np.random.default_rng()
-        rng.bit_generator.state = meta["rng"]
-        epoch = int(meta["epoch"])
-        options = options_from_dict(meta["options"])
-    except InputError:
-        raise
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, EOFError, OSError,
-            zipfile.BadZipFile) as exc:
-        raise InputError(f"resume {arrays}", "a checkpoint written by ptycho reconstruct",
-                         type(exc).__name__) from None
-    state = SolverState(obj, probe, epoch, rng, list(meta.get("history", [])),
+        meta = json.loads(str(raw.item() if raw.ndim == 0 else ""))
+    except (json.JSONDecodeError, ValueError):
+        raise InputError(f"{where}: key '{STATE_KEY}'", "a JSON string", "unreadable") from None
+    schema.mapping({"state": meta}, "state", where)
+    try:
+        options = options_from_dict(schema.mapping(meta, "options", where))
+    except InputError as exc:
+        raise InputError(f"{where}: field 'options.{exc.what}'", exc.expected, exc.got) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where}: field 'options'", "a solver's options",
+                         f"{type(exc).__name__}: {exc}"[:100]) from None
+    epoch = schema.number(meta, "epoch", where, integer=True, lo=0, hi=options.iterations)
+    history = schema.listing(meta, "history", where, required=False) or []
+    obj = schema.finite_array(obj, f"{where}: key 'object'", ndim=2)
+    probe = schema.finite_array(probe, f"{where}: key 'probe'", ndim=3)
+    if probe.shape[1] != probe.shape[2] or probe.shape[0] < 1:
+        raise InputError(f"{where}: key 'probe'", "(K, N, N) probe modes", f"shape {probe.shape}")
+    modes = getattr(options, "probe_modes", None)
+    if isinstance(modes, int) and probe.shape[0] != modes:
+        raise InputError(f"{where}: key 'probe'", f"{modes} modes (options.probe_modes)",
+                         f"{probe.shape[0]} (shape {probe.shape})")
+    if obj.shape[0] < probe.shape[1] or obj.shape[1] < probe.shape[2]:
+        raise InputError(f"{where}: key 'object'", f"a grid at least the probe's "
+                         f"{probe.shape[1:]}", f"shape {obj.shape}")
+    origin = schema.finite_array(origin, f"{where}: key 'origin'", shape=(2,))
+    rng = np.random.default_rng()
+    try:
+        rng.bit_generator.state = schema.mapping(meta, "rng", where)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where}: field 'rng'", "the state of a NumPy bit generator",
+                         f"{type(exc).__name__}") from None
+    if positions is not None:
+        positions = schema.finite_array(positions, f"{where}: key 'positions'", ndim=2)
+        if positions.shape[1] != 2:
+            raise InputError(f"{where}: key 'positions'", "(n, 2) positions",
+                             f"shape {positions.shape}")
+    if velocity is not None:
+        velocity = schema.finite_array(velocity, f"{where}: key 'position_velocity'", ndim=2)
+    state = SolverState(obj, probe, int(epoch), rng, list(history),
                         (int(origin[0]), int(origin[1])), positions, velocity)
     return state, options, meta

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -25,7 +26,7 @@ import torch
 
 from engine.backends.torch_backend import resolve_device
 from engine.data import Dataset
-from engine.errors import InputError
+from engine.errors import DivergedError, InputError
 from engine.events import (
     CanvasSnapshot,
     Epoch,
@@ -434,8 +435,12 @@ def _resumable(state: dict[str, Any], cfg: TrainConfig, digest: str, N: int) -> 
 
 def _report(emit: Callable[[Event], None], loss: torch.Tensor, step: int, groups: int,
             epoch: int, total_steps: int) -> float:
-    """Emit one step's loss; return its sum over the step's groups."""
+    """Emit one step's loss; return its sum over the step's groups. A NaN or infinite loss
+    ends the run (:class:`~engine.errors.DivergedError`) before the epoch's checkpoint and
+    bundle are written: what is on disk stays the last finite state."""
     value = float(loss)
+    if not math.isfinite(value):
+        raise DivergedError("training", step, value)
     emit(Step(step=step, total=total_steps, epoch=epoch, loss=value))
     return value * groups
 

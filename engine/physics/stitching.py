@@ -157,7 +157,9 @@ class Canvas:
         The canvas must be a numeric 2-D array and its coverage (and weight) of the same
         shape: a mask of another shape would score pixels that do not exist.
         """
-        path = Path(path)
+        from engine.rundir import readable_run
+
+        path = readable_run(path)  # a run being replaced: its previous, complete run
         with open_npz(path, "a canvas .npz file") as z:
             for key in ("canvas", "coverage", "origin"):
                 if key not in z.files:

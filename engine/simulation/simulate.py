@@ -152,6 +152,7 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
         probe = np.asarray(probe_array, dtype=np.complex64)
         if probe.shape != (N, N):
             raise InputError("probe array", f"shape ({N}, {N}) = (N, N)", str(probe.shape))
+        _finite_input("probe_array", probe)
     positions_given = positions is not None
     if positions is None:
         scan = make_scan(config.scan, config.n_positions, config.step, config.jitter, rng)
@@ -166,6 +167,8 @@ def simulate(config: SimulationConfig, *, backend: Backend | str = "numpy",
                           images=(config.amplitude_image, config.phase_image))
     else:
         obj = np.asarray(object_array, dtype=np.complex64)
+        _finite_input("object_array", obj)
+    _finite_input("positions", positions)
     be = get_backend(backend, device) if isinstance(backend, str) else backend
     check_positions_inside(positions, obj.shape, N, "scan positions")
     o, p = be.asarray(obj, complex=True), be.asarray(probe, complex=True)
@@ -226,6 +229,14 @@ def _used_settings(config: SimulationConfig, object_given: bool, probe_given: bo
     return out
 
 
+def _finite_input(name: str, a: np.ndarray) -> None:
+    """A given probe, object or scan must be finite: a NaN would surface far downstream
+    (as "all zero" amplitudes) instead of naming the input."""
+    bad = int(a.size - np.isfinite(a).sum())
+    if bad:
+        raise InputError(name, "finite values", f"{bad} NaN or infinite")
+
+
 def poisson_counts(amplitude: np.ndarray, nphotons: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """sqrt(Poisson(g² A²)) with g² set so the mean count per pattern is ``nphotons``.
@@ -237,6 +248,8 @@ def poisson_counts(amplitude: np.ndarray, nphotons: float,
     if nphotons == 0 or math.isinf(nphotons):
         return A.astype(np.float32), 1.0
     energy = float(np.mean(np.sum(A * A, axis=(-2, -1))))
+    if not math.isfinite(energy):  # a NaN probe or object is named where it is given
+        raise InputError("simulated amplitudes", "finite values", "NaN or infinite")
     if not energy > 0:
         raise InputError("simulated amplitudes", "non-zero far-field energy", "all zero")
     gain2 = nphotons / energy

@@ -3,9 +3,11 @@ line on stderr, never a traceback (and never silent acceptance)."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -50,10 +52,20 @@ def files(tmp_path_factory):
     ck = d / "ck"
     ck.mkdir()
     (ck / "checkpoint.npz").write_bytes(b"")
+    import pickle
+
+    (d / "raw_pickle.npz").write_bytes(pickle.dumps({"diffraction": 1}))
+    header = io.BytesIO()  # a .npy header declaring 146 TiB in a file of a few bytes
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (10**7, 2000, 2000)})
+    with zipfile.ZipFile(d / "bomb.npz", "w") as z:
+        for key in ("xcoords", "ycoords", "probeGuess"):
+            z.writestr(f"{key}.npy", _npy(arrays[key]))
+        z.writestr("diffraction.npy", header.getvalue() + b"\0" * 64)
     one = simulate(SimulationConfig(n_positions=1, N=32, step=6, seed=0))
     f["one"] = write_npz(d / "one.npz", one)
     for name in ("empty", "text", "truncated", "single", "pickled", "complex", "xcoords2d",
-                 "canvas_pickled", "canvas_mask"):
+                 "canvas_pickled", "canvas_mask", "raw_pickle", "bomb"):
         f[name] = d / f"{name}.npz"
     for name in ("empty", "binary", "stats"):
         f[f"{name}_json"] = d / f"{name}.json"
@@ -61,7 +73,8 @@ def files(tmp_path_factory):
     return f
 
 
-BAD_DATA = ["empty", "text", "truncated", "single", "pickled", "complex", "xcoords2d"]
+BAD_DATA = ["empty", "text", "truncated", "single", "pickled", "complex", "xcoords2d",
+            "raw_pickle", "bomb"]
 BAD_CANVAS = ["empty", "text", "truncated", "single", "canvas_pickled", "canvas_mask", "data"]
 
 # every command that reads a dataset, with {bad} where the dataset goes
@@ -114,6 +127,12 @@ def _main(argv) -> int:
         return int(exc.code)
 
 
+def _npy(a) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
 def _argv(template, files, tmp_path, bad=None):
     values = {k: str(v) for k, v in files.items()}
     values.update(out=str(tmp_path), bad=str(files[bad]) if bad else "")
@@ -127,6 +146,11 @@ def _assert_one_line(capsys, code, argv):
     assert len(lines) == 1 and "Traceback" not in err, (argv, err)
     assert lines[0].startswith(f"ptycho {argv[0]}: error: "), lines[0]
     return lines[0]
+
+
+def _tree(root):
+    return sorted((p.relative_to(root).as_posix(), p.stat().st_mtime_ns)
+                  for p in root.rglob("*"))
 
 
 def _needs_cuda_absent(argv):
@@ -144,8 +168,11 @@ def test_bad_data_files(files, tmp_path, capsys, template, bad):
     if (argv[0] == "evaluate" or "--init" in argv) and bad in ("complex", "xcoords2d",
                                                                 "pickled"):
         pytest.skip("reads only the file's object, which is sound")
+    before = _tree(files["dir"])
     line = _assert_one_line(capsys, _main(argv), argv)
     assert str(files[bad]) in line or files[bad].name in line, line
+    # nothing written: no output, no run directory left by the refused command
+    assert list(tmp_path.iterdir()) == [] and _tree(files["dir"]) == before
 
 
 @pytest.mark.parametrize("bad", BAD_CANVAS)
@@ -154,6 +181,7 @@ def test_bad_canvas_files(files, tmp_path, capsys, template, bad):
     argv = _argv(template, files, tmp_path, bad)
     line = _assert_one_line(capsys, _main(argv), argv)
     assert files[bad].name in line, line
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("template", OTHER, ids=lambda t: " ".join(t[:1] + t[-2:]))

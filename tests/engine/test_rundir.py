@@ -24,6 +24,11 @@ def data_file(tmp_path_factory):
     return str(write_npz(tmp_path_factory.mktemp("rundir") / "d.npz", ds))
 
 
+def _names(path) -> list[str]:
+    """The entries of ``path`` but the run's state marker."""
+    return sorted(p.name for p in path.iterdir() if p.name != rundir.MARKER)
+
+
 def _one_line_error(capsys, code) -> str:
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.strip()]
@@ -55,7 +60,7 @@ def test_overwrite_replaces_the_run_whole(tmp_path):
     with open_run(tmp_path, overwrite=True) as run:
         assert holds_run(run) == []  # the old run is out of the way from the start
         (run / "bundle").mkdir()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    assert _names(tmp_path) == ["bundle"]
 
 
 def test_a_failed_overwrite_puts_the_previous_run_back(tmp_path):
@@ -64,11 +69,11 @@ def test_a_failed_overwrite_puts_the_previous_run_back(tmp_path):
         with open_run(tmp_path, overwrite=True) as run:
             (run / "checkpoint").mkdir()
             raise RuntimeError("diverged")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["recon.npz"]
-    assert (tmp_path / "recon.npz").read_bytes() == b"old"
+    assert _names(tmp_path) == ["recon.npz"]
+    assert (rundir.readable_run(tmp_path) / "recon.npz").read_bytes() == b"old"
 
 
-def test_a_killed_overwrite_leaves_no_mixture_and_is_cleaned_next_time(tmp_path):
+def test_a_killed_overwrite_leaves_no_mixture_and_is_undone_next_time(tmp_path):
     (tmp_path / "recon.npz").write_bytes(b"old")
     pid = os.fork()
     if pid == 0:
@@ -81,9 +86,13 @@ def test_a_killed_overwrite_leaves_no_mixture_and_is_cleaned_next_time(tmp_path)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
     visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
     assert visible == ["checkpoint"]  # the new checkpoint, not beside the old recon.npz
-    with open_run(tmp_path, resume=True):
-        pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+    said = []
+    with pytest.raises(InputError, match="holds a run"):  # refused, and nothing lost
+        with open_run(tmp_path, notify=said.append):
+            pass
+    assert len(said) == 1 and "put back" in said[0]
+    assert _names(tmp_path) == ["recon.npz"]
+    assert (tmp_path / "recon.npz").read_bytes() == b"old"
 
 
 def test_resume_keeps_the_checkpoint_and_drops_what_it_supersedes(tmp_path):
@@ -92,7 +101,7 @@ def test_resume_keeps_the_checkpoint_and_drops_what_it_supersedes(tmp_path):
     with open_run(tmp_path, resume=True, keep=("checkpoint",)) as run:
         assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == \
             ["checkpoint"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+    assert _names(tmp_path) == ["checkpoint"]
 
 
 def test_a_second_run_into_a_locked_directory_fails_at_once(tmp_path, data_file, capsys):

@@ -61,6 +61,9 @@ def test_resume_reads_a_checkpoint_that_predates_an_option(tiny_ds, tmp_path):
     state_file = tmp_path / "checkpoint" / "state.json"
     state = json.loads(state_file.read_text())
     del state["config"]["bottleneck"], state["config"]["global_mixing"]
+    from engine.network.checkpoint import _state_digest
+
+    state["manifest_sha256"] = _state_digest(state)  # as that version would have written it
     state_file.write_text(json.dumps(state))
     with pytest.raises(InputError, match="bottleneck"):
         train(tiny_ds, tiny_config(epochs=2, bottleneck=4), tmp_path, resume=True)
