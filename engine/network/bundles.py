@@ -39,6 +39,7 @@ from safetensors.torch import save as st_save
 from engine import schema
 from engine.atomic import atomic_directory, atomic_open, leftover_directory
 from engine.errors import InputError
+from engine.network.legacy_bundle import refuse_tensorflow_bundle
 from engine.rundir import readable_run
 
 FORMAT = "ptycho-bundle/1"
@@ -319,6 +320,7 @@ def load_bundle(path: str | os.PathLike[str], device: str | torch.device = "cpu"
     digests were recomputed is refused by what it says. Declared sizes are checked against
     what the network can weigh before anything is read.
     """
+    refuse_tensorflow_bundle(path)  # PtychoPINN's pickled wts.h5.zip: say what it is
     p = resolve_bundle_path(path)
     sizes = _member_sizes(p)
     if META not in sizes:
