@@ -198,6 +198,7 @@ def inspect(path: str | os.PathLike[str], **read: Any) -> Any:
     >>> report.n, report.N
     (16, 32)
     """
+    path = checks.path(path, "path", required=True)
     from engine.io.inspect import inspect_file
 
     return inspect_file(path, **read)
@@ -219,6 +220,9 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     >>> convert(save_dataset(d + "/a.npz", ds), d + "/a.cxi", geometry=g).name
     'a.cxi'
     """
+    src = checks.path(src, "src", required=True)
+    dst = checks.path(dst, "dst", required=True)
+    checks.optional(format, str, "format", "a format name or None")
     if Path(src).is_dir():  # a reconstruction run directory
         data = read.pop("data", None)
         if data is None:
@@ -249,7 +253,8 @@ def run_product(run: str | os.PathLike[str], data: Dataset) -> Any:
     from engine.data import npz_array, open_npz
     from engine.io.product import Product
 
-    run = Path(run)
+    run = checks.path(run, "run", required=True)
+    data = checks.dataset(data)
     if not (run / "recon.npz").is_file():
         raise InputError(str(run), "a reconstruction run directory (recon.npz, probe.npz)",
                          "no recon.npz")
@@ -283,6 +288,10 @@ def reconstruction_product(result: ReconResult, data: Dataset) -> Any:
     the solver's object grid, the probe modes, the positions on that grid (the corrected
     ones where the result carries them), the pixel size, the error history and the
     options."""
+    result = checks.optional(result, ReconResult, "result", "a ReconResult (api.reconstruct)")
+    if result is None:
+        raise InputError("result", "a ReconResult (api.reconstruct)", "None")
+    data = checks.dataset(data)
     from engine import __version__
     from engine.io.product import Product
 
@@ -317,6 +326,8 @@ def save_reconstruction(path: str | os.PathLike[str], result: ReconResult, data:
     >>> save_reconstruction(tempfile.mkdtemp() + "/r.cxi", res, ds).suffix
     '.cxi'
     """
+    path = checks.path(path, "path", required=True)
+    checks.optional(format, str, "format", "'cxi', 'ptychodus' or None")
     from engine.io.convert import write_product
     from engine.io.detect import format_from_name
 
@@ -340,6 +351,7 @@ def load_reconstruction(path: str | os.PathLike[str]) -> Any:
     ...                     ).probe.shape[1:]
     (32, 32)
     """
+    path = checks.path(path, "path", required=True)
     from engine.io.product import read_product
 
     return read_product(path)
@@ -753,6 +765,9 @@ def initial_probe(data: Dataset, spec: str = "data", *, propagation: str = "auto
     >>> initial_probe(ds, "gaussian").shape
     (32, 32)
     """
+    data = checks.dataset(data)
+    spec = checks.text(spec, "spec")
+    propagation = checks.text(propagation, "propagation", ("auto", "far", "near"))
     from engine.backends.propagation import Propagator
     from engine.iterative.probe_init import initial_probe as _initial_probe
 
@@ -870,6 +885,9 @@ def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerbo
     """
     from engine.iterative.resolution import half_split_resolution
 
+    data = checks.dataset(data)
+    split = checks.text(split, "split", ("checkerboard", "alternate"))
+    checks.run_keywords(backend=backend, device=device, emit=emit)
     if not isinstance(data, Dataset) or data.diffraction is None:
         raise InputError("data", "a Dataset with measured 'diffraction'", type(data).__name__)
     if not isinstance(options, SolverOptions):
@@ -932,6 +950,8 @@ def prepare(data: Dataset, options: PrepareOptions | None = None, *,
     >>> prepare(ds, PrepareOptions(bin=2)).N
     32
     """
+    data = checks.dataset(data)
+    options = checks.options(options, PrepareOptions)
     from engine.prepare import prepare as _prepare
 
     return _prepare(data, options, dark=dark, flat=flat)
@@ -951,6 +971,8 @@ def find_bad_pixels(data: Dataset, options: BadPixelOptions | None = None
     >>> report.counts["saturated"], bool(masked.pixel_mask[3, 3])
     (1, False)
     """
+    data = checks.dataset(data)
+    options = checks.options(options, BadPixelOptions)
     from engine.physics.badpixels import mask_bad_pixels
 
     return mask_bad_pixels(data, options)

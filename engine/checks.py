@@ -39,14 +39,17 @@ def _got(value: Any) -> str:
 
 
 def dataset(value: Any, name: str = "data") -> Dataset:
-    """A :class:`Dataset`, or the dataset file at a path (loaded)."""
+    """A :class:`Dataset`, or the dataset file at a path (loaded as ``api.load_dataset``
+    loads it: NPZ, CXI, NeXus, Ptychodus; HDF5 patterns lazily when large)."""
     if isinstance(value, Dataset):
         return value
     if isinstance(value, PathLike):
-        from engine.data import read_npz
+        # the API's own loader, so a path means the same in every action
+        from engine.api import load_dataset
 
-        return read_npz(value)
-    raise InputError(name, "a Dataset or the path of a dataset .npz", _got(value))
+        return load_dataset(value)
+    raise InputError(name, "a Dataset or the path of a dataset file (.npz, .cxi, .h5, .nxs)",
+                     _got(value))
 
 
 def options(value: Any, cls: type[T], name: str = "options", *,
