@@ -11,7 +11,7 @@ Examples
 >>> [k for k in KINDS]
 ['train', 'infer', 'epie', 'rpie', 'lsqml', 'refine']
 >>> KINDS["lsqml"].takes["backend"], KINDS["lsqml"].controls
-('backend', ('backend', 'init'))
+('backend', ('init',))
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class RunKind:
     options : a function returning the engine options class (called when needed: the
         network's classes import torch).
     takes : workbench setting -> option name, for the settings the kind inherits.
-    controls : the run panel's extra controls it shows (``backend``, ``init``, ``bundle``,
+    controls : the run panel's extra controls it shows (``init``, ``bundle``,
         ``preset``).
     job : what runs on the worker thread.
     build : ``build(typed_values, request_context) -> options`` when the options are not
@@ -203,14 +203,14 @@ register(RunKind("train", "train network", _train_options,
 register(RunKind("infer", "infer with a bundle", _infer_options,
                  {"scaling": "scaling", "scale_value": "scale_value", "device": "device",
                   "bundle": "bundle"}, ("bundle",), infer_job))
-register(RunKind("epie", "ePIE", lambda: api.EPIEOptions, SOLVER_TAKES, ("backend", "init"),
+register(RunKind("epie", "ePIE", lambda: api.EPIEOptions, SOLVER_TAKES, ("init",),
                  solve_job))
-register(RunKind("rpie", "rPIE", lambda: api.RPIEOptions, SOLVER_TAKES, ("backend", "init"),
+register(RunKind("rpie", "rPIE", lambda: api.RPIEOptions, SOLVER_TAKES, ("init",),
                  solve_job))
 register(RunKind("lsqml", "LSQ-ML", lambda: api.LSQMLOptions, SOLVER_TAKES,
-                 ("backend", "init"), solve_job))
+                 ("init",), solve_job))
 register(RunKind("refine", "network then refine", lambda: api.LSQMLOptions,
                  {"gridsize": "train_gridsize", "neighbor_count": "train_neighbor_count",
-                  **SOLVER_TAKES}, ("backend", "bundle", "preset"), refine_job))
+                  **SOLVER_TAKES}, ("bundle", "preset"), refine_job))
 
 __all__ = ["KINDS", "Outcome", "RunKind", "get_kind", "register"]

@@ -20,6 +20,12 @@ Examples
 gridsize: expected an integer in [1, 4], got 9
 >>> m.settings["gridsize"], m.settings["window"]
 (2, 'uniform')
+>>> _ = m.update(scaling="fixed")  # waits for its value, without snapping back
+>>> m.settings["scaling"], m.ready()
+('fixed', False)
+>>> _ = m.update(scale_value=9.5)
+>>> m.options.scaling, m.options.scale_value, m.pending
+('fixed', 9.5, {})
 """
 
 from __future__ import annotations
@@ -83,8 +89,11 @@ class WorkbenchModel:
         self.device = "auto"
         self.bundle: str | None = None
         self.explicit: set[str] = set()
+        # settings given but not yet usable on their own: `fixed` scaling before its value
+        self.pending: dict[str, Any] = {}
         self.runs_root: str | None = None if runs_root is None else str(runs_root)
         self.history = History()
+        self._waiting = False
         self.preview: api.Preview | None = None
         self.comparison: api.CompareView | None = None
 
@@ -92,8 +101,8 @@ class WorkbenchModel:
     @property
     def settings(self) -> dict[str, Any]:
         """Every setting by name: the preview options plus backend, device and bundle."""
-        return {**self.options.to_dict(), "backend": self.backend, "device": self.device,
-                "bundle": self.bundle}
+        return {**self.options.to_dict(), **self.pending, "backend": self.backend,
+                "device": self.device, "bundle": self.bundle}
 
     def validated(self, **settings: Any) -> tuple[api.PreviewOptions, str, str, str | None]:
         """The settings after ``settings`` are applied, checked; raises one
@@ -103,9 +112,13 @@ class WorkbenchModel:
             raise InputError(unknown[0], f"one of the settings {list(SETTINGS)}",
                              repr(settings[unknown[0]]))
         opts = {k: v for k, v in settings.items() if k in OPTION_NAMES}
-        merged = {**self.options.to_dict(), **opts}
-        # choosing `fixed` before typing its value waits for the value: no error, no snap
-        # back (the preview waits too, see ready())
+        merged = {**self.options.to_dict(), **self.pending, **opts}
+        self._waiting = merged.get("scaling") == "fixed" and merged.get("scale_value") is None
+        if self._waiting:
+            # choosing `fixed` before typing its value waits for the value: no error, no
+            # snap back to `data` (the preview waits too, see ready())
+            merged["scaling"] = self.options.scaling if self.options.scaling != "fixed" \
+                else "data"
         try:
             options = api.PreviewOptions(**merged)
         except TypeError as exc:  # a wrong type deep in a dataclass: one line, named
@@ -151,6 +164,7 @@ class WorkbenchModel:
         ``settings_changed`` emitted once. Returns the settings now in force."""
         options, backend, device, bundle = self.validated(**settings)
         self.options, self.backend, self.device, self.bundle = options, backend, device, bundle
+        self.pending = {"scaling": "fixed"} if self._waiting else {}
         self.explicit |= set(settings)
         now = self.settings
         self.settings_changed.emit(now)
@@ -158,8 +172,7 @@ class WorkbenchModel:
 
     def ready(self) -> bool:
         """A preview can be computed: data loaded, and a ``fixed`` scale has its value."""
-        return self.data is not None and not (self.options.scaling == "fixed"
-                                              and self.options.scale_value is None)
+        return self.data is not None and not self.pending
 
     # -- data --------------------------------------------------------------------------------
     def set_data(self, ds: api.Dataset, name: str, path: str | None) -> None:

@@ -205,32 +205,40 @@ class LayerPainter:
                        meta={"canvas": p.canvas})
         x0, y0 = phase_at[1] + w + 2 * gap, o[0]
         gh, gw = p.grid["amplitude"].shape
-        places = {"amplitude": (y0, x0), "amplitude_normalised": (y0, x0 + gw + gap),
-                  "phase": (y0 + gh + gap, x0), "inputs": (y0 + gh + gap, x0 + gw + gap)}
+        # the canvas is the largest thing on screen: the 2 × 2 block of grids is scaled to
+        # the canvas's height when it is taller (never enlarged)
+        k = min(1.0, h / float(2 * gh + gap)) if gh else 1.0
+        places = {"amplitude": (y0, x0), "amplitude_normalised": (y0, x0 + k * (gw + gap)),
+                  "phase": (y0 + k * (gh + gap), x0),
+                  "inputs": (y0 + k * (gh + gap), x0 + k * (gw + gap))}
         cmaps = {"phase": "twilight", "inputs": "magma"}
         for key, name in GRID_LAYERS.items():
             if key in p.grid:
-                self.put_image(name, p.grid[key], places[key], colormap=cmaps.get(key, "gray"))
+                layer = self.put_image(name, p.grid[key], places[key],
+                                       colormap=cmaps.get(key, "gray"))
+                if tuple(layer.scale[-2:]) != (k, k):
+                    layer.scale = (k, k)
             elif name in self.layers:
                 self.layers.remove(name)
-        self._borders(p, [places[k] for k in p.grid])
+        self._borders(p, [places[k_] for k_ in p.grid], k)
         self._colour_positions(p)
         self.label(PREVIEW_LABELS, [
-            (o, f"canvas amplitude ({p.source})"), (phase_at, "canvas phase"),
-            *[(places[k], GRID_TITLES[k]) for k in p.grid]])
+            (o, f"amplitude ({p.source})"), (phase_at, "phase"),
+            *[(places[k_], GRID_TITLES[k_]) for k_ in p.grid]])
         layout = (amp.shape, p.grid["amplitude"].shape)
         if layout != self._placed_layout:
             self._placed_layout = layout
             self.fit([f"{CANVAS} amplitude", f"{CANVAS} phase",
                       *[GRID_LAYERS[k] for k in p.grid]])
 
-    def _borders(self, p: api.Preview, places: list[tuple[float, float]]) -> None:
+    def _borders(self, p: api.Preview, places: list[tuple[float, float]],
+                 k: float = 1.0) -> None:
         rects, colours = [], []
         rgba = group_colours(np.arange(len(p.grid_boxes)))
         for y, x in places:
             for (r0, c0, r1, c1), colour in zip(p.grid_boxes, rgba, strict=True):
-                rects.append(np.array([[y + r0 - 0.5, x + c0 - 0.5],
-                                       [y + r1 - 0.5, x + c1 - 0.5]]))
+                rects.append(np.array([[y + k * (r0 - 0.5), x + k * (c0 - 0.5)],
+                                       [y + k * (r1 - 0.5), x + k * (c1 - 0.5)]]))
                 colours.append(colour)
         if BORDERS not in self.layers:
             self.viewer.add_shapes(name=BORDERS, face_color="transparent", edge_width=1.5,
