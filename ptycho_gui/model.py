@@ -134,7 +134,12 @@ class WorkbenchModel:
         if bundle in ("", None):
             bundle = None
         elif "bundle" in settings:
-            bundle = str(api.check_bundle(bundle))
+            try:
+                bundle = str(api.check_bundle(bundle))
+            except PtychoError as exc:  # named as the setting, the file's own words after
+                raise InputError("bundle", "a model bundle (a bundle directory, a run "
+                                 "holding bundle/, or a bundle .zip)",
+                                 str(exc).split(": expected")[0] + " is not one") from None
         self._check_against_data(options, bundle)
         return options, backend, device, bundle
 

@@ -171,7 +171,10 @@ def merge_request(kind: str, panel: Mapping[str, Any], settings: Mapping[str, An
         raise InputError("preset", f"one of {', '.join(api.presets())}", repr(preset))
     if preset is None and kind in ("train", "refine"):
         preset = api.default_preset(resolved)
-    chosen_bundle = extra["bundle"] if extra["bundle"] not in ("", None) else bundle
+    # refine trains its own network unless a bundle is named (the panel's or the
+    # workbench's); the others fall back to the last trained
+    chosen_bundle = extra["bundle"] if extra["bundle"] not in ("", None) else (
+        None if kind == "refine" else bundle)
     ctx = _Context(resolved, preset, n_positions)
     options = spec.build(typed, ctx) if spec.build is not None else cls(**typed)
     train_options = None
