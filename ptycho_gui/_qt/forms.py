@@ -13,8 +13,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import MISSING
 from typing import Any
 
-from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, \
-    QWidget
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.errors import InputError
 

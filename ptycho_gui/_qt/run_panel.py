@@ -217,7 +217,7 @@ class RunPanel(QWidget):
 
     def options(self) -> dict[str, Any]:
         """What Start passes: the edited fields, and the extra controls when not auto."""
-        kind, spec = self.kind_key(), get_kind(self.kind_key())
+        spec = get_kind(self.kind_key())
         out = dict(self.form.values()) if self.form is not None else {}
         if self.train_form is not None:
             out.update(self.train_form.values())

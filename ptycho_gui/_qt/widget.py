@@ -36,7 +36,7 @@ from ptycho_gui._qt.plots import CurvesPlot, StatsPlot
 from ptycho_gui._qt.run_panel import RunPanel
 from ptycho_gui.model import device_choices
 from ptycho_gui.samples import SAMPLES
-from ptycho_gui.workbench import STAT_FIGURES, Workbench
+from ptycho_gui.workbench import Workbench
 
 log = logging.getLogger(__name__)
 DOCK_WIDTH = 380

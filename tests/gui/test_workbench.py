@@ -4,7 +4,6 @@ public methods as the widget's controls drive it."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from engine import api
 
