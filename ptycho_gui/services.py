@@ -368,6 +368,10 @@ class RunService:
                 request: RunRequest, kwargs: dict[str, Any]) -> None:
         self.feed = feed
         self._shown = -1
+        # the views get ready (live layers: adding a layer is napari's slow part, seconds
+        # on a loaded machine) before the engine starts, so no early step goes unseen
+        for cb in list(self.listeners_start):
+            cb(record)
         self._record = record
         self.model.history.records.append(record)
         kwargs = {**kwargs, "out": record.out, "truth": self.model.data.object}
@@ -382,8 +386,6 @@ class RunService:
         self._consumer.start()
         self._task = self.executor.task_started(f"{record.name} running", self.close)
         self._ticker.start()
-        for cb in list(self.listeners_start):
-            cb(record)
 
     def _consume(self, run: runs.Run, feed: LiveFeed) -> None:
         try:
