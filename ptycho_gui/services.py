@@ -236,13 +236,13 @@ class RunService:
         self.listeners_start: list[Callable[[RunRecord], None]] = []
         self.listeners_end: list[Callable[[RunRecord], None]] = []
         self.feed = LiveFeed()
+        self._shown = self.feed.state.version  # nothing to deliver before a run
         self._run: runs.Run | None = None
         self._record: RunRecord | None = None
         self._consumer: threading.Thread | None = None
         self._ended = threading.Event()
         self._ended.set()
         self._counts: dict[str, int] = {}
-        self._shown = -1
         self._polling = False
         self._task: Any = None
         self._ticker = self.executor.every(UPDATE_PERIOD_S, self.poll)

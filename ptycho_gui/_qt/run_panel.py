@@ -304,7 +304,7 @@ class RunPanel(QWidget):
             self.pause_button.setText("Pause")
 
     def show_state(self, state: LiveState) -> None:
-        self._set_running(True)
+        self._set_running(self.workbench.runs.running)
         self.progress.setValue(int(1000 * max(0.0, min(1.0, state.fraction))))
         current = self.workbench.runs.current
         name = current.name if current else ""
