@@ -174,13 +174,19 @@ class LayerPainter:
         if only:
             for layer in self.layers:
                 layer.visible = layer in layers
+        self.viewer.dims.ndisplay = 2
+        # (napari's fit_to_view trips over a 3-D layer beside 2-D ones: the diffraction)
         ext = np.array([layer.extent.world[:, -2:] for layer in layers])
         lo, hi = ext[:, 0].min(axis=0), ext[:, 1].max(axis=0)
-        self.viewer.dims.ndisplay = 2
         self.viewer.camera.center = tuple((lo + hi) / 2)
-        size = np.asarray(self.canvas_size(), float)
+        canvas = getattr(self.viewer, "canvas", None)  # the viewer model's canvas (public)
+        size = np.asarray(getattr(canvas, "size", None) or self.canvas_size(), float)
         span = np.maximum(hi - lo, 1)
         self.viewer.camera.zoom = 0.95 * float(min(size / span))
+
+    @staticmethod
+    def preview_names() -> list[str]:
+        return [f"{CANVAS} amplitude", f"{CANVAS} phase", *GRID_LAYERS.values()]
 
     # -- dataset -----------------------------------------------------------------------------
     def show_dataset(self, ds: api.Dataset) -> None:
@@ -228,8 +234,7 @@ class LayerPainter:
         layout = (amp.shape, p.grid["amplitude"].shape)
         if layout != self._placed_layout:
             self._placed_layout = layout
-            self.fit([f"{CANVAS} amplitude", f"{CANVAS} phase",
-                      *[GRID_LAYERS[k] for k in p.grid]])
+            self.fit([n for n in self.preview_names() if n in self.layers])
 
     def _borders(self, p: api.Preview, places: list[tuple[float, float]],
                  k: float = 1.0) -> None:

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         wb.set(gridsize=g)
         wb.wait(120)
         viewer.layers.selection.active = viewer.layers["patch grid amplitude"]
+        wb.focus()  # the window has its final size now
         written.append(_grab(viewer, out / f"workbench-gridsize{g}.png"))
 
     # compare: the stitched truth (A) against an rPIE reconstruction (B) of the same data

@@ -373,9 +373,13 @@ class Workbench:
         return p.scale.describe()
 
     def focus(self, *names: str, only: bool = False) -> None:
-        """Fit the view to the layers ``names`` (``only``: hide every other layer)."""
-        if self.painter is not None:
-            self.painter.fit(list(names), only=only)
+        """Fit the view to the layers ``names`` (default: the preview's canvases and grids;
+        ``only``: hide every other layer)."""
+        if self.painter is None:
+            return
+        if not names:
+            names = tuple(n for n in self.painter.preview_names() if n in self.viewer.layers)
+        self.painter.fit(list(names), only=only)
 
     def layer(self, name: str) -> Any:
         """The viewer's layer called ``name``."""
