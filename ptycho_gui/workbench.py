@@ -145,7 +145,8 @@ class Workbench:
     @property
     def busy(self) -> bool:
         """A preview or a run is being computed."""
-        return self.previews.busy or self.runs.running or self.executor.busy()
+        return (self.previews.busy or self.runs.running or self.executor.busy()
+                or self._opening)
 
     # -- actions -----------------------------------------------------------------------------
     def load(self, source: str | os.PathLike[str] | api.Dataset, **sample_options: Any
@@ -156,15 +157,40 @@ class Workbench:
         Keywords (``n_positions``, ``N``, ``seed``) are for samples only. Raises
         :class:`PtychoError` (one line naming the input) for anything it cannot load.
         """
+        ds, name, path = self._read(source, **sample_options)
+        self._adopt(ds, name, path)
+        return ds
+
+    def open(self, source: str | os.PathLike[str] | api.Dataset, **sample_options: Any
+             ) -> None:
+        """:meth:`load` with the reading (simulating a sample, reading a file) off the GUI
+        thread: what the widget's Open buttons call. Errors are reported, not raised."""
+        self._opening = True
+
+        def done(item: tuple[api.Dataset, str, str | None]) -> None:
+            self._opening = False
+            self._adopt(*item)
+
+        def failed(exc: BaseException) -> None:
+            self._opening = False
+            self.reporter.error(exc, "open")
+
+        self.executor.submit(self._read, source, on_result=done, on_error=failed,
+                             **sample_options)
+        self._busy_check()
+
+    _opening = False
+
+    def _read(self, source: Any, **sample_options: Any) -> tuple[api.Dataset, str, str | None]:
         if isinstance(source, api.Dataset):
             if sample_options:
                 raise InputError(sorted(sample_options)[0], "no keywords with a Dataset",
                                  repr(sample_options))
-            ds, name, path = source, str(source.metadata.get("name", "data")), None
-        elif isinstance(source, str | os.PathLike) and str(source) in SAMPLES:
-            ds, name, path = make_sample(str(source), **_sample_options(sample_options)), \
+            return source, str(source.metadata.get("name", "data")), None
+        if isinstance(source, str | os.PathLike) and str(source) in SAMPLES:
+            return make_sample(str(source), **_sample_options(sample_options)), \
                 str(source), None
-        elif isinstance(source, str | os.PathLike):
+        if isinstance(source, str | os.PathLike):
             if sample_options:
                 raise InputError(sorted(sample_options)[0],
                                  f"keywords only with a sample ({', '.join(SAMPLES)})",
@@ -178,16 +204,17 @@ class Workbench:
             except MemoryError:
                 raise InputError(str(p), "a dataset that fits in memory",
                                  "a file declaring more") from None
-            name, path = p.stem, str(p)
-        else:
-            raise InputError("source", f"a sample name ({', '.join(SAMPLES)}), a dataset "
-                             "path or a Dataset", type(source).__name__)
+            return ds, p.stem, str(p)
+        raise InputError("source", f"a sample name ({', '.join(SAMPLES)}), a dataset "
+                         "path or a Dataset", type(source).__name__)
+
+    def _adopt(self, ds: api.Dataset, name: str, path: str | None) -> None:
         self.model.set_data(ds, name, path)
         if self.painter is not None:
             self.painter.show_dataset(ds)
         if self.auto_preview:
             self.preview()
-        return ds
+        self._busy_check()
 
     def set(self, **settings: Any) -> bool:
         """Change settings (any of :data:`SETTINGS`) and recompute the preview.

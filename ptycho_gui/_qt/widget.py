@@ -120,7 +120,7 @@ class WorkbenchWidget(QWidget):
         self.sample.addItems(list(SAMPLES))
         self.sample.setToolTip("a simulated dataset (nothing is downloaded)")
         self.open_sample = QPushButton("Open sample")
-        self.open_sample.clicked.connect(lambda: self._act(wb.load, self.sample.currentText()))
+        self.open_sample.clicked.connect(lambda: wb.open(self.sample.currentText()))
         row = QHBoxLayout()
         row.addWidget(self.sample, 1)
         row.addWidget(self.open_sample)
@@ -196,7 +196,7 @@ class WorkbenchWidget(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Open a dataset", "",
                                               "Data (*.npz *.h5 *.hdf5 *.cxi *.nxs);;All (*)")
         if path:
-            self._act(self.workbench.load, path)
+            self.workbench.open(path)  # read off the GUI thread; errors reported
 
     def _changed(self, key: str) -> None:
         try:

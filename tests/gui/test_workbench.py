@@ -187,3 +187,25 @@ def test_compare_two_canvases_gives_a_b_difference_and_table(workbench, small_li
     assert status["var_across_group"] == "undefined"
     assert widget.compare_table.cell(0, widget.compare_table.columnCount() - 1) in (
         "differs", "ok")
+
+
+def test_open_reads_off_the_gui_thread_and_reports_errors(workbench):
+    import threading
+
+    wb, widget, viewer = workbench
+    threads = []
+    original = wb._read
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return original(*args, **kwargs)
+
+    wb._read = spy
+    wb.open("lines", n_positions=16, N=32)
+    assert wb.wait(60) and wb.data is not None and wb.data.n == 16
+    assert threads and threads[0] is not threading.main_thread()  # a worker read it
+    assert "canvas amplitude" in viewer.layers
+    wb.open("linez")
+    assert wb.wait(60)
+    assert "lines" in wb.last_error and widget.status.text().startswith("error:")
+    assert wb.data.n == 16  # the loaded data stays
