@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         wb.runs.wait(0.2)
         _settle(0.05)
     curves.redraw()
+    wb.focus(*(n for n in ("live canvas amplitude", "live canvas phase", "live patch grid",
+                           "live patch grid (normalised)") if n in viewer.layers))
     written.append(_grab(viewer, out / "workbench-training.png"))
     wb.wait(900)
 
