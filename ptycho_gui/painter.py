@@ -12,7 +12,7 @@ Examples
 --------
 >>> img = tile(np.ones((3, 4, 8, 8)), gridsize=2, per_row=2)
 >>> img.shape
-(43, 43)
+(46, 46)
 """
 
 from __future__ import annotations
@@ -77,10 +77,11 @@ def tile(patches: np.ndarray, gridsize: int, per_row: int = 4, gap: int = 1,
     p = np.asarray(patches, dtype=np.float32)
     if p.ndim == 3:
         p = p[:, None]
-    g = int(round(np.sqrt(p.shape[1])))
-    if g * g != p.shape[1]:
-        g = None
-    return api.tile_patches(p, g if g is not None else None, per_row, gap, group_gap)[0]
+    g: int | None = int(gridsize)
+    if g * g != p.shape[1]:  # a snapshot without its gridsize: square when it can be
+        g = int(round(np.sqrt(p.shape[1])))
+        g = g if g * g == p.shape[1] else None
+    return api.tile_patches(p, g, per_row, gap, group_gap)[0]
 
 
 def _probe_image(probe: np.ndarray) -> np.ndarray:
