@@ -648,10 +648,11 @@ def check_bundle(path: str | os.PathLike[str]) -> Path:
     Examples
     --------
     >>> import tempfile
-    >>> check_bundle(tempfile.mkdtemp())
-    Traceback (most recent call last):
-    ...
-    engine.errors.InputError: ...: expected a model bundle ...
+    >>> try:
+    ...     check_bundle(tempfile.mkdtemp())
+    ... except InputError as exc:
+    ...     print("expected a model bundle" in str(exc))
+    True
     """
     from engine.network.bundles import load_bundle, resolve_bundle_path
 

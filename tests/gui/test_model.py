@@ -272,3 +272,17 @@ def test_fixed_scaling_waits_for_its_value(tiny_wb):
     assert wb.result.scale.source == "data"  # the preview waits
     assert wb.set(scale_value=wb.result.scale.value * 10)
     assert wb.result.scale.source == "fixed" and wb.result.scale.mismatch
+
+
+@pytest.mark.parametrize("module", ["ptycho_gui.model", "ptycho_gui.requests",
+                                    "ptycho_gui.kinds", "ptycho_gui.live",
+                                    "ptycho_gui.executors", "ptycho_gui.report",
+                                    "ptycho_gui.painter", "ptycho_gui.workbench",
+                                    "ptycho_gui.services"])
+def test_the_docstring_examples_run(module, tmp_path, monkeypatch):
+    import doctest
+    import importlib
+
+    monkeypatch.chdir(tmp_path)  # nothing an example writes lands in the checkout
+    failures, tried = doctest.testmod(importlib.import_module(module), verbose=False)
+    assert tried >= 1 and failures == 0
