@@ -151,7 +151,8 @@ def solve_job(data: api.Dataset, request: Any, *, out: Path, truth: Any, emit: A
     result.save(out)
     metrics = {k: v for k, v in result.summary().items() if k in (
         "epochs", "final_error", "stopped", "method", "backend", "device")}
-    metrics.update(_evaluate(result.canvas, truth, out))
+    if not result.stopped:  # a stop answers at once; `ptycho evaluate` can score it later
+        metrics.update(_evaluate(result.canvas, truth, out))
     return Outcome(result.canvas, result.probe, None, metrics, result.stopped, recon=result)
 
 
