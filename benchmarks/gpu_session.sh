@@ -49,6 +49,24 @@ graphs=false
 step graphs "$(cap 45)" "${pytest[@]}" tests/engine/network/test_graphs.py && graphs=true
 echo "quality runs with cuda_graphs=$graphs"
 
+# 1b. the workbench drives the GPU: a default training from the run panel (device auto,
+# nothing edited) resolves to CUDA and the standard preset, and trains there (one epoch)
+step workbench-gpu "$(cap 60)" python3 -c "
+import importlib.util, sys, tempfile, torch
+if importlib.util.find_spec('psygnal') is None:
+    sys.exit(print('skipped: psygnal (the workbench model events) is not installed here'))
+from ptycho_gui import Workbench
+wb = Workbench(runs_root=tempfile.mkdtemp(), auto_preview=False)
+wb.load('lines', n_positions=64, N=32)
+req = wb.request('train')
+print('workbench default training:', req.describe())
+assert req.resolved_device.startswith('$device') and req.preset == ('standard' if '$device' != 'cpu' else 'quick')
+rec = wb.start('train', epochs=1)
+assert wb.wait(50) and rec.status == 'finished', rec.error
+print('trained on', rec.request.resolved_device, 'peak CUDA memory',
+      torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0)
+"
+
 # 2. throughput of the default network (width 32, 16×16 bottleneck): each lever alone, the
 # channels-last + CUDA-graph pair and all together, the bf16-cast network for inference
 # (`ptycho infer --precision bf16`: alone, graphed, graphed and channels-last), inference at

@@ -87,6 +87,12 @@ __all__ = [
     "run_product", "save_reconstruction",
     "network_then_refine", "resolution",
     "patch_stats", "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
+    "prepare", "find_bad_pixels", "PrepareOptions", "BadPixelOptions",
+    # recipes the workbench and the command line share
+    "resolve_device", "training_config", "default_preset", "presets", "new_run_dir",
+    "check_bundle", "copy_bundle", "write_evaluation", "TrainInferResult", "train_then_infer",
+    # file helpers for readers outside the engine
+    "npz_keys", "is_run_dir", "readable_run", "find_bundle", "load_bundle", "write_bytes",
 ]
 
 
@@ -976,3 +982,350 @@ def find_bad_pixels(data: Dataset, options: BadPixelOptions | None = None
     from engine.physics.badpixels import mask_bad_pixels
 
     return mask_bad_pixels(data, options)
+
+
+# -- recipes the workbench and the command line share ----------------------------------------
+# (one code path: `ptycho train` then `ptycho infer <run> --out <run>/network`, and the
+# evaluation JSON of `ptycho evaluate`, are these functions wherever they run)
+
+NETWORK_FOLDER = "network"  # where a training's whole-scan canvas goes inside its run
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """The device ``device`` names: ``"auto"`` (or ``None``) is ``"cuda"`` when torch sees
+    a GPU, else ``"cpu"``; anything else is returned as given.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device in (None, "", "auto"):
+        from engine.network.presets import resolve_device as _resolve
+
+        return _resolve("auto")
+    return str(device)
+
+
+def training_config(preset: str | None = None, device: str = "auto", *,
+                    n_positions: int | None = None, **explicit: Any) -> TrainConfig:
+    """The :class:`TrainConfig` ``ptycho train`` builds: ``preset`` (``None``: ``quick`` on a
+    CPU, ``standard`` on a GPU, from ``device`` resolved) with the ``explicit`` fields over
+    it (``None`` values count as not given).
+
+    Examples
+    --------
+    >>> training_config(None, "cpu", n_positions=64).base_channels
+    8
+    >>> training_config("standard", "cpu", lr_schedule="cosine").lr_schedule
+    'cosine'
+    """
+    from engine.network.presets import preset_config
+
+    return preset_config(preset, resolve_device(device), n_positions=n_positions, **explicit)
+
+
+def default_preset(device: str = "auto") -> str:
+    """The preset a training without one takes on ``device`` (``quick`` on a CPU,
+    ``standard`` on a GPU).
+
+    Examples
+    --------
+    >>> default_preset("cuda:0"), default_preset("cpu")
+    ('standard', 'quick')
+    """
+    from engine.network.presets import default_preset as _default
+
+    return _default(resolve_device(device))
+
+
+def presets() -> tuple[str, ...]:
+    """The training presets' names.
+
+    Examples
+    --------
+    >>> presets()
+    ('quick', 'standard', 'quality')
+    """
+    from engine.network.presets import PRESETS
+
+    return tuple(PRESETS)
+
+
+def new_run_dir(kind: str, *, data_path: str | os.PathLike[str] | None = None,
+                root: str | os.PathLike[str] | None = None) -> Path:
+    """A fresh ``<root>/<timestamp>-<kind>`` run directory (``root`` default: ``runs/``
+    beside ``data_path``); see :func:`engine.rundir.new_run_dir`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> new_run_dir("lsqml", root=tempfile.mkdtemp()).name.endswith("-lsqml")
+    True
+    """
+    from engine.rundir import new_run_dir as _new
+
+    return _new(kind, data_path=data_path, root=root)
+
+
+def check_bundle(path: str | os.PathLike[str]) -> Path:
+    """Verify the bundle at ``path`` (a bundle, a run holding one, or a ``.zip``) and return
+    its resolved path; a missing or damaged bundle is an :class:`InputError`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> try:
+    ...     check_bundle(tempfile.mkdtemp())
+    ... except InputError as exc:
+    ...     print("expected a model bundle" in str(exc))
+    True
+    """
+    from engine.network.bundles import load_bundle, resolve_bundle_path
+
+    load_bundle(path)  # every digest checked: a bad bundle fails here, not mid-run
+    return resolve_bundle_path(path)
+
+
+def copy_bundle(bundle: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Copy a bundle directory to ``target``: a directory, or a ``.zip`` (written atomically).
+
+    Examples
+    --------
+    ``copy_bundle("runs/a/bundle", "model.zip")``
+    """
+    import shutil
+
+    from engine.atomic import atomic_directory, atomic_open
+    from engine.network.bundles import bundle_bytes
+
+    source, target = check_bundle(bundle), Path(target)
+    if target.suffix == ".zip":
+        with atomic_open(target, "wb") as fh:
+            fh.write(bundle_bytes(source).getvalue())
+        return target
+    with atomic_directory(target) as tmp:
+        for item in Path(source).iterdir():
+            shutil.copy2(item, tmp / item.name)
+    return target
+
+
+def write_evaluation(canvas: Canvas, truth: np.ndarray, out: str | os.PathLike[str], *,
+                     recon: str = "", truth_label: str = "", remove_ramp: bool = False,
+                     min_weight: float = 0.0) -> dict[str, Any]:
+    """:func:`evaluate` ``canvas`` against ``truth`` and write the JSON ``ptycho evaluate``
+    writes (``recon`` and ``truth`` name the inputs); returns the figures.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
+    >>> out = Path(tempfile.mkdtemp()) / "evaluation.json"
+    >>> write_evaluation(stitch(ds), ds.object, out)["amplitude"]["ssim"] > 0.99
+    True
+    """
+    from engine.atomic import write_json
+    from engine.evaluation.metrics import to_jsonable
+
+    out = checks.path(out, "out", required=True)
+    result = evaluate(canvas, truth, remove_ramp=remove_ramp, min_weight=min_weight)
+    write_json(Path(out), to_jsonable({"recon": str(recon), "truth": str(truth_label),
+                                       "remove_ramp": bool(remove_ramp), **result}))
+    return result
+
+
+@dataclasses.dataclass
+class TrainInferResult:
+    """What :func:`train_then_infer` produced: the training, and (unless it stopped) the
+    whole-scan inference and its evaluation against the truth (``None`` without one)."""
+
+    trained: Any
+    inference: Any = None
+    evaluation: dict[str, Any] | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.trained.stopped)
+
+
+def train_then_infer(data: Dataset, options: TrainConfig, *, out: str | os.PathLike[str],
+                     device: str | None = None, truth: np.ndarray | None = None,
+                     truth_label: str = "objectGuess of the data",
+                     emit: Callback | None = None,
+                     control: RunControl | None = None) -> TrainInferResult:
+    """Train into ``out``, then infer the whole scan into ``out/network`` (what
+    ``ptycho train --out RUN`` then ``ptycho infer RUN DATA --out RUN/network`` do) and,
+    with a ``truth``, write ``out/network/evaluation.json`` as ``ptycho evaluate`` does.
+
+    A stopped training infers nothing (its last bundle stays as written).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=36, N=32, step=6))
+    >>> cfg = training_config("quick", "cpu", epochs=1, batch_size=8, base_channels=4)
+    >>> res = train_then_infer(ds, cfg, out=tempfile.mkdtemp(), device="cpu", truth=ds.object)
+    >>> res.evaluation["amplitude"]["ssim"] > -1
+    True
+    """
+    from engine.network.inference import InferConfig
+
+    if truth is not None:  # refused before the training, not after it
+        truth = checks.truth(truth)
+    trained = train(data, options, out=out, device=device, emit=emit, control=control)
+    if trained.stopped:
+        return TrainInferResult(trained)
+    net = Path(out) / NETWORK_FOLDER
+    inference = infer(data, trained.bundle, InferConfig(), out=net, device=device or "auto",
+                      emit=emit, control=control)
+    evaluation = None
+    if truth is not None:
+        evaluation = write_evaluation(inference.canvas, truth, net / "evaluation.json",
+                                      recon=str(net / "recon.npz"), truth_label=truth_label)
+    return TrainInferResult(trained, inference, evaluation)
+
+
+def preview_cache() -> Any:
+    """A fresh :class:`~engine.preview.PreviewCache` (what stays valid across flips of one
+    dataset's preview settings).
+
+    Examples
+    --------
+    >>> cache = preview_cache()
+    """
+    from engine.preview import PreviewCache
+
+    return PreviewCache()
+
+
+def tile_patches(values: np.ndarray, gridsize: int | None = None, groups_per_row: int = 1,
+                 gap: int = 1, group_gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Patches (b, C, M, M) tiled into one image with each group's box, the layout the
+    preview's patch grids use (see :func:`engine.physics.stats.tile_patches`).
+
+    Examples
+    --------
+    >>> img, boxes = tile_patches(np.ones((3, 4, 8, 8)), gridsize=2, groups_per_row=2)
+    >>> img.shape, len(boxes)
+    ((37, 37), 3)
+    """
+    from engine.physics.stats import tile_patches as _tile
+
+    return _tile(values, gridsize, groups_per_row, gap, group_gap)
+
+
+def normalise_patches(amplitudes: np.ndarray) -> np.ndarray:
+    """Each patch stretched to its own range [0, 1]: the one meaning of "normalised"
+    patches (see :func:`engine.physics.stats.normalise_patches`).
+
+    Examples
+    --------
+    >>> float(normalise_patches(np.arange(4.0).reshape(1, 2, 2)).max())
+    1.0
+    """
+    from engine.physics.stats import normalise_patches as _normalise
+
+    return _normalise(amplitudes)
+
+
+# -- file helpers for readers outside the engine (the napari plugin) -----------------------
+
+
+def npz_keys(path: str | os.PathLike[str]) -> list[str]:
+    """The member names of an NPZ archive, opened the engine's way (never unpickled; an
+    empty, truncated, pickled or non-archive file is a one-line :class:`InputError`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> "diffraction" in npz_keys(save_dataset(tempfile.mkdtemp() + "/d.npz", ds))
+    True
+    """
+    from engine.data import open_npz
+
+    path = checks.path(path, "path", required=True)
+    with open_npz(path) as z:
+        return list(z.files)
+
+
+def is_run_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a run directory written by this project (complete or not: its
+    state marker is there). Reads nothing else.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> is_run_dir(tempfile.mkdtemp())
+    False
+    """
+    from engine.rundir import MARKER
+
+    return (Path(checks.path(path, "path", required=True)) / MARKER).is_file()
+
+
+def readable_run(path: str | os.PathLike[str]) -> Path:
+    """The run a reader should open at ``path``: ``path`` itself when complete, the previous
+    complete run while an ``overwrite`` replaces it (or after a killed replacement); an
+    incomplete run with nothing before it is an :class:`InputError` ("incomplete run").
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> readable_run(d) == Path(d)
+    True
+    """
+    from engine.rundir import readable_run as _readable
+
+    return _readable(checks.path(path, "path", required=True))
+
+
+def find_bundle(path: str | os.PathLike[str]) -> Path | None:
+    """The model bundle at ``path`` (a bundle directory, a run holding ``bundle/``, a bundle
+    ``.zip``) without loading or verifying it, or ``None`` when there is none.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> find_bundle(tempfile.mkdtemp()) is None
+    True
+    """
+    from engine.network.bundles import resolve_bundle_path
+
+    try:
+        return resolve_bundle_path(checks.path(path, "path", required=True))
+    except InputError:
+        return None
+
+
+def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> Any:
+    """Load and verify the bundle at ``path`` (every digest and field checked); a missing,
+    damaged or forged bundle is a one-line :class:`InputError`.
+
+    Examples
+    --------
+    ``load_bundle("runs/a/bundle").meta["N"]``
+    """
+    from engine.network.bundles import load_bundle as _load
+
+    return _load(checks.path(path, "path", required=True), device)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (a kill leaves the old file or the new one).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> write_bytes(tempfile.mkdtemp() + "/x.bin", b"abc").read_bytes()
+    b'abc'
+    """
+    from engine.atomic import atomic_open
+
+    path = checks.path(path, "path", required=True)
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InputError("data", "bytes", type(data).__name__)
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+    return Path(path)

@@ -44,10 +44,16 @@ def dataset(value: Any, name: str = "data") -> Dataset:
     if isinstance(value, Dataset):
         return value
     if isinstance(value, PathLike):
-        # the API's own loader, so a path means the same in every action
-        from engine.api import load_dataset
+        # as api.load_dataset reads it, so a path means the same in every action (this
+        # module sits below the API: the preview checks its arguments here too)
+        from engine.data import read_npz
+        from engine.io import h5util
 
-        return load_dataset(value)
+        if Path(value).is_file() and h5util.is_hdf5(Path(value)):
+            from engine.io.readers import read_dataset
+
+            return read_dataset(value)
+        return read_npz(value)
     raise InputError(name, "a Dataset or the path of a dataset file (.npz, .cxi, .h5, .nxs)",
                      _got(value))
 

@@ -41,12 +41,17 @@ from engine.errors import InputError
 from engine.events import Callback, Progress, RunControl
 from engine.options import Options, option, validate
 from engine.physics.grouping import GroupingConfig, Groups, make_groups
-from engine.physics.scaling import intensity_scale
+from engine.physics.scaling import (
+    MISMATCH_FACTOR,
+    choose_scale,
+    intensity_scale,
+    scale_ratio,
+    scale_text,
+)
 from engine.physics.sources import source_patches
 from engine.physics.stats import PooledStats, normalise_patches, patch_statistics, tile_patches
 from engine.physics.stitching import Canvas, CanvasGeometry, StitchConfig, Stitcher
 
-MISMATCH_FACTOR = 2.0
 MEMO_SIZE = 8  # groupings and canvases remembered per dataset
 STITCH_PATCHES = 1024  # patches stitched at a time (memory O(batch), not O(groups))
 
@@ -134,8 +139,7 @@ class ScaleInfo:
     @property
     def ratio(self) -> float:
         """max(s / s_data, s_data / s) >= 1."""
-        r = self.value / self.data_scale
-        return r if r >= 1 else 1 / r
+        return scale_ratio(self.value, self.data_scale)
 
     @property
     def mismatch(self) -> bool:
@@ -143,11 +147,9 @@ class ScaleInfo:
         return self.ratio > MISMATCH_FACTOR
 
     def describe(self) -> str:
-        """One line: the scale, its source, the data's own and, when they differ, a warning."""
-        text = f"s = {self.value:.6g} ({self.source}); data's own {self.data_scale:.6g}"
-        if self.mismatch:
-            text += f"; WARNING: {self.ratio:.3g}x from the data's own scale"
-        return text
+        """One line: the scale, its source, the data's own and, when they differ, a warning
+        (the engine's one text, :func:`engine.physics.scaling.scale_text`)."""
+        return scale_text(self.value, self.source, self.data_scale)
 
 
 @dataclass
@@ -205,14 +207,9 @@ def resolve_preview_scale(data: Dataset, options: PreviewOptions,
         return None
     own = data_scale if data_scale is not None else intensity_scale(data.diffraction,
                                                                       data.pixel_mask)
-    if options.scaling == "data":
-        return ScaleInfo(own, "data", own, bundle_scale)
-    if options.scaling == "fixed":
-        return ScaleInfo(float(options.scale_value), "fixed", own, bundle_scale)  # type: ignore[arg-type]
-    if bundle_scale is None:
-        raise InputError("scaling", "'data' or 'fixed' (no bundle is loaded to take "
-                         "'bundle' from)", "'bundle'")
-    return ScaleInfo(float(bundle_scale), "bundle", own, bundle_scale)
+    # the engine's one rule (inference resolves its scale with the same function)
+    s = choose_scale(options.scaling, options.scale_value, own, bundle_scale)
+    return ScaleInfo(s, options.scaling, own, bundle_scale)
 
 
 def network_inputs(data: Dataset, index: np.ndarray, scale: float) -> np.ndarray:

@@ -70,7 +70,7 @@ def sample_siemens() -> list[Any]:
 def __getattr__(name: str) -> Any:
     # the widget class is imported only when napari asks for it (it pulls in Qt)
     if name == "WorkbenchWidget":
-        from ptycho_gui.widget import WorkbenchWidget
+        from ptycho_gui._qt.widget import WorkbenchWidget
 
         return WorkbenchWidget
     raise AttributeError(name)

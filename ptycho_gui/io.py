@@ -36,10 +36,7 @@ CANVAS_NAMES = ("recon.npz", "canvas.npz", "stitched.npz")
 
 
 def _keys(path: Path) -> list[str]:
-    from engine.data import open_npz
-
-    with open_npz(path) as z:  # the engine's opener: never unpickles, one-line errors
-        return list(z.files)
+    return api.npz_keys(path)  # the engine's opener: never unpickles, one-line errors
 
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -71,12 +68,10 @@ def readable(path: str | os.PathLike[str]) -> bool:
     verified), an ``.npz`` that starts like a zip archive, a bundle ``.zip``. Empty, text,
     pickled and other files are declined (napari's convention: the reader returns
     ``None`` and another plugin may try)."""
-    from engine.rundir import MARKER
-
     p = Path(path)
     try:
         if p.is_dir():  # a run of ours (even an incomplete one: read() then says so)
-            return ((p / MARKER).is_file() or _run_canvas(p) is not None
+            return (api.is_run_dir(p) or _run_canvas(p) is not None
                     or _has_bundle(p))
         if not p.is_file():
             return False
@@ -90,23 +85,15 @@ def readable(path: str | os.PathLike[str]) -> bool:
 
 
 def _has_bundle(d: Path) -> bool:
-    from engine.network.bundles import resolve_bundle_path
-
-    try:
-        resolve_bundle_path(d)
-    except InputError:
-        return False
-    return True
+    return api.find_bundle(d) is not None
 
 
 def _bundle(d: Path) -> Any:
     """The model bundle in ``d`` (a bundle directory, a run directory holding one, a bundle
     ``.zip``), loaded and verified, or ``None`` when there is none."""
-    from engine.network.bundles import load_bundle
-
     if not _has_bundle(d):
         return None
-    return load_bundle(d, "cpu")
+    return api.load_bundle(d, "cpu")
 
 
 def _run_canvas(d: Path) -> Path | None:
@@ -136,9 +123,7 @@ def read(path: str | os.PathLike[str]) -> list[LayerData]:
     """
     p = Path(path)
     if p.is_dir():
-        from engine.rundir import readable_run
-
-        p = readable_run(p)  # a run being replaced: its previous, complete run
+        p = api.readable_run(p)  # a run being replaced: its previous, complete run
         f, bundle = _run_canvas(p), _bundle(p)
         meta = _run_metadata(p)
         if bundle is not None:
@@ -224,14 +209,11 @@ def write_tiff(path: str | os.PathLike[str], data: np.ndarray, meta: dict[str, A
     import tifffile
 
     _writable_layer(data, meta)
-    from engine.atomic import atomic_open
-
     c = canvas_of(data, meta).canvas
     pages = np.stack([np.abs(c), np.angle(c) if np.iscomplexobj(c) else np.zeros(c.shape)])
     pages[:, ~np.isfinite(np.abs(c))] = np.nan
     buf = io.BytesIO()
     tifffile.imwrite(buf, pages.astype(np.float32), metadata={"axes": "CYX",
                      "Labels": ["amplitude", "phase"]})
-    with atomic_open(path, "wb") as fh:
-        fh.write(buf.getvalue())
+    api.write_bytes(path, buf.getvalue())
     return [str(path)]

@@ -30,13 +30,32 @@ def group_colours(group: np.ndarray) -> np.ndarray:
     return np.concatenate([rgb, np.ones((len(g), 1))], axis=1)
 
 
-def finite_limits(a: np.ndarray, fallback: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
-    """Contrast limits of the finite values of ``a`` (a flat image gets a unit span)."""
-    v = np.asarray(a)[np.isfinite(a)]
+def limits(values: np.ndarray, symmetric: bool = False) -> tuple[float, float]:
+    """The one contrast rule of every layer: 1st and 99th percentile of the finite pixels
+    (min and max when those coincide; a unit span for a flat image); ``symmetric`` about 0.
+
+    >>> lo, hi = limits(np.array([0.0, 1.0, 2.0, np.nan]))
+    >>> round(lo, 2), round(hi, 2)
+    (0.02, 1.98)
+    """
+    v = np.asarray(values)
+    v = v[np.isfinite(v)]
     if v.size == 0:
-        return fallback
-    lo, hi = float(v.min()), float(v.max())
-    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+        return (-1.0, 1.0) if symmetric else (0.0, 1.0)
+    if symmetric:
+        m = float(np.percentile(np.abs(v), 99)) or float(np.abs(v).max()) or 1.0
+        return -m, m
+    lo, hi = (float(x) for x in np.percentile(v, [1, 99]))
+    if not hi > lo:
+        lo, hi = float(v.min()), float(v.max())
+        if not hi > lo:
+            hi = lo + 1.0
+    return lo, hi
+
+
+def finite_limits(a: np.ndarray, fallback: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
+    """Contrast limits of ``a`` by the one rule (:func:`limits`)."""
+    return limits(a) if np.isfinite(np.asarray(a)).any() else fallback
 
 
 def dataset_layers(ds: api.Dataset, name: str = "") -> list[LayerData]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-SIZE = (1500, 980)
+SIZE = (1600, 1000)
 
 
 def _settle(seconds: float = 0.5) -> None:
@@ -44,8 +44,9 @@ def converging_gif(ds, path: Path, iterations: int = 24) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ptycho_gui.live_layers import canvas_images, limits
-    from ptycho_gui.run_manager import RunManager
+    from ptycho_gui.layers import limits
+    from ptycho_gui.painter import canvas_images
+    from ptycho_gui.workbench import Workbench
 
     frames: list[tuple[str, np.ndarray, np.ndarray]] = []
 
@@ -56,12 +57,12 @@ def converging_gif(ds, path: Path, iterations: int = 24) -> Path:
 
     import tempfile
 
-    rm = RunManager(ds, runs_root=tempfile.mkdtemp(), on_update=keep)
+    wb = Workbench(runs_root=tempfile.mkdtemp(), auto_preview=False)
+    wb.load(ds)
+    wb.runs.listeners_update.append(keep)
     # large batches: few updates an epoch, so the convergence is spread over the frames
-    rm.start("lsqml", iterations=iterations, batch_size=128)
-    while not rm.wait(0.05):
-        pass
-    rm.poll()
+    wb.start("lsqml", iterations=iterations, batch_size=128)
+    wb.wait(900)
     a_lim, p_lim = limits(frames[-1][1]), limits(frames[-1][2])
     images = []
     for label, amp, phase in frames:
@@ -98,37 +99,36 @@ def main(argv: list[str] | None = None) -> int:
     wb.runs_root = str(Path(tempfile.mkdtemp()) / "runs")  # not beside the repository
     ds = wb.load("lines", n_positions=256, N=32)
     wb.wait(120)
-    ctl, panel, curves = wb.runs, widget.run_panel, widget.run_curves
-    panel.parentWidget().raise_()  # the run panel's tab in front of the preview's
+    panel, curves = widget.run_panel, widget.run_curves
     written = []
 
     # a training, photographed mid-run: curves, progress and the live layers
     panel.set_kind("train")
     for key, value in (("epochs", 6), ("batch_size", 16), ("base_channels", 16)):
         panel.form.set_value(key, value)
+    widget.tabs.setCurrentIndex(3)  # the curves in front while it trains
     panel.on_start()
     t0 = time.monotonic()
-    while ctl.manager.state().epoch < 3 and time.monotonic() - t0 < 600:
-        _settle(0.2)
+    while wb.runs.state().epoch < 3 and time.monotonic() - t0 < 600:
+        wb.runs.wait(0.2)
+        _settle(0.05)
     curves.redraw()
-    wb.focus("live canvas amplitude", "live patch grid")
+    wb.focus(*(n for n in ("live canvas amplitude", "live canvas phase", "live patch grid",
+                           "live patch grid (normalised)") if n in viewer.layers))
     written.append(_grab(viewer, out / "workbench-training.png"))
-    ctl.wait(900)
+    wb.wait(900)
 
     # an LSQ-ML run, then the two runs compared from the history
     panel.set_kind("lsqml")
     panel.form.set_value("iterations", 30)
     panel.on_start()
-    ctl.wait(600)
+    wb.wait(600)
     _settle(0.5)
     panel.history.item(0).setSelected(True)
     panel.history.item(1).setSelected(True)
     panel.on_compare()
     wb.wait(120)
     _settle(1.0)
-    names = [n for n in ("compare A", "compare B (registered)", "compare A - B",
-                         "compare phase A - B") if n in viewer.layers]
-    wb.focus(*names, only=True)
     written.append(_grab(viewer, out / "workbench-runs-compare.png"))
     written.append(converging_gif(ds, out / "canvas-converging.gif"))
     for p in written:

@@ -1,9 +1,15 @@
-"""The workbench controller: state and actions, scriptable, no widgets.
+"""The scriptable face of the workbench: :class:`Workbench`.
 
-:class:`Workbench` holds the dataset, the settings and the last preview, and turns them into
-napari layers. The Qt widget (:mod:`ptycho_gui.widget`) is a thin view: each of its buttons
-calls a public method here, so a notebook or a test drives the workbench exactly as a user
-does.
+A workbench is the model (:class:`~ptycho_gui.model.WorkbenchModel`, every piece of state),
+the services (:class:`~ptycho_gui.services.PreviewService` and
+:class:`~ptycho_gui.services.RunService`, the work in flight), an executor (synchronous
+without a viewer; the Qt one, :mod:`ptycho_gui._qt.executor`, with one) and, with a viewer,
+the layer painter. The dock widgets call the same public methods a notebook does.
+
+Errors: actions raise :class:`~engine.errors.PtychoError` (an ``InputError`` names the
+input); the widget's one adapter turns them into a notification and the status line.
+:meth:`Workbench.set` is the exception the docstring promises: it reports and returns
+``False``, leaving every setting as it was.
 
 Examples
 --------
@@ -17,48 +23,31 @@ True
 4
 >>> wb.set(gridsize=1), wb.stats_rows()[3]
 (True, ('var_across_group', 'undefined'))
+>>> wb.set(crop=40), wb.options.crop, wb.last_error
+(False, None, 'crop: expected at most the patch size N = 32, got 40')
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from psygnal import Signal
 
 from engine import api
 from engine.errors import InputError, PtychoError
-from engine.events import RunControl, StopRequested
-from engine.preview import PreviewCache
-from ptycho_gui.layers import canvas_layers, dataset_layers, finite_limits, group_colours
+from ptycho_gui.executors import Executor, SyncExecutor
+from ptycho_gui.model import NO_DATA, OPTION_NAMES, SETTINGS, WorkbenchModel
+from ptycho_gui.painter import LayerPainter, as_canvas
+from ptycho_gui.report import Reporter, napari_notifier
+from ptycho_gui.requests import RunRequest, merge_request
 from ptycho_gui.samples import SAMPLES, make_sample
+from ptycho_gui.services import PreviewService, RunRecord, RunService
 
 log = logging.getLogger(__name__)
-
-OPTION_NAMES = tuple(f.name for f in api.PreviewOptions.describe())
-SETTINGS = (*OPTION_NAMES, "backend", "device", "bundle")
-
-# preview layers, created on the first preview and updated in place afterwards
-GRID_LAYERS = {
-    "amplitude": "patch grid amplitude",
-    "amplitude_normalised": "patch grid amplitude (normalised)",
-    "phase": "patch grid phase",
-    "inputs": "patch grid inputs D/s",
-}
-BORDERS = "group borders"
-PREVIEW_LABELS = "preview labels"
-COMPARE_LABELS = "compare labels"
-# differences: blue (negative), black (zero), red (positive), readable on the dark canvas
-DIVERGING = {"name": "blue-black-red", "colors": [[0.2, 0.6, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0],
-                                                   [1.0, 0.35, 0.2, 1.0]]}
-CANVAS = "canvas"
 STAT_FIGURES = ("mean", "std", "var_zero_mean", "var_across_group")
 
 
@@ -72,493 +61,268 @@ def format_figure(name: str, value: Any) -> str:
 
 
 class Workbench:
-    """The workbench: load data, change settings, preview, compare.
+    """The workbench: load data, change settings, preview, compare, run.
 
     Parameters
     ----------
-    viewer : a napari viewer whose layers the workbench owns (``None``: compute only,
-        synchronously, for scripts without a GUI).
+    viewer : a napari viewer whose layers the workbench paints (``None``: compute only,
+        synchronously, for scripts).
     auto_preview : recompute the preview after each :meth:`set` and :meth:`load`.
+    executor : where work runs (default: synchronous; the widget passes the Qt one).
+    runs_root : where run directories go (default: ``runs/`` beside the data file, or
+        ``./runs`` for a sample).
 
-    Signals (psygnal): ``loaded(Dataset)``, ``settings_changed(dict)``, ``previewed(Preview)``,
-    ``compared(CompareView)``, ``errored(str)``, ``busy_changed(bool)``.
-
-    Part 2 (runs) extends this class with ``start``, ``pause``, ``resume``, ``stop``; its
-    work goes through :meth:`submit` like the preview's, so :meth:`wait` and :attr:`busy`
-    cover it.
+    Signals (psygnal): ``loaded(Dataset)``, ``settings_changed(dict)``,
+    ``previewed(Preview)``, ``compared(CompareView)`` (the model's), ``errored(str)`` and
+    ``warned(str)`` (the reporter's), ``busy_changed(bool)``.
     """
 
-    loaded = Signal(object)
-    settings_changed = Signal(dict)
-    previewed = Signal(object)
-    compared = Signal(object)
-    errored = Signal(str)
     busy_changed = Signal(bool)
 
-    def __init__(self, viewer: Any = None, *, auto_preview: bool = True) -> None:
+    def __init__(self, viewer: Any = None, *, auto_preview: bool = True,
+                 executor: Executor | None = None,
+                 runs_root: str | os.PathLike[str] | None = None,
+                 canvas_size: Any = None) -> None:
         self.viewer = viewer
         self.auto_preview = auto_preview
-        self.data: api.Dataset | None = None
-        self.name = ""
-        self.options = api.PreviewOptions()
-        self.backend = "numpy"
-        self.device = "cpu"
-        self.bundle: str | None = None
-        self.result: api.Preview | None = None
-        self.comparison: api.CompareView | None = None
-        self.last_error: str | None = None
-        self.last_duration: float | None = None
-        self.last_timing: dict[str, float] = {}
-        self._cache = PreviewCache()
-        self._generation = 0
-        self._control: RunControl | None = None
-        self._workers: set[Any] = set()
-        self._placed = False
+        self.model = WorkbenchModel(runs_root=runs_root)
+        self.executor = executor or SyncExecutor()
+        self.reporter = Reporter(napari_notifier if viewer is not None else None)
+        self.previews = PreviewService(self.model, self.executor, self.reporter)
+        self.runs = RunService(self.model, self.executor, self.reporter)
+        self.painter = None if viewer is None else LayerPainter(viewer, canvas_size)
+        if self.painter is not None:
+            self.previews.on_layers.append(
+                lambda p: self.painter.show_preview(p, self.model.data))
+            self.runs.listeners_start.append(lambda _r: self.painter.prepare_live())
+            self.runs.listeners_update.append(self._paint_live)
+            self.runs.listeners_end.append(self._paint_final)
+        self.runs.listeners_end.append(self._report_end)
+        self.executor.on_close(self.close)
+        self._was_busy = False
 
-    # ----------------------------------------------------------------- state
+    # -- the model's state, as attributes --------------------------------------------------
+    loaded = property(lambda self: self.model.loaded)
+    settings_changed = property(lambda self: self.model.settings_changed)
+    previewed = property(lambda self: self.model.previewed)
+    compared = property(lambda self: self.model.compared)
+    errored = property(lambda self: self.reporter.errored)
+    warned = property(lambda self: self.reporter.warned)
+    data = property(lambda self: self.model.data)
+    name = property(lambda self: self.model.name)
+    data_path = property(lambda self: self.model.data_path)
+    options = property(lambda self: self.model.options)
+    backend = property(lambda self: self.model.backend)
+    device = property(lambda self: self.model.device)
+    bundle = property(lambda self: self.model.bundle)
+    result = property(lambda self: self.model.preview)
+    comparison = property(lambda self: self.model.comparison)
+    last_error = property(lambda self: self.reporter.last_error)
+    last_timing = property(lambda self: self.previews.last_timing)
+
+    @property
+    def runs_root(self) -> str | None:
+        return self.model.runs_root
+
+    @runs_root.setter
+    def runs_root(self, value: str | os.PathLike[str] | None) -> None:
+        self.model.runs_root = None if value is None else str(value)
+
+    @property
+    def last_duration(self) -> float | None:
+        return self.previews.last_timing.get("total_s")
+
+    @property
+    def history(self) -> list[RunRecord]:
+        """Every run since the workbench opened (kind, settings, duration, final metrics,
+        run directory), oldest first."""
+        return self.model.history.records
+
     def settings(self) -> dict[str, Any]:
         """Every setting by name: the preview options plus backend, device and bundle."""
-        return {**self.options.to_dict(), "backend": self.backend, "device": self.device,
-                "bundle": self.bundle}
+        return self.model.settings
 
     @property
     def busy(self) -> bool:
         """A preview or a run is being computed."""
-        return bool(self._workers) or (self._runs is not None and self._runs.running)
+        return (self.previews.busy or self.runs.running or self.executor.busy()
+                or self._opening)
 
-    # ----------------------------------------------------------------- actions
+    # -- actions -----------------------------------------------------------------------------
     def load(self, source: str | os.PathLike[str] | api.Dataset, **sample_options: Any
              ) -> api.Dataset:
-        """Load a sample by name (``lines``, ``asym``, ``grf``), a dataset NPZ or a Dataset.
+        """Load a sample by name (``lines``, ``asym``, ``grf``), a dataset file or a Dataset.
 
-        The dataset's layers (diffraction, positions, probe, truth) replace the previous
-        dataset's; the preview is recomputed.
+        The dataset's layers replace the previous dataset's; the preview is recomputed.
+        Keywords (``n_positions``, ``N``, ``seed``) are for samples only. Raises
+        :class:`PtychoError` (one line naming the input) for anything it cannot load.
         """
+        ds, name, path = self._read(source, **sample_options)
+        self._adopt(ds, name, path)
+        return ds
+
+    def open(self, source: str | os.PathLike[str] | api.Dataset, **sample_options: Any
+             ) -> None:
+        """:meth:`load` with the reading (simulating a sample, reading a file) off the GUI
+        thread: what the widget's Open buttons call. Errors are reported, not raised."""
+        self._opening = True
+
+        def done(item: tuple[api.Dataset, str, str | None]) -> None:
+            self._opening = False
+            self._adopt(*item)
+
+        def failed(exc: BaseException) -> None:
+            self._opening = False
+            self.reporter.error(exc, "open")
+
+        self.executor.submit(self._read, source, on_result=done, on_error=failed,
+                             **sample_options)
+        self._busy_check()
+
+    _opening = False
+
+    def _read(self, source: Any, **sample_options: Any) -> tuple[api.Dataset, str, str | None]:
         if isinstance(source, api.Dataset):
-            ds, name = source, str(source.metadata.get("name", "data"))
-        elif str(source) in SAMPLES:
-            ds, name = make_sample(str(source), **sample_options), str(source)
-        else:
+            if sample_options:
+                raise InputError(sorted(sample_options)[0], "no keywords with a Dataset",
+                                 repr(sample_options))
+            return source, str(source.metadata.get("name", "data")), None
+        if isinstance(source, str | os.PathLike) and str(source) in SAMPLES:
+            return make_sample(str(source), **_sample_options(sample_options)), \
+                str(source), None
+        if isinstance(source, str | os.PathLike):
+            if sample_options:
+                raise InputError(sorted(sample_options)[0],
+                                 f"keywords only with a sample ({', '.join(SAMPLES)})",
+                                 repr(str(source)))
             p = Path(source)
-            ds, name = api.load_dataset(p), p.stem
-        self.data, self.name = ds, name
-        self.data_path = None if isinstance(source, api.Dataset) or str(source) in SAMPLES \
-            else str(source)
-        if self._runs is not None:
-            self._runs.set_data(ds, self.data_path)
-        self._cache = PreviewCache()
-        self.result = None
-        if self.viewer is not None:
-            self._clear_layers()
-            for data, kwargs, kind in dataset_layers(ds):
-                kwargs["metadata"] = {**kwargs.get("metadata", {}), "workbench": True}
-                getattr(self.viewer, f"add_{kind}")(data, **kwargs)
-            self._placed = False
-        self.loaded.emit(ds)
+            if not p.exists() and p.suffix == "" and os.sep not in str(source):
+                raise InputError("source", f"a sample ({', '.join(SAMPLES)}) or a data file",
+                                 repr(str(source)))
+            try:
+                ds = api.load_dataset(p)
+            except MemoryError:
+                raise InputError(str(p), "a dataset that fits in memory",
+                                 "a file declaring more") from None
+            return ds, p.stem, str(p)
+        raise InputError("source", f"a sample name ({', '.join(SAMPLES)}), a dataset "
+                         "path or a Dataset", type(source).__name__)
+
+    def _adopt(self, ds: api.Dataset, name: str, path: str | None) -> None:
+        self.model.set_data(ds, name, path)
+        if self.painter is not None:
+            self.painter.show_dataset(ds)
         if self.auto_preview:
             self.preview()
-        return ds
+        self._busy_check()
 
     def set(self, **settings: Any) -> bool:
         """Change settings (any of :data:`SETTINGS`) and recompute the preview.
 
-        An invalid value leaves the settings as they were, shows a notification naming the
-        setting and returns ``False``.
+        An invalid value leaves every setting as it was, reports one line naming the
+        setting (a notification with a viewer; :attr:`last_error`) and returns ``False``.
         """
-        unknown = sorted(set(settings) - set(SETTINGS))
-        if unknown:
-            return self._fail(f"{unknown[0]}: expected one of the settings {list(SETTINGS)}")
-        opts = {k: v for k, v in settings.items() if k in OPTION_NAMES}
         try:
-            options = api.PreviewOptions(**{**self.options.to_dict(), **opts})
-            backend = settings.get("backend", self.backend)
-            if backend not in list(api.available_backends()):
-                raise InputError("backend", f"one of {list(api.available_backends())}",
-                                     repr(backend))
-            device = settings.get("device", self.device)
-            if device not in api.available_devices():
-                raise InputError("device", f"one of {api.available_devices()}",
-                                     repr(device))
-        except (PtychoError, TypeError, ValueError) as exc:
-            return self._fail(str(exc))
-        self.options, self.backend, self.device = options, backend, device
-        if "bundle" in settings:
-            b = settings["bundle"]
-            self.bundle = str(b) if b not in (None, "") else None
-        self.settings_changed.emit(self.settings())
-        if self.auto_preview and self.data is not None:
+            self.model.update(**settings)
+        except PtychoError as exc:
+            self.reporter.error(exc)
+            return False
+        self.reporter.clear()
+        if self.auto_preview and self.model.data is not None:
             self.preview()
         return True
 
-    def compute_preview(self, control: RunControl | None = None) -> api.Preview:
-        """The preview of the current data and settings, computed in the calling thread
-        (nothing is shown)."""
-        if self.data is None:
-            raise InputError("data", "a dataset loaded first (load a sample or a file)",
-                                 "none")
-        return api.preview(self.data, self.options, bundle=self.bundle, backend=self.backend,
-                           device=self.device, control=control, cache=self._cache)
-
-    def _iter_quietly(self, control: RunControl) -> Iterator[api.Preview]:
-        # layers first, then the statistics; a cancelled preview ends quietly
-        if self.data is None:
-            raise InputError("data", "a dataset loaded first (load a sample or a file)", "none")
-        try:
-            yield from api.iter_preview(self.data, self.options, bundle=self.bundle,
-                                        backend=self.backend, device=self.device,
-                                        control=control, cache=self._cache)
-        except StopRequested:
-            return
-
     def preview(self) -> None:
-        """Recompute the preview off the GUI thread; a newer call cancels an older one.
+        """Recompute the preview (off the GUI thread with a viewer; a newer call cancels an
+        older one). A ``fixed`` scaling waits for its value."""
+        self.previews.request()
+        self._busy_check()
 
-        Without a viewer the preview is computed at once (for scripts).
-        """
-        if self.data is None:
-            return
-        if self._control is not None:
-            self._control.stop()
-        self._generation += 1
-        gen, control = self._generation, RunControl()
-        self._control = control
-        t0 = time.perf_counter()
-        self.submit(self._iter_quietly, control, on_yield=lambda p: self._finish(p, gen, t0),
-                    on_result=lambda _: None, on_error=lambda exc: self._on_error(exc, gen))
+    def compute_preview(self, control: Any = None) -> api.Preview:
+        """The preview of the current data and settings, computed in the calling thread."""
+        m = self.model
+        if m.data is None:
+            raise InputError("data", NO_DATA, "none")
+        return api.preview(m.data, m.options, bundle=m.bundle, backend=m.backend,
+                           device=m.device, control=control, cache=self.previews.cache)
 
-    def submit(self, func: Any, *args: Any, on_result: Any, on_error: Any = None,
-               on_yield: Any = None, **kwargs: Any) -> Any:
-        """Run ``func(*args, **kwargs)`` on a worker thread; ``on_result(value)``,
-        ``on_yield(value)`` (a generator function's values) and ``on_error(exc)`` are called
-        on the GUI thread. Returns the worker (``None``, and a synchronous call, without a
-        viewer)."""
-        on_error = on_error or (lambda exc: self._fail(str(exc)))
-        if self.viewer is None:
-            try:
-                value = func(*args, **kwargs)
-                if inspect.isgenerator(value):
-                    for item in value:
-                        if on_yield is not None:
-                            on_yield(item)
-                    value = None
-            except Exception as exc:  # noqa: BLE001 - reported, never raised into the GUI
-                on_error(exc)
-                return None
-            on_result(value)
-            return None
-        from napari.qt.threading import create_worker
+    def compare(self, a: Any, b: Any) -> api.CompareView:
+        """Compare A and B: canvas layer names, canvases, canvas files, run directories,
+        run names or statistics files. Canvases give the layers ``compare A``,
+        ``compare B (registered)``, ``compare A - B`` and ``compare phase A - B`` in one
+        view; both give :attr:`comparison` (the table of ``ptycho compare``).
 
-        worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True,
-                               **kwargs)
-        worker.returned.connect(on_result)
-        worker.errored.connect(on_error)
-        if on_yield is not None and hasattr(worker, "yielded"):
-            worker.yielded.connect(on_yield)
-        worker.finished.connect(lambda: self._done(worker))
-        self._workers.add(worker)
-        self.busy_changed.emit(True)
-        worker.start()
-        return worker
+        The comparison runs on the executor; :meth:`wait` waits for it. Bad inputs raise
+        :class:`PtychoError`."""
+        left, right = self._comparable(a, "A"), self._comparable(b, "B")
+        self._comparing = True
 
-    def compare(self, a: Any, b: Any) -> None:
-        """Compare A and B: canvas layer names, canvases, canvas files, run directories or
-        statistics files. Canvases give the layers ``compare A``, ``compare B (registered)``,
-        ``compare A - B`` and ``compare phase A - B``; both give :attr:`comparison` (the table
-        of ``ptycho compare`` with its statuses), off the GUI thread."""
-        try:
-            left, right = self._comparable(a, "A"), self._comparable(b, "B")
-        except PtychoError as exc:
-            self._fail(str(exc))
-            return
-        self.submit(api.compare_view, left, right, on_result=self._show_comparison,
-                    on_error=lambda exc: self._fail(f"compare: {exc}"))
+        def done(view: api.CompareView) -> None:
+            self._comparing = False
+            self.model.comparison = view
+            if self.painter is not None:
+                self.painter.show_comparison(view)
+            self.model.compared.emit(view)
+
+        def failed(exc: BaseException) -> None:
+            self._comparing = False
+            self.reporter.error(exc, "compare")
+
+        self.executor.submit(api.compare_view, left, right, on_result=done, on_error=failed)
+        self._busy_check()
+        return self.model.comparison
+
+    _comparing = False
 
     def _comparable(self, x: Any, side: str) -> Any:
+        if isinstance(x, RunRecord):
+            x = x.canvas
+            if x is None:
+                raise InputError(f"compare {side}", "a run with a canvas", "none")
+            return as_canvas(x)
         if isinstance(x, str) and self.viewer is not None and x in self.viewer.layers:
-            from ptycho_gui.io import canvas_of
-
             layer = self.viewer.layers[x]
-            return canvas_of(layer.data, {"metadata": layer.metadata,
-                                          "translate": tuple(layer.translate)})
+            if isinstance(layer.metadata.get("canvas"), api.Canvas):
+                return layer.metadata["canvas"]
+            raise InputError(f"compare {side}", "a canvas layer", repr(x))
+        if isinstance(x, str):
+            try:
+                rec = self.model.history.find(x)
+            except InputError:
+                rec = None
+            if rec is not None and rec.canvas is not None:
+                return as_canvas(rec.canvas)
         if isinstance(x, api.Canvas | list | dict):
             return x
-        p = Path(str(x))
-        if not p.exists():
+        if hasattr(x, "canvas") and hasattr(x, "coverage"):
+            return as_canvas(x)
+        if not isinstance(x, str | os.PathLike) or not Path(x).exists():
             raise InputError(f"compare {side}", "a canvas layer, a canvas .npz, a run "
                              "directory or a statistics file", repr(str(x)))
-        return p
+        return Path(x)
 
-    def _show_comparison(self, view: api.CompareView) -> None:
-        self.comparison = view
-        if self.viewer is not None and view.images is not None:
-            im = view.images
-            A, B = im["baseline"], im["candidate"]
-            h, w = A.shape
-            y0 = float(self.viewer.layers.extent.world[1][-2]) + h // 8 if len(
-                self.viewer.layers) else 0.0
-            x0 = float(im["origin"][1])
-            gap = max(4, w // 16)
-            amp_a, amp_b = np.abs(A).astype(np.float32), np.abs(B).astype(np.float32)
-            lim = finite_limits(np.concatenate([amp_a.ravel(), amp_b.ravel()]))
-            from napari.utils.colormaps import Colormap
+    # -- runs --------------------------------------------------------------------------------
+    def request(self, kind: str, **options: Any) -> RunRequest:
+        """The merged request a ``start(kind, **options)`` would run (nothing starts)."""
+        m = self.model
+        return merge_request(kind, options, m.settings, m.explicit,
+                             n_positions=None if m.data is None else m.data.n,
+                             bundle=self.runs.last_bundle())
 
-            diverging = Colormap(**DIVERGING)
-            items = []
-            for i, (name, data, cmap) in enumerate((
-                    ("compare A", amp_a, "gray"), ("compare B (registered)", amp_b, "gray"),
-                    ("compare A - B", im["difference"], diverging),
-                    ("compare phase A - B", im["phase_difference"], diverging))):
-                if data is None:
-                    continue
-                place = (y0, x0 + i * (w + gap))
-                layer = self._put_image(name, np.asarray(data, np.float32), place,
-                                        colormap=cmap)
-                if i >= 2:  # symmetric about 0; a few edge pixels must not wash it out
-                    finite = np.abs(data[np.isfinite(data)])
-                    m = float(np.percentile(finite, 99)) if finite.size else 1.0
-                    layer.contrast_limits_range = (-(m or 1.0), m or 1.0)
-                    layer.contrast_limits = (-(m or 1.0), m or 1.0)
-                else:
-                    layer.contrast_limits_range = lim
-                    layer.contrast_limits = lim
-                items.append((place, name.replace("compare ", "")))
-            self._label(COMPARE_LABELS, items, size=9)
-        self.compared.emit(view)
+    def start(self, kind: str, **options: Any) -> RunRecord:
+        """Start a run: ``train``, ``infer``, ``epie``, ``rpie``, ``lsqml``, ``refine`` (the
+        network, then LSQ-ML) or any registered kind (:mod:`ptycho_gui.kinds`).
 
-    def wait(self, timeout: float = 60.0) -> bool:
-        """Process GUI events until no computation is pending; ``False`` on timeout."""
-        deadline = time.monotonic() + timeout
-        app = None
-        if self.viewer is not None:
-            from qtpy.QtWidgets import QApplication
-
-            app = QApplication.instance()
-        while self.busy:
-            if time.monotonic() > deadline:
-                return False
-            if self._runs is not None:
-                self._runs.poll()  # a run's updates also without a Qt timer (no viewer)
-            if app is not None:
-                app.processEvents()
-            time.sleep(0.005)
-        if app is not None:
-            app.processEvents()
-        return True
-
-    # ----------------------------------------------------------------- results
-    def stats_rows(self) -> list[tuple[str, str]]:
-        """The pooled statistics as (figure, text) rows; ``undefined`` where not defined."""
-        if self.result is None:
-            return []
-        rec = self.result.stats["all"]
-        rows = [(k, format_figure(k, rec.get(k))) for k in STAT_FIGURES]
-        rows.append(("patches", str(rec["n_patches"])))
-        rows.append(("groups", str(self.result.groups.n_groups)))
-        return rows
-
-    def scale_text(self) -> str:
-        """The intensity scale in use, its source and the data's own (with any warning)."""
-        if self.result is None or self.result.scale is None:
-            return "no diffraction data: no intensity scale"
-        return self.result.scale.describe()
-
-    def focus(self, *names: str, only: bool = False) -> None:
-        """Fit the view to the layers ``names`` (``only``: hide every other layer)."""
-        layers = [self.viewer.layers[n] for n in names]
-        if only:
-            for layer in self.viewer.layers:
-                layer.visible = layer in layers
-        ext = np.array([layer.extent.world[:, -2:] for layer in layers])
-        lo, hi = ext[:, 0].min(axis=0), ext[:, 1].max(axis=0)
-        self.viewer.dims.ndisplay = 2
-        self.viewer.camera.center = tuple((lo + hi) / 2)
-        with warnings.catch_warnings():  # the canvas size is napari-private, read only here
-            warnings.simplefilter("ignore")
-            size = getattr(self.viewer, "_canvas_size", None) or (600, 600)
-        span = np.maximum(hi - lo, 1)
-        self.viewer.camera.zoom = 0.95 * float(min(np.asarray(size[::-1]) / span[::-1]))
-
-    def layer(self, name: str) -> Any:
-        """The viewer's layer called ``name``."""
-        return self.viewer.layers[name]
-
-    # ----------------------------------------------------------------- internals
-    def _fail(self, message: str) -> bool:
-        self.last_error = message
-        log.warning("%s", message)
-        if self.viewer is not None:
-            from napari.utils.notifications import show_error
-
-            show_error(message)
-        self.errored.emit(message)
-        return False
-
-    def _on_error(self, exc: BaseException, gen: int) -> None:
-        if isinstance(exc, StopRequested) or gen != self._generation:
-            return
-        if isinstance(exc, PtychoError):
-            self._fail(str(exc))
-        else:
-            self._fail(f"preview failed with {self._describe_settings()}: "
-                       f"{type(exc).__name__}: {exc}")
-
-    def _describe_settings(self) -> str:
-        s = self.settings()
-        return ", ".join(f"{k}={s[k]}" for k in ("gridsize", "scaling", "backend", "crop"))
-
-    def _done(self, worker: Any) -> None:
-        self._workers.discard(worker)
-        if not self._workers:
-            self.busy_changed.emit(False)
-
-    def _finish(self, result: api.Preview | None, gen: int, t0: float) -> None:
-        if result is None or gen != self._generation:
-            return  # a newer setting arrived; this result is stale
-        self.result = result
-        self.last_error = None
-        if result.stats is None:  # the layers, before the statistics
-            if self.viewer is not None:
-                self._show(result)
-            self.last_timing = {"layers_s": time.perf_counter() - t0}
-            return
-        self.last_timing["total_s"] = self.last_duration = time.perf_counter() - t0
-        if result.scale is not None and result.scale.mismatch and self.viewer is not None:
-            from napari.utils.notifications import show_warning
-
-            show_warning(f"intensity scale: {result.scale.describe()}")
-        self.previewed.emit(result)
-
-    def _clear_layers(self) -> None:
-        for layer in list(self.viewer.layers):
-            if layer.metadata.get("workbench"):
-                self.viewer.layers.remove(layer)
-
-    def _put_image(self, name: str, data: np.ndarray, translate: tuple[float, float],
-                   **kwargs: Any) -> Any:
-        limits = finite_limits(data)
-        if name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            layer.data = data
-            layer.translate = translate
-            layer.contrast_limits_range = limits
-            layer.contrast_limits = limits
-            return layer
-        return self.viewer.add_image(data, name=name, translate=translate,
-                                     contrast_limits=limits,
-                                     metadata={"workbench": True}, **kwargs)
-
-    def _show(self, p: api.Preview) -> None:
-        ds = self.data
-        # canvas amplitude at its origin (object coordinates, under the positions), phase below
-        (amp, akw, _), *rest = canvas_layers(p.canvas, CANVAS)
-        h = amp.shape[0]
-        self._put_image(akw["name"], amp, tuple(p.canvas.origin), colormap="gray")
-        if rest:
-            ph, pkw, _ = rest[0]
-            o = p.canvas.origin
-            self._put_image(pkw["name"], ph, (o[0] + h + ds.N // 4, o[1]), colormap="twilight")
-        for name in (f"{CANVAS} amplitude", f"{CANVAS} phase"):
-            if name in self.viewer.layers:
-                self.viewer.layers[name].metadata["canvas"] = p.canvas
-        # patch grids in a 2 × 2 block to the right of the canvas
-        gap = ds.N
-        x0 = p.canvas.origin[1] + amp.shape[1] + gap
-        y0 = p.canvas.origin[0]
-        gh, gw = p.grid["amplitude"].shape
-        places = {"amplitude": (y0, x0), "amplitude_normalised": (y0, x0 + gw + gap),
-                  "phase": (y0 + gh + gap, x0), "inputs": (y0 + gh + gap, x0 + gw + gap)}
-        cmaps = {"phase": "twilight", "inputs": "magma"}
-        for key, name in GRID_LAYERS.items():
-            if key in p.grid:
-                self._put_image(name, p.grid[key], places[key], colormap=cmaps.get(key, "gray"))
-            elif name in self.viewer.layers:
-                self.viewer.layers.remove(name)
-        self._show_borders(p, [places[k] for k in p.grid])
-        self._colour_positions(p)
-        o = p.canvas.origin
-        titles = {"amplitude": "amplitude", "amplitude_normalised": "normalised",
-                  "phase": "phase", "inputs": "inputs D/s"}
-        self._label(PREVIEW_LABELS, [
-            ((o[0], o[1]), f"canvas ({p.source})"),
-            ((o[0] + h + ds.N // 4, o[1]), "canvas phase"),
-            *[(places[k], titles[k]) for k in p.grid]], size=8)
-        if not self._placed:
-            self.viewer.reset_view()
-            self._placed = True
-
-    def _label(self, name: str, items: list[tuple[tuple[float, float], str]],
-               size: float = 10) -> None:
-        """A text-only Points layer: each text just above its (row, col) corner."""
-        coords = np.array([[y - 2, x] for (y, x), _ in items], dtype=float).reshape(-1, 2)
-        texts = [t for _, t in items]
-        if name in self.viewer.layers:
-            self.viewer.layers.remove(name)
-        self.viewer.add_points(coords, name=name, size=0.01, face_color="transparent",
-                               border_width=0, features={"label": texts},
-                               text={"string": "{label}", "color": "white", "size": size,
-                                     "anchor": "lower_left"},
-                               metadata={"workbench": True})
-
-    def _show_borders(self, p: api.Preview, places: list[tuple[float, float]]) -> None:
-        rects, colours = [], []
-        rgba = group_colours(np.arange(len(p.grid_boxes)))
-        for y, x in places:
-            for (r0, c0, r1, c1), colour in zip(p.grid_boxes, rgba, strict=True):
-                rects.append(np.array([[y + r0 - 0.5, x + c0 - 0.5], [y + r1 - 0.5, x + c1 - 0.5]]))
-                colours.append(colour)
-        if BORDERS not in self.viewer.layers:
-            self.viewer.add_shapes(name=BORDERS, face_color="transparent", edge_width=1.5,
-                                   metadata={"workbench": True})
-        layer = self.viewer.layers[BORDERS]
-        layer.data = []
-        if rects:
-            layer.add_rectangles(rects, edge_color=np.array(colours), edge_width=1.5,
-                                 face_color="transparent")
-
-    def _colour_positions(self, p: api.Preview) -> None:
-        name = "positions"
-        if name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            layer.face_color = group_colours(p.position_group)
-            layer.features = {"group": p.position_group}
-            self.viewer.layers.move(self.viewer.layers.index(layer), len(self.viewer.layers) - 1)
-
-    # ----------------------------------------------------------------- runs (part 2)
-    # Runs go through a RunsController (ptycho_gui.runs_controller): live layers, history,
-    # notifications; these methods are what the run panel's buttons call.
-    _runs: Any = None
-    data_path: str | None = None
-    runs_root: str | None = None  # where run directories go (None: runs/ beside the data)
-
-    @property
-    def runs(self) -> Any:
-        """The :class:`~ptycho_gui.runs_controller.RunsController` of this workbench."""
-        if self._runs is None:
-            from ptycho_gui.runs_controller import RunsController
-
-            self._runs = RunsController(self.viewer, self.data, data_path=self.data_path,
-                                        runs_root=self.runs_root, compare=self._compare_runs)
-        return self._runs
-
-    @property
-    def history(self) -> list[Any]:
-        """Every run since the workbench opened (:class:`~ptycho_gui.run_manager.RunRecord`:
-        kind, settings, duration, final metrics, run directory)."""
-        return self.runs.history
-
-    def start(self, kind: str, **options: Any) -> Any:
-        """Start a run: ``train``, ``infer``, ``epie``, ``rpie``, ``lsqml`` or ``refine``
-        (the network, then LSQ-ML). The workbench's settings (gridsize, neighbour count,
-        scaling, backend, device, bundle) apply where the kind takes them; ``options`` (the
-        kind's typed options, see :meth:`RunManager.start
-        <ptycho_gui.run_manager.RunManager.start>`) override them. Returns the run's record;
+        ``options`` (the kind's typed options, and ``device``, ``backend``, ``init``,
+        ``bundle``, ``preset``, ``out``) override the workbench settings a user set
+        (gridsize, neighbour count, scaling, backend, device, bundle), which override the
+        preset (:func:`~ptycho_gui.requests.merge_request`). Returns the run's record;
         :meth:`wait` waits for it. A bad option raises ``InputError`` naming it."""
-        if self.data is None:
-            raise InputError("data", "a dataset (load a sample or a file first)", "none")
-        self.runs.set_data(self.data, self.data_path)
-        if self.runs_root is not None:
-            self.runs.manager.runs_root = self.runs_root
-        return self.runs.start(kind, **{**self._run_defaults(kind), **options})
+        if self.model.data is None:
+            raise InputError("data", NO_DATA, "none")
+        record = self.runs.start(self.request(kind, **options))
+        self._busy_check()
+        return record
 
     def pause(self) -> None:
         """Park the running run at its next step."""
@@ -571,40 +335,118 @@ class Workbench:
         """Stop the running run within a second; its last checkpoint and bundle stay."""
         self.runs.stop()
 
-    def more(self, iterations: int = 5, run: Any = None) -> Any:
-        """Continue the last solver run for ``iterations`` more epochs, in memory."""
+    def more(self, iterations: int = 5, run: Any = None) -> RunRecord:
+        """Continue the last (or the given) solver run for ``iterations`` more epochs."""
         return self.runs.more(iterations, run)
 
     def save_bundle(self, path: str | os.PathLike[str], run: Any = None) -> Path:
         """Copy the bundle of the last (or the given) network run to ``path``."""
-        return self.runs.save_bundle(path, run)
+        hist = self.model.history
+        rec = hist.find(run) if run is not None else hist.latest(
+            lambda r: r.bundle is not None)
+        if rec is None or rec.bundle is None:
+            raise InputError("bundle", "a run that trained or used a network", "none yet")
+        return api.copy_bundle(rec.bundle, path)
 
     def load_bundle(self, path: str | os.PathLike[str]) -> Path:
         """Check a bundle and use it for ``infer``, ``refine`` and the preview."""
-        loaded = self.runs.load_bundle(path)
-        self.set(bundle=str(loaded))
+        loaded = api.check_bundle(path)
+        if not self.set(bundle=str(loaded)):
+            raise InputError("bundle", "a bundle the workbench can use", self.last_error)
         return loaded
 
-    def _run_defaults(self, kind: str) -> dict[str, Any]:
-        o, out = self.options, {}
-        if kind in ("train", "refine"):
-            prefix = "train_" if kind == "refine" else ""
-            if o.gridsize != 1:
-                out[prefix + "gridsize"] = o.gridsize
-            if o.neighbor_count is not None:
-                out[prefix + "neighbor_count"] = o.neighbor_count
-        if kind == "infer" and o.scaling != "bundle":
-            out["scaling"] = (f"fixed={o.scale_value}" if o.scaling == "fixed"
-                              else o.scaling)
-        if kind in ("epie", "rpie", "lsqml", "refine") and self.backend != "numpy":
-            out["backend"] = self.backend
-        if kind in ("infer", "refine") and self.bundle:
-            out["bundle"] = self.bundle
-        if self.device not in ("", "auto"):
-            out["device"] = self.device
-        return out
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Deliver pending results (previews, comparisons, run updates) until nothing is
+        in flight; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.executor.process_events()
+            self.runs.poll()
+            if not self.busy:
+                self.executor.process_events()
+                self._busy_check()
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if self.runs.running:
+                self.runs.wait(min(left, 0.05))
+            else:
+                time.sleep(0.005)  # a Qt worker's result arrives through the event loop
 
-    def _compare_runs(self, a: Any, b: Any) -> None:
-        from ptycho_gui.live_layers import as_canvas
+    def close(self) -> None:
+        """Stop a run in progress and restore what the executor changed (viewer closing)."""
+        self.previews.cancel()
+        self.runs.close()
+        self.executor.close()
 
-        self.compare(as_canvas(a.canvas), as_canvas(b.canvas))
+    # -- results -----------------------------------------------------------------------------
+    def stats_rows(self) -> list[tuple[str, str]]:
+        """The pooled statistics as (figure, text) rows; ``undefined`` where not defined."""
+        p = self.model.preview
+        if p is None or p.stats is None:
+            return []
+        rec = p.stats["all"]
+        rows = [(k, format_figure(k, rec.get(k))) for k in STAT_FIGURES]
+        rows.append(("patches", str(rec["n_patches"])))
+        rows.append(("groups", str(p.groups.n_groups)))
+        return rows
+
+    def scale_text(self) -> str:
+        """The intensity scale in use, its source and the data's own (with any warning)."""
+        p = self.model.preview
+        if p is None or p.scale is None:
+            return "no diffraction data: no intensity scale"
+        return p.scale.describe()
+
+    def focus(self, *names: str, only: bool = False) -> None:
+        """Fit the view to the layers ``names`` (default: the preview's canvases and grids;
+        ``only``: hide every other layer)."""
+        if self.painter is None:
+            return
+        if not names:
+            names = tuple(n for n in self.painter.preview_names() if n in self.viewer.layers)
+        self.painter.fit(list(names), only=only)
+
+    def layer(self, name: str) -> Any:
+        """The viewer's layer called ``name``."""
+        return self.viewer.layers[name]
+
+    # -- internals ---------------------------------------------------------------------------
+    def _busy_check(self) -> None:
+        busy = self.busy
+        if busy != self._was_busy:
+            self._was_busy = busy
+            self.busy_changed.emit(busy)
+
+    def _paint_live(self, state: Any) -> None:
+        self.painter.queue_live(state)
+        self.painter.flush_live()
+
+    def _paint_final(self, record: RunRecord) -> None:
+        self.painter.flush_live(None)
+        self.painter.finish_live(record)
+
+    def _report_end(self, record: RunRecord) -> None:
+        for text in record.warnings:
+            self.reporter.warn(f"{record.name}: {text}")
+        if record.status == "failed":
+            where = f" (option '{record.error_field}')" if record.error_field else ""
+            self.reporter.error(f"{record.name} failed{where}: {record.error}")
+        else:
+            self.reporter.info(f"{record.name} {record.status} in {record.duration:.1f} s; "
+                               f"outputs in {record.out}")
+        self._busy_check()
+
+
+def _sample_options(options: dict[str, Any]) -> dict[str, Any]:
+    allowed = ("n_positions", "N", "seed")
+    for key, value in options.items():
+        if key not in allowed:
+            raise InputError(key, f"a sample option ({', '.join(allowed)})", repr(value))
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 and key != "seed":
+            raise InputError(key, "a positive integer", repr(value))
+    return options
+
+
+__all__ = ["OPTION_NAMES", "SETTINGS", "STAT_FIGURES", "Workbench", "format_figure"]

@@ -83,9 +83,7 @@ def run_halves(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from engine import api
-    from engine.atomic import write_json
     from engine.errors import InputError
-    from engine.evaluation.metrics import to_jsonable
 
     if args.halves is not None:
         return run_halves(args)
@@ -96,11 +94,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--truth", "a data .npz with 'objectGuess' to score RECON against "
                          "(or --halves DATA, without ground truth)", "none")
 
-    result = api.evaluate(api.load_canvas(args.recon), api.load_truth(args.truth),
-                          remove_ramp=args.remove_ramp, min_weight=args.min_weight)
+    # the same JSON the workbench writes into a run directory (one code path)
+    figures = api.write_evaluation(api.load_canvas(args.recon), api.load_truth(args.truth),
+                                   args.out, recon=str(args.recon), truth_label=str(args.truth),
+                                   remove_ramp=args.remove_ramp, min_weight=args.min_weight)
     result = {"recon": str(args.recon), "truth": str(args.truth),
-              "remove_ramp": bool(args.remove_ramp), **result}
-    write_json(args.out, to_jsonable(result))
+              "remove_ramp": bool(args.remove_ramp), **figures}
     print(format_table(result))
     print(f"wrote {args.out}")
     warn_registration(result, "evaluate")

@@ -132,28 +132,60 @@ class ScalingConfig(Options):
                              "value > 0", repr(text)) from None
 
 
+MISMATCH_FACTOR = 2.0  # a scale this far from the data's own once zeroed a network's output
+
+
+def choose_scale(mode: str, value: float | None, data_scale: float,
+                 bundle_scale: float | None = None) -> float:
+    """The one rule for the scale in use: ``data`` (the data's own), ``fixed`` (``value``)
+    or ``bundle`` (the bundle's, which must exist); shared by inference and the preview.
+
+    >>> choose_scale("fixed", 2.0, 1.0), choose_scale("data", None, 1.5)
+    (2.0, 1.5)
+    """
+    if mode == "data":
+        return float(data_scale)
+    if mode == "fixed":
+        return float(value)  # type: ignore[arg-type]
+    if bundle_scale is None:
+        raise InputError("scaling", "'data' or 'fixed' (no bundle is loaded to take "
+                         "'bundle' from)", "'bundle'")
+    return float(bundle_scale)
+
+
+def scale_ratio(s: float, data_scale: float) -> float:
+    """max(s / s_data, s_data / s) >= 1."""
+    r = s / data_scale
+    return r if r >= 1 else 1 / r
+
+
+def scale_text(s: float, source: str, data_scale: float) -> str:
+    """The one text for a scale: its value, its source, the data's own and, more than
+    :data:`MISMATCH_FACTOR` away, a warning.
+
+    >>> scale_text(30.0, "fixed", 10.0)
+    "s = 30 (fixed); data's own 10; WARNING: differs from the data's own scale by 3x"
+    """
+    text = f"s = {s:.6g} ({source}); data's own {data_scale:.6g}"
+    ratio = scale_ratio(s, data_scale)
+    if ratio > MISMATCH_FACTOR:
+        text += f"; WARNING: differs from the data's own scale by {ratio:.3g}x"
+    return text
+
+
 def resolve_scale(config: ScalingConfig, diffraction: Any,
                   bundle_scale: float | None = None,
                   mask: np.ndarray | None = None,
                   batch: int | None = None) -> tuple[float, str]:
-    """The scale to use and a sentence saying where it came from.
+    """The scale to use and a sentence saying where it came from (:func:`choose_scale`).
 
-    A bundle scale more than 2× away from the data's own is logged as a warning with both
-    values: that mismatch is what once turned gridsize-1 output into zeros.
+    A scale more than :data:`MISMATCH_FACTOR` away from the data's own is logged as a
+    warning in :func:`scale_text`'s words: that mismatch is what once turned gridsize-1
+    output into zeros.
     """
     data_scale = intensity_scale(diffraction, mask, batch)
-    if config.mode == "data":
-        return data_scale, f"from data: {data_scale:.6f}"
-    if config.mode == "fixed":
-        s = float(config.value)  # type: ignore[arg-type]
-        source = f"fixed: {s:.6f}"
-    else:
-        if bundle_scale is None:
-            raise InputError("scaling 'bundle'", "a model bundle that stores intensity_scale")
-        s = float(bundle_scale)
-        source = f"from bundle: {s:.6f}"
-    ratio = s / data_scale
-    if ratio > 2 or ratio < 0.5:
-        log.warning("intensity scale %s differs from the data's own %.6f by %.2fx", source,
-                    data_scale, ratio if ratio > 1 else 1 / ratio)
-    return s, source
+    s = choose_scale(config.mode, config.value, data_scale, bundle_scale)
+    source = {"data": "from data", "fixed": "fixed", "bundle": "from bundle"}[config.mode]
+    if scale_ratio(s, data_scale) > MISMATCH_FACTOR:
+        log.warning("intensity scale %s", scale_text(s, config.mode, data_scale))
+    return s, f"{source}: {s:.6f}"
