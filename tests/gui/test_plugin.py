@@ -18,7 +18,7 @@ def test_manifest_validates():
     m = PluginManifest.from_file(MANIFEST)
     m.validate_imports()  # every python_name resolves to a callable
     assert m.name == "ptycho-workbench"
-    assert {s.key for s in m.contributions.sample_data} == {"lines", "asym", "grf"}
+    assert {s.key for s in m.contributions.sample_data} == {"lines", "asym", "grf", "siemens"}
     assert [w.display_name for w in m.contributions.widgets] == ["Ptycho Workbench"]
 
 
