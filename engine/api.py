@@ -283,7 +283,8 @@ def run_product(run: str | os.PathLike[str], data: Dataset) -> Any:
     """The reconstruction in a run directory (``ptycho reconstruct --out``) as a
     :class:`engine.io.product.Product`: the object grid of its checkpoint (else the canvas,
     unilluminated pixels 0), ``probe.npz``'s modes, ``history.json``'s errors,
-    ``options.json``, and the positions of ``data`` on that grid."""
+    ``options.json``, and the positions on that grid: the corrected ones a
+    position-corrected run saved in ``recon.npz``, else those of ``data``."""
     import json
 
     from engine import __version__
@@ -308,15 +309,24 @@ def run_product(run: str | os.PathLike[str], data: Dataset) -> Any:
         history = json.loads((run / "history.json").read_text()).get("history", [])
     if (run / "options.json").is_file():
         settings = {"options": json.loads((run / "options.json").read_text())}
+    positions = data.positions
+    with open_npz(run / "recon.npz") as z:  # a position-corrected run saved its positions
+        corrected = "positions" in z.files
+        if corrected:
+            positions = npz_array(z, "positions", run / "recon.npz").astype(np.float64)
+    if positions.shape != data.positions.shape:
+        raise InputError(f"data for {run}", f"the dataset the run reconstructed "
+                         f"({positions.shape[0]} positions)", f"{data.n} positions")
     g = data.geometry
     return Product(
-        object=obj, probe=probe, positions=data.positions - np.asarray(origin, np.float64),
+        object=obj, probe=probe, positions=positions - np.asarray(origin, np.float64),
         object_pixel=data.pixel_size, wavelength=None if g is None else g.wavelength,
         distance=None if g is None else g.distance,
         losses=(np.array([int(r["epoch"]) for r in history], np.int64),
                 np.array([float(r["error"]) for r in history])),
         settings=settings, software=f"ptycho-workbench {__version__}",
-        name=settings.get("options", {}).get("method", run.name))
+        name=settings.get("options", {}).get("method", run.name),
+        corrected_positions=corrected)
 
 
 def reconstruction_product(result: ReconResult, data: Dataset) -> Any:
