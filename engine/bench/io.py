@@ -204,8 +204,9 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         signal.signal(signal.SIGTERM, previous)
         for path in written:
             path.unlink(missing_ok=True)
-        for leftover in work.glob("case_*.json"):
-            leftover.unlink()
+        # answers, and an atomic writer's temporary file if its own clean-up never ran
+        for leftover in [*work.glob("case_*.json"), *work.glob(".scan_x*.cxi.*.tmp")]:
+            leftover.unlink(missing_ok=True)
         if own:
             shutil.rmtree(work, ignore_errors=True)
     lazy = [c for c in cases if c["mode"].startswith("lazy")]
