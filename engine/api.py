@@ -149,7 +149,8 @@ def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = Tr
              or (p.is_file() and (h5util.is_hdf5(p) or _ptychodus_npz(p))))
     if not other:  # the NPZ path, with its own one-line errors
         ds = read_npz(path, require_diffraction=require_diffraction)
-        bad_pixels = bool(bad_pixels)  # as it is, unless asked
+        if bad_pixels is None:  # as it is, unless asked
+            bad_pixels = False
     else:
         from engine.io.readers import read_dataset
 

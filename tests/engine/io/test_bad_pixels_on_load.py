@@ -76,6 +76,10 @@ def test_an_npz_is_read_as_it_is_unless_asked(tmp_path, corrupted):
     asked = api.load_dataset(path, bad_pixels=True)
     assert not asked.pixel_mask[HOT]
     assert asked.metadata["bad_pixels"]["saturation_source"] == "repeated stack maximum"
+    # options given are the options used: a threshold too high for the hot pixel
+    lenient = api.load_dataset(path, bad_pixels=api.BadPixelOptions(threshold=1e6))
+    assert lenient.pixel_mask[HOT]
+    assert lenient.metadata["provenance"][-1]["parameters"]["threshold"] == 1e6
 
 
 def test_inspect_reports_the_counts_and_the_provenance(tmp_path, corrupted, capsys):
