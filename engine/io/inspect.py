@@ -112,8 +112,8 @@ class InspectReport:
                    f"{sat}")
         if self.bad_pixels is not None:
             b = self.bad_pixels
-            out.append(f"  bad pixels      {b['bad']} found on load: {b['saturated']} saturated"
-                       f", {b['hot']} hot, {b['cold']} cold/dead (masked)")
+            out.append(f"  bad pixels      {b['bad']} found in the data and masked: "
+                       f"{b['saturated']} saturated, {b['hot']} hot, {b['cold']} cold/dead")
         for k, step in enumerate(self.provenance):
             out.append(f"  {'provenance' if k == 0 else '':<15} {step_line(step)}")
         out.append(f"  probe           {self.probe_source}")

@@ -90,11 +90,12 @@ def test_inspect_reports_the_counts_and_the_provenance(tmp_path, corrupted, caps
     assert [s["step"] for s in report.provenance] == ["bad_pixels"]
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "bad pixels      2 found on load: 1 saturated, 1 hot, 0 cold/dead" in out
+    assert ("bad pixels      2 found in the data and masked: 1 saturated, 1 hot, "
+            "0 cold/dead") in out
     assert "provenance      bad_pixels: saturated 1, hot 1" in out
     assert main(["inspect", str(path), "--no-bad-pixels"]) == 0
     out = capsys.readouterr().out
-    assert "found on load" not in out and "masked pixels   0 of 1024" in out
+    assert "found in the data" not in out and "masked pixels   0 of 1024" in out
 
 
 def test_a_prepared_file_lists_every_step(tmp_path, corrupted, capsys):
