@@ -117,7 +117,8 @@ def available_devices() -> list[str]:
 def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = True,
                  format: str | None = None, mapping: Any = None, lazy: bool | str = "auto",
                  energy_unit: str | None = None, translation_order: str = "xy",
-                 probe_init: Any = None) -> Dataset:
+                 probe_init: Any = None,
+                 bad_pixels: bool | BadPixelOptions | None = None) -> Dataset:
     """Read a dataset: the project's (or PtychoPINN's) NPZ, a CXI, NeXus ``NXcxi_ptycho``
     or Ptychodus file, or any HDF5 layout through a ``mapping`` file (docs/formats.md).
 
@@ -127,6 +128,14 @@ def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = Tr
     1 GiB with ``"auto"``; ``energy_unit`` and ``translation_order`` (``"xy"``/``"yx"``)
     settle what a file leaves open; ``probe_init`` replaces the mean-pattern probe start of
     files without a probe (:func:`engine.io.readers.read_dataset`).
+
+    Bad pixels: a file from a detector (CXI, NeXus, mapped HDF5) has its saturated, hot and
+    dead pixels found on load (one streamed pass, the file's saturation value where it
+    states one) and merged into ``pixel_mask``, with their counts in
+    ``metadata["bad_pixels"]`` and the step in ``metadata["provenance"]``
+    (:func:`engine.physics.badpixels.mask_on_load`). ``bad_pixels=False`` turns that off;
+    ``True`` or a :class:`BadPixelOptions` asks for it on any file (an NPZ in this
+    project's layout is otherwise read as it is).
 
     Examples
     --------
@@ -140,16 +149,40 @@ def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = Tr
     checks.flag(require_diffraction, "require_diffraction")
     from engine.io import h5util
 
+    if bad_pixels is not None and not isinstance(bad_pixels, bool | BadPixelOptions):
+        raise InputError("bad_pixels", "True, False, None or a BadPixelOptions",
+                         repr(bad_pixels))
     p = Path(path)
     other = (format not in (None, "npz") or mapping is not None
              or (p.is_file() and (h5util.is_hdf5(p) or _ptychodus_npz(p))))
     if not other:  # the NPZ path, with its own one-line errors
-        return read_npz(path, require_diffraction=require_diffraction)
-    from engine.io.readers import read_dataset
+        ds = read_npz(path, require_diffraction=require_diffraction)
+        if bad_pixels is None:  # as it is, unless asked
+            bad_pixels = False
+    else:
+        from engine.io.readers import read_dataset
 
-    return read_dataset(path, format=format, mapping=mapping, lazy=lazy,
-                        energy_unit=energy_unit, translation_order=translation_order,
-                        probe_init=probe_init, require_diffraction=require_diffraction)
+        ds = read_dataset(path, format=format, mapping=mapping, lazy=lazy,
+                          energy_unit=energy_unit, translation_order=translation_order,
+                          probe_init=probe_init, require_diffraction=require_diffraction)
+    return _bad_pixels_on_load(ds, bad_pixels, reestimate_probe=probe_init is None)
+
+
+def _bad_pixels_on_load(ds: Dataset, bad_pixels: bool | BadPixelOptions | None, *,
+                        reestimate_probe: bool) -> Dataset:
+    """``ds`` with its bad pixels masked where ``bad_pixels`` asks (None: files from a
+    detector only, see :func:`load_dataset`)."""
+    from engine.physics.badpixels import DETECTOR_FORMATS, mask_on_load
+
+    if bad_pixels is False or ds.diffraction is None:
+        return ds
+    if bad_pixels is None and ds.metadata.get("format") not in DETECTOR_FORMATS:
+        return ds
+    if bad_pixels is None and any(s.get("step") == "bad_pixels"
+                                  for s in ds.metadata.get("provenance", [])):
+        return ds  # a file written here after its bad pixels were masked
+    options = bad_pixels if isinstance(bad_pixels, BadPixelOptions) else None
+    return mask_on_load(ds, options, reestimate_probe=reestimate_probe)
 
 
 def _ptychodus_npz(path: Path) -> bool:
@@ -189,12 +222,15 @@ def save_dataset(path: str | os.PathLike[str], data: Dataset, *, format: str | N
     return write_npz(path, data)
 
 
-def inspect(path: str | os.PathLike[str], **read: Any) -> Any:
+def inspect(path: str | os.PathLike[str], *, bad_pixels: bool | BadPixelOptions | None = None,
+            **read: Any) -> Any:
     """What a data file holds and what is wrong with it (format, shapes, energy, distance,
     pixel sizes, scan extent, step, overlap, photons per pattern, masked and saturated
     pixels, warnings): an :class:`engine.io.inspect.InspectReport`; its ``lines()`` are what
     ``ptycho inspect`` prints. Patterns are streamed, never loaded whole. ``read`` goes to
-    :func:`load_dataset` (``mapping``, ``energy_unit``, ``translation_order``).
+    :func:`load_dataset` (``mapping``, ``energy_unit``, ``translation_order``), and so does
+    ``bad_pixels``: a detector's file has its bad pixels found and reported (with counts)
+    unless it is False; the report lists the dataset's provenance steps.
 
     Examples
     --------
@@ -205,16 +241,22 @@ def inspect(path: str | os.PathLike[str], **read: Any) -> Any:
     (16, 32)
     """
     path = checks.path(path, "path", required=True)
+    import functools
+
     from engine.io.inspect import inspect_file
 
-    return inspect_file(path, **read)
+    return inspect_file(path, load=functools.partial(load_dataset, bad_pixels=bad_pixels),
+                        **read)
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-            format: str | None = None, geometry: Any = None, **read: Any) -> Path:
+            format: str | None = None, geometry: Any = None,
+            bad_pixels: bool | BadPixelOptions | None = None, **read: Any) -> Path:
     """Convert a data or reconstruction file between NPZ, CXI, NeXus (read), mapped HDF5
     (read) and Ptychodus products; the output format from ``format`` or ``dst``'s extension
-    (:func:`engine.io.convert.convert`). Atomic.
+    (:func:`engine.io.convert.convert`). Atomic. A data file is read by
+    :func:`load_dataset` (``bad_pixels`` as there: a detector's bad pixels are found and
+    written into the output's mask and provenance unless it is False).
 
     Examples
     --------
@@ -235,7 +277,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
             raise InputError("data", f"the dataset the run {src} reconstructed (its "
                              "positions and geometry)", "none")
         if not isinstance(data, Dataset):
-            data = load_dataset(data, lazy=True, **read)
+            data = load_dataset(data, lazy=True, bad_pixels=bad_pixels, **read)
         from engine.io.convert import output_format, write_product
 
         fmt = output_format(dst, format)
@@ -243,16 +285,20 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
             data = dataclasses.replace(data, geometry=geometry)
         return write_product(dst, run_product(src, data), fmt)
     read.pop("data", None)
+    import functools
+
     from engine.io.convert import convert as _convert
 
-    return _convert(src, dst, format=format, geometry=geometry, **read)
+    return _convert(src, dst, format=format, geometry=geometry,
+                    load=functools.partial(load_dataset, bad_pixels=bad_pixels), **read)
 
 
 def run_product(run: str | os.PathLike[str], data: Dataset) -> Any:
     """The reconstruction in a run directory (``ptycho reconstruct --out``) as a
     :class:`engine.io.product.Product`: the object grid of its checkpoint (else the canvas,
     unilluminated pixels 0), ``probe.npz``'s modes, ``history.json``'s errors,
-    ``options.json``, and the positions of ``data`` on that grid."""
+    ``options.json``, and the positions on that grid: the corrected ones a
+    position-corrected run saved in ``recon.npz``, else those of ``data``."""
     import json
 
     from engine import __version__
@@ -278,15 +324,24 @@ def run_product(run: str | os.PathLike[str], data: Dataset) -> Any:
         history = json.loads((run / "history.json").read_text()).get("history", [])
     if (run / "options.json").is_file():
         settings = {"options": json.loads((run / "options.json").read_text())}
+    positions = data.positions
+    with open_npz(run / "recon.npz") as z:  # a position-corrected run saved its positions
+        corrected = "positions" in z.files
+        if corrected:
+            positions = npz_array(z, "positions", run / "recon.npz").astype(np.float64)
+    if positions.shape != data.positions.shape:
+        raise InputError(f"data for {run}", f"the dataset the run reconstructed "
+                         f"({positions.shape[0]} positions)", f"{data.n} positions")
     g = data.geometry
     return Product(
-        object=obj, probe=probe, positions=data.positions - np.asarray(origin, np.float64),
+        object=obj, probe=probe, positions=positions - np.asarray(origin, np.float64),
         object_pixel=data.pixel_size, wavelength=None if g is None else g.wavelength,
         distance=None if g is None else g.distance,
         losses=(np.array([int(r["epoch"]) for r in history], np.int64),
                 np.array([float(r["error"]) for r in history])),
         settings=settings, software=f"ptycho-workbench {__version__}",
-        name=settings.get("options", {}).get("method", run.name))
+        name=settings.get("options", {}).get("method", run.name),
+        corrected_positions=corrected)
 
 
 def reconstruction_product(result: ReconResult, data: Dataset) -> Any:

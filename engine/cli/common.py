@@ -204,3 +204,16 @@ def stitch_config_from(args: argparse.Namespace):
     from engine.physics.stitching import StitchConfig
 
     return StitchConfig(crop=args.crop, window=args.window)
+
+
+def add_bad_pixel_flag(p: argparse.ArgumentParser) -> None:
+    """``--no-bad-pixels``: a command reading DATA leaves a detector file's bad pixels
+    unmasked (engine.api.load_dataset finds them on load by default)."""
+    p.add_argument("--no-bad-pixels", action="store_true",
+                   help="do not look for saturated, hot and dead pixels on load (done by "
+                        "default for CXI, NeXus and mapped HDF5 files)")
+
+
+def bad_pixels_from(args: argparse.Namespace) -> bool | None:
+    """``load_dataset``'s ``bad_pixels`` for ``--no-bad-pixels``."""
+    return False if getattr(args, "no_bad_pixels", False) else None

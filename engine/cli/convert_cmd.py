@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     kind = detect(out)
     line = f"wrote {out}: {kind}"
     if kind in ("cxi", "npz"):
-        ds = api.load_dataset(out, lazy=True, require_diffraction=False)
+        ds = api.load_dataset(out, lazy=True, require_diffraction=False, bad_pixels=False)
         line += f", {ds.n} positions, patterns {ds.N}x{ds.N}"
         if ds.pixel_size is not None:
             line += f", object pixel {format_length(ds.pixel_size[0])}"

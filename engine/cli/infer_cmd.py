@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli.common import add_stitch_args, integer, one_line_errors, stitch_config_from
+from engine.cli.common import (
+    add_bad_pixel_flag,
+    add_stitch_args,
+    bad_pixels_from,
+    integer,
+    one_line_errors,
+    stitch_config_from,
+)
 
 # the exit status of --strict when the collapse guards fire (2 is bad input)
 EXIT_COLLAPSED = 3
@@ -15,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("infer", help="reconstruct with a trained model bundle")
     p.add_argument("run", help="run directory, bundle directory or bundle .zip")
     p.add_argument("data", help="dataset .npz")
+    add_bad_pixel_flag(p)
     p.add_argument("--out", required=True, help="output directory (recon.npz, PNGs)")
     p.add_argument("--scaling", default="bundle",
                    help="intensity scale: bundle (the model's), data (recomputed) or fixed=<v> "
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.out, directory=True)
     if args.debug_dump:
         check_writable(args.debug_dump, directory=True)
-    ds = api.load_dataset(args.data)
+    ds = api.load_dataset(args.data, bad_pixels=bad_pixels_from(args))
     bar = ProgressBar()
 
     def on_event(event: Event) -> None:

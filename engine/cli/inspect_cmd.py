@@ -18,11 +18,15 @@ def add_read_args(p: argparse.ArgumentParser) -> None:
                    help="the unit of the file's energy, where it states none or a wrong one")
     p.add_argument("--translation-order", choices=ORDERS, default="xy",
                    help="column order of the file's translations (CXI specification: xy)")
+    p.add_argument("--no-bad-pixels", action="store_true",
+                   help="do not look for saturated, hot and dead pixels on load (done by "
+                        "default for CXI, NeXus and mapped HDF5 files)")
 
 
 def read_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"mapping": args.mapping, "energy_unit": args.energy_unit,
-            "translation_order": args.translation_order}
+            "translation_order": args.translation_order,
+            "bad_pixels": False if getattr(args, "no_bad_pixels", False) else None}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Format, shapes, dtype, energy and wavelength, distance, detector and "
                     "object pixel, scan extent, step and overlap, photons per pattern, masked "
                     "and saturated pixels, and warnings. Patterns are streamed, never loaded "
-                    "whole. Lengths in nm or µm.")
+                    "whole. Lengths in nm or µm. A detector's bad pixels are found on load "
+                    "and counted; the provenance steps are listed. To centre, crop, bin, "
+                    "dark- or flat-correct the data, run 'ptycho prepare FILE --out "
+                    "prepared.npz' and inspect its output.")
     p.add_argument("file", help="the data file")
     add_read_args(p)
     p.add_argument("--json", default=None, help="also write the report as JSON here")

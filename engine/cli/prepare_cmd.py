@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.common import positive_int
+from engine.cli.inspect_cmd import add_read_args, read_kwargs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,10 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flat", default=None, help="flat field, relative gain (.npy)")
     p.add_argument("--no-clip", action="store_true", help="keep negative counts after --dark")
     p.add_argument("--bad-pixels", action="store_true",
-                   help="find saturated, hot and dead pixels and mask them")
+                   help="find saturated, hot and dead pixels and mask them (CXI, NeXus and "
+                        "mapped HDF5 files: done on load anyway, with the file's saturation)")
     p.add_argument("--saturation", type=float, default=None,
                    help="the detector's saturation in counts (with --bad-pixels; default: a "
                         "count at the stack's maximum in 3 or more frames)")
+    add_read_args(p)
     p.set_defaults(handler=run)
 
 
@@ -71,7 +74,14 @@ def run(args: argparse.Namespace) -> int:
     options = api.PrepareOptions(N=args.N, bin=args.bin, clip_negative=not args.no_clip,
                                  **_centre(args.centre))
     dark, flat = _frame(args.dark, "dark"), _frame(args.flat, "flat")
-    data = api.load_dataset(args.data)
+    from engine.errors import InputError
+
+    if args.bad_pixels and args.no_bad_pixels:
+        raise InputError("--bad-pixels, --no-bad-pixels", "one of them", "both")
+    read = read_kwargs(args)
+    if args.bad_pixels:  # found below, with --saturation, rather than on load
+        read["bad_pixels"] = False
+    data = api.load_dataset(args.data, **read)
     if args.bad_pixels:
         data, report = api.find_bad_pixels(data, BadPixelOptions(saturation=args.saturation))
         print(report.summary())

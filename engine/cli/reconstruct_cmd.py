@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.cli.common import add_bad_pixel_flag, bad_pixels_from
 from engine.errors import InputError
 from engine.events import Epoch, Event, Finished, RunStarted
 from engine.rundir import check_writable
@@ -22,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Reconstruct object and probe with an iterative solver; writes recon.npz "
                     "(canvas layout), probe.npz, history.json, options.json and PNGs.")
     p.add_argument("data", help="dataset .npz (docs/conventions.md#data-format)")
+    add_bad_pixel_flag(p)
     p.add_argument("--method", choices=("epie", "rpie", "lsqml"), default="lsqml",
                    help="solver (docs/iterative.md)")
     p.add_argument("--iterations", type=int, default=50, help="epochs (default 50)")
@@ -174,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.torch_threads)
     out = check_writable(args.out, directory=True)
-    dataset = api.load_dataset(args.data)
+    dataset = api.load_dataset(args.data, bad_pixels=bad_pixels_from(args))
     result = api.reconstruct(dataset, options, init=args.init, backend=args.backend,
                              device=args.device, emit=_printer(args.quiet), out=out,
                              overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,

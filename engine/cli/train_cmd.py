@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from engine.cli.common import add_bad_pixel_flag, bad_pixels_from
 from engine.cli.common import integer as _int
 from engine.network.choices import DOWNSAMPLES, LOSSES, UPSAMPLES
 from engine.network.config import ACCELERATORS, AUGMENTS, GLOBAL_MIXING, LR_SCHEDULES, PRECISIONS
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "explicitly overrides it. --dry-run prints the plan and the expected "
                     "time on this machine.")
     p.add_argument("data", help="training dataset .npz (docs/conventions.md#data-format)")
+    add_bad_pixel_flag(p)
     p.add_argument("--out", required=True, help="run directory (bundle/, checkpoint/, analysis/)")
     p.add_argument("--preset", choices=PRESETS, default=None,
                    help="training recipe (default: quick on a CPU, standard on a GPU)")
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from engine import api
     from engine.network.presets import default_preset, resolve_device
 
-    ds = api.load_dataset(args.data)
+    ds = api.load_dataset(args.data, bad_pixels=bad_pixels_from(args))
     cfg = config_from(args, ds.n)
     preset = args.preset or default_preset(resolve_device(args.accelerator))
     if args.dry_run:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.backends.propagation import Propagator
 from engine.data import Dataset
 from engine.errors import InputError
 from engine.geometry import Geometry
@@ -24,7 +25,8 @@ from engine.io.placement import (
     place,
     translations_to_pixels,
 )
-from engine.io.streaming import fill_masked, pattern_summary, probe_from_mean
+from engine.io.probe_start import probe_from_mean_intensity
+from engine.io.streaming import fill_masked, pattern_summary
 
 # stacks larger than this are read lazily when ``lazy="auto"``
 AUTO_LAZY_BYTES = 1 << 30
@@ -34,16 +36,24 @@ ProbeInit = Callable[[Any, Geometry | None, np.ndarray | None], tuple[np.ndarray
 
 def mean_pattern_probe(diffraction: Any, geometry: Geometry | None,
                        mask: np.ndarray | None) -> tuple[np.ndarray, str]:
-    """The default start for a file without a probe (:func:`probe_from_mean` of the mean
-    amplitude, masked pixels filled from their neighbours, scaled to the mean photons per
-    pattern on valid pixels), and what ``metadata["probe_source"]`` says of it."""
+    """The default start for a file without a probe, and what ``metadata["probe_source"]``
+    says of it: the solvers' ``probe_init="data"`` estimate from the mean intensity
+    (:mod:`engine.io.probe_start`, masked pixels filled from their neighbours), scaled so
+    that Σ|P|² is the mean photons per pattern on valid pixels (what a flat object of
+    modulus 1 would give, docs/conventions.md#intensity-scaling). One streamed pass."""
     s = pattern_summary(diffraction, mask=mask)
-    propagation = "far" if geometry is None else geometry.propagation
+    N = diffraction.shape[-1]
+    propagator = Propagator.from_geometry(geometry, N)
+    probe = probe_from_mean_intensity(fill_masked(s.mean_counts, mask), propagator)
     energy = float(np.mean(s.counts)) if s.counts.size else 0.0
-    how = ("inverse FFT of the mean amplitude" if propagation == "far"
-           else "the mean amplitude")
-    mean = fill_masked(s.mean_amplitude, mask)
-    return probe_from_mean(mean, energy, propagation), f"estimated: {how}"
+    power = float(np.sum(np.abs(probe) ** 2))
+    if power > 0 and energy > 0:
+        probe = probe * np.sqrt(energy / power)
+    return probe.astype(np.complex64), f"estimated: {PROBE_SOURCE}"
+
+
+# what metadata["probe_source"] says of the estimate (after "estimated: ")
+PROBE_SOURCE = "from the mean pattern (probe_init 'data')"
 
 
 @dataclass

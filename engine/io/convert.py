@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -76,10 +77,11 @@ def write_product(dst: str | os.PathLike[str], product: Any, fmt: str) -> Path:
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
             format: str | None = None, geometry: Geometry | None = None,
-            **read: Any) -> Path:
+            load: Callable[..., Dataset] | None = None, **read: Any) -> Path:
     """Convert ``src`` to ``dst`` (module docstring); ``geometry`` supplies or replaces the
     physical geometry (a CXI file needs one); ``read`` goes to
-    :func:`engine.io.readers.read_dataset` (``mapping``, ``energy_unit`` ...)."""
+    :func:`engine.io.readers.read_dataset` (``mapping``, ``energy_unit`` ...), or to
+    ``load`` in its place (the API's ``load_dataset``, which also masks bad pixels)."""
     fmt = output_format(dst, format)
     kind = detect(src)
     if kind in PRODUCT_KINDS and read.get("mapping") is None:
@@ -89,7 +91,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     from engine.io.readers import read_dataset
 
     read.setdefault("lazy", True)
-    ds = read_dataset(src, require_diffraction=fmt != "cxi", **read)
+    ds = (load or read_dataset)(src, require_diffraction=fmt != "cxi", **read)
     if geometry is not None:
         ds = replace(ds, geometry=geometry)
     if fmt == "cxi":

@@ -66,6 +66,10 @@ class InspectReport:
     saturation: float | None = None
     saturation_source: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # found on load (engine.physics.badpixels.mask_on_load): saturated, hot, cold, bad
+    bad_pixels: dict[str, Any] | None = None
+    # metadata["provenance"]: {step, parameters, result} of each step the data went through
+    provenance: list[dict[str, Any]] = field(default_factory=list)
 
     def _len(self, px: float, axis: int = 1) -> str:
         if self.object_pixel is None:
@@ -106,9 +110,32 @@ class InspectReport:
                f"{self.saturation_source})")
         out.append(f"  masked pixels   {self.masked_pixels} of {self.N * self.N}; saturated "
                    f"{sat}")
+        if self.bad_pixels is not None:
+            b = self.bad_pixels
+            out.append(f"  bad pixels      {b['bad']} found in the data and masked: "
+                       f"{b['saturated']} saturated, {b['hot']} hot, {b['cold']} cold/dead")
+        for k, step in enumerate(self.provenance):
+            out.append(f"  {'provenance' if k == 0 else '':<15} {step_line(step)}")
         out.append(f"  probe           {self.probe_source}")
         out += [f"  warning: {w}" for w in self.warnings]
         return out
+
+
+def step_line(step: dict[str, Any]) -> str:
+    """One provenance step ``{step, parameters, result}`` as a line: its name and result
+    (the parameters are in the JSON report)."""
+    result = step.get("result") or {}
+    shown = ", ".join(f"{k} {_short(v)}" for k, v in result.items()) if isinstance(
+        result, dict) else _short(result)
+    return f"{step.get('step', '?')}: {shown}" if shown else str(step.get("step", "?"))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    return str(value)
 
 
 def probe_diameter(probe: np.ndarray) -> float:
@@ -219,20 +246,24 @@ def inspect_dataset(ds: Dataset, *, path: str = "", format: str = "dataset",
         saturated_pixels=None if saturation is None or s is None else int(s.saturated),
         centre_offset_px=(float(offset[0]), float(offset[1])),
         probe_source=probe_source, saturation=saturation,
-        saturation_source=saturation_source, warnings=warnings)
+        saturation_source=saturation_source, warnings=warnings,
+        bad_pixels=ds.metadata.get("bad_pixels"),
+        provenance=list(ds.metadata.get("provenance", [])))
 
 
-def inspect_file(path: str | os.PathLike[str], **read: Any) -> InspectReport:
+def inspect_file(path: str | os.PathLike[str], *, load: Any = None,
+                 **read: Any) -> InspectReport:
     """Read ``path`` (lazily: nothing but batches of rows enters memory) and report on it;
     ``read`` goes to :func:`engine.io.readers.read_dataset` (``mapping``, ``energy_unit``
-    ...)."""
+    ...), or to ``load`` in its place (the API's ``load_dataset``, which also masks the bad
+    pixels it finds)."""
     from engine.io.detect import detect
     from engine.io.readers import read_dataset
 
     kind = detect(path)
     read.setdefault("lazy", True)
     read.setdefault("require_diffraction", False)
-    ds = read_dataset(path, **read)
+    ds = (load or read_dataset)(path, **read)
     dtype = None
     if is_lazy(ds.diffraction):
         dtype = f"{ds.diffraction.file_dtype} ({ds.diffraction.measure} in the file)"

@@ -1,5 +1,5 @@
 """Figures of a diffraction stack computed a batch of rows at a time (never the whole stack
-in memory), and the probe started from the mean pattern when a file carries none.
+in memory), and masked pixels filled from their neighbours.
 
 Examples
 --------
@@ -101,23 +101,3 @@ def fill_masked(image: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
         out[new] = s[new] / c[new]
         have = have | new
     return out
-
-
-def probe_from_mean(mean_amplitude: np.ndarray, mean_energy: float,
-                    propagation: str = "far") -> np.ndarray:
-    """A starting probe from the mean pattern, for files that carry none.
-
-    Far field: the inverse transform of the mean amplitude with a flat phase (a focused
-    spot whose far field has the measured extent), centred in the window. Near field: the
-    mean amplitude itself. Either is scaled so that Σ|P|² is the mean pattern energy (what
-    a flat object of modulus 1 would give, docs/conventions.md#intensity-scaling).
-    """
-    a = np.asarray(mean_amplitude, np.float64)
-    if propagation == "far":
-        p = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(a), norm="ortho"))
-    else:
-        p = a.astype(np.complex128)
-    power = float(np.sum(np.abs(p) ** 2))
-    if power > 0 and mean_energy > 0:
-        p = p * np.sqrt(mean_energy / power)
-    return p.astype(np.complex64)

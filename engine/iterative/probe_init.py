@@ -2,14 +2,15 @@
 from a file, or a model (docs/iterative.md#starting-probe).
 
 * ``given``: the dataset's ``probeGuess``.
-* ``data``: from the mean diffraction pattern. Far field: the mean amplitude
-  sqrt(mean_j D_j²) back-propagated with a flat phase (a compact, focus-like field),
-  restricted to a soft disk of the beam radius the data implies (half the radius of the
-  autocorrelation F⁻¹(mean D²), which is the mean of the exit waves' autocorrelations, twice
-  as wide as the beam; its extent is where it holds 99 % of its sum), widened by half for
-  the beam's tails, and refined by error reduction between that support and the mean
-  amplitude (from seeded random phases), then centred. Near field: the detector plane is real
-  space, so the square root of the mean intensity, back-propagated to the sample plane.
+* ``data``: from the mean diffraction pattern (:mod:`engine.io.probe_start`, the estimate a
+  reader also gives a file without a probe; masked pixels filled first). Far field: the mean
+  amplitude sqrt(mean_j D_j²) back-propagated with a flat phase (a compact, focus-like
+  field), restricted to a soft disk of the beam radius the data implies (half the radius of
+  the autocorrelation F⁻¹(mean D²), which is the mean of the exit waves' autocorrelations,
+  twice as wide as the beam; its extent is where it holds 99 % of its sum), widened by half
+  for the beam's tails, and refined by error reduction between that support and the mean
+  amplitude (from seeded random phases), then centred. Near field: the detector plane is
+  real space, so the square root of the mean intensity, back-propagated to the sample plane.
 * ``disk``, ``gaussian``, ``zoneplate``: models. ``disk``: a flat-phase soft disk of radius
   r; ``gaussian``: exp(−ρ²/(2σ²)) with σ = r/2; ``zoneplate``: the beam of an annular
   pupil (central stop 0.4 of the outer radius) focused and seen ``defocus`` past the focus,
@@ -44,112 +45,42 @@ import numpy as np
 
 from engine.backends import get_backend
 from engine.backends.propagation import Propagator
-from engine.data import Dataset, open_npz, read_npz, read_rows
+from engine.data import Dataset, open_npz, read_npz
 from engine.errors import InputError
+from engine.io.probe_start import (  # noqa: F401 - re-exported
+    SUPPORT_ITERATIONS,
+    beam_radius_from_mean,
+    centre_probe,
+    enclosed_radius,
+    mean_intensity,
+    probe_from_mean_intensity,
+)
+from engine.io.probe_start import radius_grid as _radius_grid
+from engine.io.probe_start import soft_disk as _soft_disk
 from engine.iterative.options import PROBE_MODELS, check_probe_init
 from engine.physics.scaling import normalise_probe
 
-# fraction of the autocorrelation's (or the intensity's) power inside the radius taken as
-# its extent: a statement about the beam, not about any one simulated probe
-ENCLOSED_POWER = 0.9
-# the autocorrelation's extent (twice the beam's) is taken where it holds this fraction: its
-# tails are the beam's edge against itself, weak but part of the beam
-AUTOCORRELATION_POWER = 0.99
-SUPPORT_MARGIN = 1.5  # the data start's support radius, in beam radii: the tails fit in
 PUPIL_EDGE = 0.25  # the default zone-plate pupil's outer frequency, in units of 1/pixel
 CENTRAL_STOP = 0.4
-SUPPORT_ITERATIONS = 50  # error-reduction passes of the far-field data start
-
-
-def _radius_grid(N: int) -> np.ndarray:  # noqa: N803
-    c = np.arange(N) - N // 2
-    return np.sqrt(c[:, None] ** 2 + c[None, :] ** 2)
-
-
-def enclosed_radius(image: np.ndarray, fraction: float = ENCLOSED_POWER) -> float:
-    """Radius (pixels, about the array centre) holding ``fraction`` of ``image``'s sum."""
-    w = np.abs(np.asarray(image, dtype=np.float64))
-    r = _radius_grid(w.shape[-1]).ravel()
-    order = np.argsort(r)
-    cum = np.cumsum(w.ravel()[order])
-    if not cum[-1] > 0:
-        raise InputError("diffraction", "some non-zero intensity to size the beam", "all zero")
-    return float(r[order][min(np.searchsorted(cum, fraction * cum[-1]), r.size - 1)])
-
-
-def _mean_intensity(dataset: Dataset) -> np.ndarray:
-    if dataset.diffraction is None:
-        raise InputError("probe_init 'data'", "a dataset with diffraction patterns", "none")
-    total = np.zeros((dataset.N, dataset.N))
-    for start in range(0, dataset.n, 256):  # row blocks: a lazy stack is read in batches
-        rows = read_rows(dataset.diffraction, slice(start, start + 256)).astype(np.float64)
-        total += np.sum(rows * rows, axis=0)
-    return total / dataset.n
 
 
 def beam_radius(dataset: Dataset, propagator: Propagator) -> float:
-    """The beam radius (pixels) the data implies: far field, half the extent of the
-    autocorrelation F⁻¹(mean I); near field, the extent of the back-propagated mean
-    amplitude's intensity."""
-    mean = _mean_intensity(dataset)
-    if propagator.kind == "far":
-        auto = np.fft.fftshift(np.abs(np.fft.ifft2(np.fft.ifftshift(mean))))
-        return max(1.0, 0.5 * enclosed_radius(auto, AUTOCORRELATION_POWER))
-    field = _near_back(np.sqrt(mean), propagator)
-    return max(1.0, enclosed_radius(np.abs(field) ** 2))
+    """The beam radius (pixels) the data implies (:func:`beam_radius_from_mean` of the mean
+    intensity, masked pixels filled)."""
+    return beam_radius_from_mean(_mean(dataset), propagator)
 
 
-def _near_back(amplitude: np.ndarray, propagator: Propagator) -> np.ndarray:
-    be = get_backend("numpy")
-    return np.asarray(propagator.bind(be).adjoint(amplitude.astype(np.complex128)))
-
-
-def _soft_disk(N: int, radius: float) -> np.ndarray:  # noqa: N803
-    return np.clip(radius - _radius_grid(N) + 0.5, 0.0, 1.0)
+def _mean(dataset: Dataset) -> np.ndarray:
+    if dataset.diffraction is None:
+        raise InputError("probe_init 'data'", "a dataset with diffraction patterns", "none")
+    return mean_intensity(dataset.diffraction, dataset.pixel_mask)
 
 
 def probe_from_data(dataset: Dataset, propagator: Propagator,
                     iterations: int = SUPPORT_ITERATIONS) -> np.ndarray:
-    """The data-derived probe (unnormalised), see the module notes."""
-    mean = _mean_intensity(dataset)
-    amplitude = np.sqrt(mean)
-    if propagator.kind == "near":
-        return _near_back(amplitude, propagator)
-    be = get_backend("numpy")
-    support = _soft_disk(dataset.N, SUPPORT_MARGIN * beam_radius(dataset, propagator))
-    # error reduction between the mean amplitude and the support, from the mean amplitude
-    # with seeded random phases: the flat-phase back-propagation alone is a real,
-    # centro-symmetric, focus-like peak, and error reduction keeps a real field real
-    rng = np.random.default_rng(0)
-    far = amplitude * np.exp(2j * np.pi * rng.random(amplitude.shape))
-    field = np.asarray(be.backpropagate(far)) * support
-    for _ in range(iterations):
-        far = np.asarray(be.propagate(field))
-        far = amplitude * np.exp(1j * np.angle(far))
-        field = np.asarray(be.backpropagate(far)) * support
-    # the mean pattern fixes the beam's modulus but not its phase: error reduction ends
-    # between the probe and its twin conj(P(−r)) (the same far-field modulus), a mixture
-    # the solvers then struggle out of; its modulus with a flat phase leaves them only
-    # the wavefront to find. A probe shifted by s and an object shifted by −s explain the
-    # same data: scan positions are probe centres (docs/conventions.md#coordinates), so
-    # the start is centred
-    return centre_probe(np.abs(field).astype(np.complex128))
-
-
-def centre_probe(probe: np.ndarray) -> np.ndarray:
-    """``probe`` (N, N) moved (Fourier shift, sub-pixel, periodic) so that the centroid of
-    its intensity lies on the array centre (N/2, N/2)."""
-    p = np.asarray(probe, dtype=np.complex128)
-    N = p.shape[-1]
-    w = np.abs(p) ** 2
-    if not w.sum() > 0:
-        return p
-    c = np.arange(N, dtype=np.float64)
-    cy = float(np.sum(w.sum(axis=1) * c) / w.sum())
-    cx = float(np.sum(w.sum(axis=0) * c) / w.sum())
-    f = np.fft.fftfreq(N)
-    ramp = np.exp(-2j * np.pi * (f[:, None] * (N // 2 - cy) + f[None, :] * (N // 2 - cx)))
-    return np.fft.ifft2(np.fft.fft2(p) * ramp)
+    """The data-derived probe (unnormalised), see the module notes; the same estimate a
+    reader gives a file without a probe (:mod:`engine.io.probe_start`)."""
+    return probe_from_mean_intensity(_mean(dataset), propagator, iterations)
 
 
 def _parse(spec: str) -> tuple[str, dict[str, float]]:

@@ -281,3 +281,58 @@ def append_provenance(metadata: dict[str, Any], step: str, parameters: dict[str,
     history = list(metadata.get("provenance", []))
     history.append({"step": step, "parameters": parameters, "result": result})
     return {**metadata, "provenance": history}
+
+
+# formats read from a detector's own file, where bad pixels are looked for on load
+DETECTOR_FORMATS = ("cxi", "nexus", "mapped")
+
+
+def file_saturation(ds: Dataset) -> float | None:
+    """The saturation (counts) a file states (``metadata["saturation_value"]``), or None
+    where it states none or a value that cannot be one (≤ 0, not finite)."""
+    value = ds.metadata.get("saturation_value")
+    try:
+        value = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) and value > 0 else None
+
+
+def mask_on_load(ds: Dataset, options: BadPixelOptions | None = None, *,
+                 reestimate_probe: bool = True) -> Dataset:
+    """What a reader's dataset becomes when bad pixels are looked for on load: the
+    :func:`mask_bad_pixels` of ``ds`` (with the file's saturation value where it states one
+    and ``options`` leave it open), the counts also in ``metadata["bad_pixels"]``, and —
+    where the reader estimated the probe from the mean pattern before the bad pixels were
+    known — the probe estimated again without them (a hot pixel would otherwise shape it).
+
+    Examples
+    --------
+    >>> from engine.simulation.simulate import SimulationConfig, simulate
+    >>> ds = simulate(SimulationConfig(n_positions=16, N=32, step=6, seed=0))
+    >>> D = ds.diffraction.copy(); D[:, 5, 7] = 10 * D.max()
+    >>> found = mask_on_load(ds.with_diffraction(D)).metadata["bad_pixels"]
+    >>> found["bad"], found["saturation_source"]  # the stack's maximum in every frame
+    (1, 'repeated stack maximum')
+    """
+    if ds.diffraction is None:
+        return ds
+    if options is None:
+        options = BadPixelOptions(saturation=file_saturation(ds))
+    elif options.saturation is None and file_saturation(ds) is not None:
+        options = replace(options, saturation=file_saturation(ds))
+    masked, report = mask_bad_pixels(ds, options)
+    meta = {**masked.metadata, "bad_pixels": {**report.counts,
+                                              "saturation_counts": report.saturation,
+                                              "saturation_source": "file" if
+                                              options.saturation is not None else
+                                              "repeated stack maximum"}}
+    probe = masked.probe
+    if (reestimate_probe and report.counts["bad"]
+            and str(ds.metadata.get("probe_source", "")).startswith("estimated")):
+        from engine.io.build import mean_pattern_probe
+
+        probe, how = mean_pattern_probe(masked.diffraction, masked.geometry,
+                                        masked.pixel_mask)
+        meta["probe_source"] = f"{how} (bad pixels filled)"
+    return replace(masked, metadata=meta, probe=np.asarray(probe, np.complex64))

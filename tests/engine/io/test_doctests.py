@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["units", "lazy", "placement", "streaming", "h5util", "cxi", "nexus", "mapping",
-           "product", "detect", "readers", "inspect", "convert"]
+           "product", "detect", "readers", "inspect", "convert", "probe_start"]
 
 
 @pytest.mark.parametrize("name", MODULES)
