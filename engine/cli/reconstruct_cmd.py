@@ -51,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--torch-threads", type=int, default=0,
                    help="torch intra-op CPU threads (0: torch's default; 1 is often faster "
                         "on a busy machine)")
+    p.add_argument("--devices", type=int, default=1,
+                   help="ranks (processes) to run on: N > 1 spawns N, gloo with --device cpu "
+                        "(--torch-threads each), NCCL with cuda, one GPU each; each reads only "
+                        "its share of the positions (docs/iterative.md#several-devices)")
     p.add_argument("--propagation", choices=("auto", "far", "near"), default="auto",
                    help="propagation model: auto (the data's geometry), far or near field")
     p.add_argument("--probe-init", default="given",
@@ -169,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--checkpoint-every", "an integer >= 1", str(args.checkpoint_every))
     if args.torch_threads < 0:
         raise InputError("--torch-threads", "an integer >= 0", str(args.torch_threads))
+    if args.devices < 1:
+        raise InputError("--devices", "an integer >= 1", str(args.devices))
     if args.torch_threads and args.backend == "torch":
         import torch
 
@@ -178,7 +184,10 @@ def run(args: argparse.Namespace) -> int:
     result = api.reconstruct(dataset, options, init=args.init, backend=args.backend,
                              device=args.device, emit=_printer(args.quiet), out=out,
                              overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
-                             resume=args.resume, snapshot_every=0)
+                             resume=args.resume, snapshot_every=0,
+                             **({} if args.devices == 1 else
+                                {"devices": args.devices,
+                                 "threads": args.torch_threads or None}))
     print(f"wrote {out}/recon.npz, probe.npz, history.json "
           f"(final error {result.errors[-1]:.4e})")
     if result.positions is not None:

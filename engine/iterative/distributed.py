@@ -77,7 +77,8 @@ from engine.iterative.state import SolverState, save_checkpoint
 from engine.physics.scaling import normalise_probe, valid_energy
 from engine.physics.stitching import CanvasGeometry
 
-__all__ = ["Reducer", "RankFailed", "epoch_batches", "launch", "partition", "run_rank"]
+__all__ = ["RankFailed", "Reducer", "epoch_batches", "launch", "partition",
+           "reconstruct_distributed", "run_rank"]
 
 # seconds a collective waits for a silent peer before the process group gives up
 COLLECTIVE_TIMEOUT_S = 30.0
@@ -173,6 +174,22 @@ class Reducer:
         a = np.array(x, copy=True)
         t = torch.from_numpy(a.reshape(-1) if a.ndim == 0 else a)
         dist.all_reduce(torch.view_as_real(t) if t.is_complex() else t)
+        return a
+
+    def max(self, x: Any) -> Any:
+        """The largest value of a real array over the ranks."""
+        if self.world == 1:
+            return x
+        import torch
+        import torch.distributed as dist
+
+        if isinstance(x, torch.Tensor):
+            t = x.contiguous().clone()
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            return t
+        a = np.array(x, copy=True)
+        dist.all_reduce(torch.from_numpy(a.reshape(-1) if a.ndim == 0 else a),
+                        op=dist.ReduceOp.MAX)
         return a
 
     def max_flags(self, *flags: bool) -> list[bool]:
@@ -325,7 +342,8 @@ def _loop(problem: Problem, options: SolverOptions, be: Backend, start: Start,
     corrector = None
     if options.position_correction:
         H, W = geometry.shape
-        corrector = PositionCorrector(problem.top_left, options, (H - N - 1.0, W - N - 1.0))
+        corrector = PositionCorrector(problem.top_left, options, (H - N - 1.0, W - N - 1.0),
+                                      batch_max=reduce.max)
         if state.positions is not None:
             _set_corners(problem, state.positions - to_corner)
             if state.position_velocity is not None:
@@ -601,3 +619,68 @@ def _end(procs: list[Any]) -> None:
         if p.is_alive():
             p.kill()
             p.join()
+
+
+def reconstruct_distributed(dataset: Dataset, options: SolverOptions, devices: int, *,
+                            backend: str = "numpy", device: str = "auto", init: Any = "flat",
+                            emit: Callable[[Event], None] | None = None,
+                            control: RunControl | None = None,
+                            checkpoint_dir: str | None = None, checkpoint_every: int = 1,
+                            resume: str | None = None, snapshot_every: int = 1,
+                            previous: ReconResult | None = None,
+                            load: Callable[[str], Dataset] | None = None,
+                            threads: int | None = None) -> ReconResult:
+    """``api.reconstruct(..., devices=N)``: this process as one rank when ``torchrun`` set
+    ``WORLD_SIZE`` (``devices`` 1 or that size), else :func:`launch` of ``devices`` ranks."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if not (isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1):
+        raise InputError("devices", "an integer >= 1", repr(devices))
+    if world > 1:
+        if devices not in (1, world):
+            raise InputError("devices", f"1 or torchrun's WORLD_SIZE {world}", str(devices))
+        return _in_group(dataset, options, world, backend=backend, device=device, init=init,
+                         emit=emit, control=control, checkpoint_dir=checkpoint_dir,
+                         checkpoint_every=checkpoint_every, resume=resume,
+                         snapshot_every=snapshot_every, previous=previous, load=load,
+                         threads=threads)
+    if devices == 1:
+        from engine.iterative.solver import reconstruct
+
+        return reconstruct(dataset, options, backend=backend, device=device, init=init,
+                           emit=emit, control=control, checkpoint_dir=checkpoint_dir,
+                           checkpoint_every=checkpoint_every, resume=resume,
+                           snapshot_every=snapshot_every, previous=previous, load=load)
+    return launch(dataset, options, devices, backend=backend, device=device, init=init,
+                  emit=emit, control=control, checkpoint_dir=checkpoint_dir,
+                  checkpoint_every=checkpoint_every, resume=resume,
+                  snapshot_every=snapshot_every, previous=previous, load=load,
+                  threads=threads)
+
+
+def _in_group(dataset: Dataset, options: SolverOptions, world: int, *, backend: str,
+              device: str, init: Any, emit: Callable[[Event], None] | None,
+              control: RunControl | None, checkpoint_dir: str | None, checkpoint_every: int,
+              resume: str | None, snapshot_every: int, previous: ReconResult | None,
+              load: Callable[[str], Dataset] | None, threads: int | None) -> ReconResult:
+    """One rank of a ``torchrun`` launch (``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR``...)."""
+    import torch
+    import torch.distributed as dist
+
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    gpu = device.startswith("cuda") or (device == "auto" and backend == "torch"
+                                        and torch.cuda.is_available())
+    if threads:
+        torch.set_num_threads(threads)
+    if gpu:
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if gpu else "gloo",
+                                timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S))
+    options, start = prepare(dataset, options, init=init, resume=resume, previous=previous,
+                             load=load)
+    flags = None if control is None else (lambda: (control.stop_requested, control.paused))
+    return run_rank(dataset, options, start, rank=rank, world=world, backend=backend,
+                    device=f"cuda:{local}" if gpu else "cpu", emit=emit, flags=flags,
+                    wait=lambda: time.sleep(0.05), checkpoint_dir=checkpoint_dir,
+                    checkpoint_every=checkpoint_every, snapshot_every=snapshot_every)
