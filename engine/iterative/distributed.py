@@ -171,10 +171,7 @@ class Reducer:
             t = x.contiguous().clone()
             dist.all_reduce(torch.view_as_real(t) if t.is_complex() else t)
             return t
-        a = np.array(x, copy=True)
-        t = torch.from_numpy(a.reshape(-1) if a.ndim == 0 else a)
-        dist.all_reduce(torch.view_as_real(t) if t.is_complex() else t)
-        return a
+        return _host_all_reduce(np.array(x, copy=True), dist.ReduceOp.SUM)
 
     def max(self, x: Any) -> Any:
         """The largest value of a real array over the ranks."""
@@ -187,10 +184,7 @@ class Reducer:
             t = x.contiguous().clone()
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             return t
-        a = np.array(x, copy=True)
-        dist.all_reduce(torch.from_numpy(a.reshape(-1) if a.ndim == 0 else a),
-                        op=dist.ReduceOp.MAX)
-        return a
+        return _host_all_reduce(np.array(x, copy=True), dist.ReduceOp.MAX)
 
     def max_flags(self, *flags: bool) -> list[bool]:
         """The flags OR-ed over the ranks (one collective)."""
@@ -204,6 +198,23 @@ class Reducer:
             t = t.cuda()
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return [bool(v > 0) for v in t.cpu().tolist()]
+
+
+def _host_all_reduce(a: np.ndarray, op: Any) -> np.ndarray:
+    """All-reduce a host array in place (a NumPy backend's, or a host figure of a GPU
+    run: NCCL reduces only device tensors, so those travel through the rank's GPU)."""
+    import torch
+    import torch.distributed as dist
+
+    t = torch.from_numpy(a.reshape(-1) if a.ndim == 0 else a)
+    t = torch.view_as_real(t) if t.is_complex() else t
+    if dist.get_backend() == "nccl":
+        on_device = t.cuda()
+        dist.all_reduce(on_device, op=op)
+        t.copy_(on_device.cpu())
+    else:
+        dist.all_reduce(t, op=op)
+    return a
 
 
 class _OwnRows:
@@ -457,6 +468,8 @@ def _rank_main(rank: int, world: int, store: str, job: dict[str, Any], out: Any,
     gpu = job["device"].startswith("cuda")
     device = f"cuda:{rank}" if gpu else job["device"]
     try:
+        if gpu:
+            torch.cuda.set_device(rank)
         dist.init_process_group("nccl" if gpu else "gloo", init_method=f"file://{store}",
                                 rank=rank, world_size=world,
                                 timeout=datetime.timedelta(seconds=job["timeout"]))

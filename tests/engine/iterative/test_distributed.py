@@ -22,7 +22,7 @@ import pytest
 from engine import api
 from engine.data import Dataset
 from engine.errors import InputError
-from engine.events import Epoch, Failed, RunStarted
+from engine.events import Epoch, Failed, RunStarted, Stopped
 from engine.iterative import distributed as dist_mod
 from engine.iterative.distributed import (
     RankFailed,
@@ -186,8 +186,33 @@ def test_a_dying_rank_ends_every_rank_and_the_checkpoint_resumes_on_three(
     _assert_same(resumed, _one_rank(data, more, parts=3, resume=str(tmp_path)))
 
 
+def test_a_stop_request_ends_the_ranks_at_a_batch_boundary(data: Dataset) -> None:
+    calls: list[int] = []
+
+    def flags() -> tuple[bool, bool]:
+        calls.append(1)
+        return len(calls) > 4, False  # 4 batches an epoch: stop before the second epoch
+
+    events: list[Any] = []
+    opts, start = prepare(data, LSQMLOptions(iterations=3, batch_size=8))
+    result = run_rank(data, opts, start, world=1, parts=2, flags=flags, emit=events.append)
+    assert result.stopped and result.epochs == 1
+    assert isinstance(events[-1], Stopped)
+
+
 def test_devices_must_be_a_count(data: Dataset) -> None:
     with pytest.raises(InputError, match="devices"):
         api.reconstruct(data, LSQMLOptions(iterations=1), devices=0)
     with pytest.raises(InputError, match="devices"):
         dist_mod.launch(data, LSQMLOptions(iterations=1), 1)
+
+
+def test_cli_refuses_a_device_count_below_one(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    path = tmp_path / "d.npz"
+    api.save_dataset(path, simulate(SimulationConfig(n_positions=16, N=16, step=4)))
+    assert main(["reconstruct", str(path), "--devices", "0", "--out",
+                 str(tmp_path / "r")]) == 2
+    assert "--devices" in capsys.readouterr().err
