@@ -152,8 +152,10 @@ def _printer(quiet: bool):
             return
         if isinstance(event, RunStarted):
             c = event.config
-            print(f"reconstruct: {c['method']} on {c['backend']} ({c['device']}), n={c['n']}, "
-                  f"N={c['N']}, grid {c['grid'][0]}x{c['grid'][1]}", file=sys.stderr)
+            ranks = f", {c['devices']} ranks" if c.get("devices", 1) > 1 else ""
+            print(f"reconstruct: {c['method']} on {c['backend']} ({c['device']}{ranks}), "
+                  f"n={c['n']}, N={c['N']}, grid {c['grid'][0]}x{c['grid'][1]}",
+                  file=sys.stderr)
         elif isinstance(event, Epoch):
             m = event.metrics
             moved = (f", positions moved {m['positions_rms_change']:.3f} px RMS"
