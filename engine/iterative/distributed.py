@@ -31,7 +31,7 @@ Examples
 >>> import numpy as np
 >>> pos = np.array([[r, c] for r in range(4) for c in range(4)], float)
 >>> [sorted(p.tolist()) for p in partition(pos, 2)]
-[[0, 1, 4, 5, 8, 9, 12, 13], [2, 3, 6, 7, 10, 11, 14, 15]]
+[[0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15]]
 """
 
 from __future__ import annotations
