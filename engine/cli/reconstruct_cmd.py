@@ -182,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.torch_threads)
     out = check_writable(args.out, directory=True)
-    dataset = api.load_dataset(args.data)
+    # several ranks: HDF5 patterns stay in the file, each rank reads its own share
+    dataset = api.load_dataset(args.data, **({"lazy": True} if args.devices > 1 else {}))
     result = api.reconstruct(dataset, options, init=args.init, backend=args.backend,
                              device=args.device, emit=_printer(args.quiet), out=out,
                              overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
