@@ -158,7 +158,6 @@ class Reducer:
 
     def __init__(self, world: int) -> None:
         self.world = world
-        self.calls = 0
 
     def __call__(self, x: Any) -> Any:
         if self.world == 1:
@@ -166,7 +165,6 @@ class Reducer:
         import torch
         import torch.distributed as dist
 
-        self.calls += 1
         if isinstance(x, torch.Tensor):
             t = x.contiguous().clone()
             dist.all_reduce(torch.view_as_real(t) if t.is_complex() else t)
@@ -253,7 +251,6 @@ def prepare(dataset: Dataset, options: SolverOptions, *, init: Any = "flat",
             load: Callable[[str], Dataset] | None = None) -> tuple[SolverOptions, Start]:
     """The single-process checks and the starting state (object, probe, epoch, generator),
     without reading the patterns (a data-derived starting probe reads them here)."""
-    from engine.iterative.init import initial_object  # noqa: F401 - used by _start_state
     from engine.iterative.probe_init import initial_probe
     from engine.iterative.solver import _start_state, check_data_support, position_geometry
 
