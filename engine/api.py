@@ -705,6 +705,9 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                             snapshot_every=snapshot_every, previous=previous,
                             load=load_dataset)
 
+    if out is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1 \
+            and int(os.environ.get("RANK", "0")) != 0:
+        out = None  # a torchrun rank other than 0: rank 0 writes the run directory
     if out is None:
         return run(checkpoint_dir)
     out = check_writable(out, directory=True)

@@ -684,13 +684,19 @@ def _in_group(dataset: Dataset, options: SolverOptions, world: int, *, backend: 
         torch.set_num_threads(threads)
     if gpu:
         torch.cuda.set_device(local)
-    if not dist.is_initialized():
+    own_group = not dist.is_initialized()  # a group set up here is also ended here
+    if own_group:
         dist.init_process_group("nccl" if gpu else "gloo",
                                 timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S))
-    options, start = prepare(dataset, options, init=init, resume=resume, previous=previous,
-                             load=load)
-    flags = None if control is None else (lambda: (control.stop_requested, control.paused))
-    return run_rank(dataset, options, start, rank=rank, world=world, backend=backend,
-                    device=f"cuda:{local}" if gpu else "cpu", emit=emit, flags=flags,
-                    wait=lambda: time.sleep(0.05), checkpoint_dir=checkpoint_dir,
-                    checkpoint_every=checkpoint_every, snapshot_every=snapshot_every)
+    try:
+        options, start = prepare(dataset, options, init=init, resume=resume,
+                                 previous=previous, load=load)
+        flags = None if control is None else (lambda: (control.stop_requested,
+                                                       control.paused))
+        return run_rank(dataset, options, start, rank=rank, world=world, backend=backend,
+                        device=f"cuda:{local}" if gpu else "cpu", emit=emit, flags=flags,
+                        wait=lambda: time.sleep(0.05), checkpoint_dir=checkpoint_dir,
+                        checkpoint_every=checkpoint_every, snapshot_every=snapshot_every)
+    finally:
+        if own_group:
+            dist.destroy_process_group()
