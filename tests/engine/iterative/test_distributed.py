@@ -216,3 +216,25 @@ def test_cli_refuses_a_device_count_below_one(tmp_path: Path,
     assert main(["reconstruct", str(path), "--devices", "0", "--out",
                  str(tmp_path / "r")]) == 2
     assert "--devices" in capsys.readouterr().err
+
+
+def test_bench_compares_rank_counts_side_by_side() -> None:
+    import argparse
+    import json
+
+    from engine.bench import iterative, iterative_devices
+
+    parser = argparse.ArgumentParser()
+    iterative.add_arguments(parser)
+    args = parser.parse_args(["--n", "16", "--N", "16", "--epochs", "2", "--devices", "1,2",
+                              "--devices-backend", "numpy", "--batch-lsqml", "8"])
+    out = iterative.run(args, lambda event: None)
+    json.dumps(out)  # JSON-ready
+    rows = out["devices"]["rows"]
+    assert [r["devices"] for r in rows] == [1, 2]
+    assert rows[0]["speedup_over_one"] == 1.0 and rows[1]["speedup_over_one"] > 0
+    for r in rows:
+        assert len(r["epoch_seconds"]) == 1 and len(r["epoch_seconds"][0]) == 2
+        assert 0 <= r["phase_rms_rad"] < 1
+    with pytest.raises(InputError, match="--devices"):
+        iterative_devices.counts("0,2")
