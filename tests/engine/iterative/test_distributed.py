@@ -238,3 +238,18 @@ def test_bench_compares_rank_counts_side_by_side() -> None:
         assert 0 <= r["phase_rms_rad"] < 1
     with pytest.raises(InputError, match="--devices"):
         iterative_devices.counts("0,2")
+
+
+def test_a_pause_holds_the_ranks_and_changes_nothing(data: Dataset) -> None:
+    options = LSQMLOptions(iterations=2, batch_size=8)
+    requests = iter([(False, False)] * 2 + [(False, True)] * 3)
+    waits: list[int] = []
+
+    def flags() -> tuple[bool, bool]:
+        return next(requests, (False, False))
+
+    opts, start = prepare(data, options)
+    paused = run_rank(data, opts, start, world=1, parts=2, flags=flags,
+                      wait=lambda: waits.append(1))
+    assert len(waits) == 3  # waited while the pause was requested, between batches
+    _assert_same(paused, _one_rank(data, options, parts=2))
