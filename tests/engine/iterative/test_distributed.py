@@ -253,3 +253,21 @@ def test_a_pause_holds_the_ranks_and_changes_nothing(data: Dataset) -> None:
                       wait=lambda: waits.append(1))
     assert len(waits) == 3  # waited while the pause was requested, between batches
     _assert_same(paused, _one_rank(data, options, parts=2))
+
+
+def test_a_stop_through_the_launcher_stops_every_rank(data: Dataset) -> None:
+    from engine.events import RunControl
+
+    control = RunControl()
+    events: list[Any] = []
+
+    def emit(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, Epoch) and event.epoch >= 2:
+            control.stop()
+
+    result = launch(data, LSQMLOptions(iterations=2000, batch_size=8), 2, emit=emit,
+                    control=control, threads=1)
+    assert result.stopped and 2 <= result.epochs < 2000
+    assert isinstance(events[-1], Stopped)
+    assert not _ranks()
