@@ -3,7 +3,8 @@
 #
 # One pass, most important first, each step capped so that the whole fits one device call
 # (BUDGET seconds, default 570):
-#   1. the CUDA correctness tests (backend parity, solver frame, the trainer's CUDA graph);
+#   1. the CUDA correctness tests (backend parity, solver frame, the trainer's CUDA graph),
+#      and the iterative solvers on several GPUs (NCCL) where the machine has 2 or more;
 #   2. throughput of the default network, lever by lever, with an eager profile;
 #   3. the held-out goal run at 4,096 positions: defaults, without global mixing, and with
 #      --augment symmetry;
@@ -66,6 +67,21 @@ assert wb.wait(50) and rec.status == 'finished', rec.error
 print('trained on', rec.request.resolved_device, 'peak CUDA memory',
       torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0)
 "
+
+# 1c. the iterative solvers on several GPUs (docs/iterative.md#several-devices): LSQ-ML at
+# 4,096 positions on 1, 2 (and 4, 8 where present) ranks, NCCL, side by side; skipped
+# cleanly on a machine with fewer than 2 GPUs
+ngpu=$(python3 -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+if [[ "$device" == cuda* ]] && ((ngpu >= 2)); then
+    counts=1,2
+    ((ngpu >= 4)) && counts=$counts,4
+    ((ngpu >= 8)) && counts=$counts,8
+    step devices "$(cap 120)" "${ptycho[@]}" bench iterative --device cuda \
+        --devices "$counts" --devices-backend torch --n 4096 --N 64 --epochs 8 \
+        --batch-lsqml 512 --out "$out/iterative-devices.json"
+else
+    echo "== devices skipped: $ngpu GPU(s) on $device (the multi-device run needs 2)"
+fi
 
 # 2. throughput of the default network (width 32, 16×16 bottleneck): each lever alone, the
 # channels-last + CUDA-graph pair and all together, the bf16-cast network for inference

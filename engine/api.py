@@ -85,7 +85,7 @@ __all__ = [
     "compare", "convert", "evaluate", "events", "group", "infer", "initial_probe", "inspect",
     "load_canvas", "load_dataset", "load_reconstruction", "load_truth", "reconstruction_product",
     "run_product", "save_reconstruction",
-    "network_then_refine", "resolution",
+    "network_then_refine", "resolution", "available_ranks",
     "patch_stats", "plan_training", "reconstruct", "save_dataset", "simulate", "stitch", "train",
     "prepare", "find_bad_pixels", "PrepareOptions", "BadPixelOptions",
     # recipes the workbench and the command line share
@@ -112,6 +112,20 @@ def available_devices() -> list[str]:
     if torch.cuda.is_available():
         out += [f"cuda:{k}" for k in range(torch.cuda.device_count())]
     return out
+
+
+def available_ranks(device: str = "cpu") -> int:
+    """How many ranks :func:`reconstruct` can usefully run on here (its ``devices``): the
+    GPUs for ``"cuda"``, the CPU cores for ``"cpu"``.
+
+    Examples
+    --------
+    >>> available_ranks("cpu") >= 1
+    True
+    """
+    if device.startswith("cuda"):
+        return sum(1 for d in available_devices() if d.startswith("cuda"))
+    return max(1, os.cpu_count() or 1)
 
 
 def load_dataset(path: str | os.PathLike[str], *, require_diffraction: bool = True,
@@ -736,7 +750,8 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                 control: RunControl | None = None, out: str | os.PathLike[str] | None = None,
                 overwrite: bool = False, checkpoint_dir: str | os.PathLike[str] | None = None,
                 checkpoint_every: int = 1, resume: str | os.PathLike[str] | None = None,
-                snapshot_every: int = 1) -> ReconResult:
+                snapshot_every: int = 1, devices: int = 1,
+                threads: int | None = None) -> ReconResult:
     """Reconstruct object and probe with ePIE, rPIE or LSQ-ML (``options`` picks which).
 
     Parameters
@@ -759,6 +774,11 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
     checkpoint_dir, checkpoint_every : where and how often checkpoints are written.
     resume : a checkpoint directory to continue from (``options.iterations`` is then the
         total).
+    devices : ranks to run on (docs/iterative.md#several-devices): 1 (the default) runs
+        here; N > 1 spawns N processes (gloo on ``device="cpu"``, NCCL on ``"cuda"``, one
+        GPU each, ``threads`` torch threads each on CPU), each reading only its share of the
+        positions; under ``torchrun`` (``WORLD_SIZE`` set) this process is one rank.
+        :func:`available_ranks` says how many the machine offers.
 
     Returns
     -------
@@ -785,6 +805,17 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
     from engine.rundir import check_writable, open_run
 
     def run(checkpoints: str | os.PathLike[str] | None) -> ReconResult:
+        if devices != 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from engine.iterative.distributed import reconstruct_distributed
+
+            return reconstruct_distributed(
+                data, options, devices, backend=backend, device=device, init=init,
+                emit=emit, control=control,
+                checkpoint_dir=None if checkpoints is None else str(checkpoints),
+                checkpoint_every=checkpoint_every,
+                resume=None if resume is None else str(resume),
+                snapshot_every=snapshot_every, previous=previous, load=load_dataset,
+                threads=threads)
         return _reconstruct(data, options, backend=backend, device=device, init=init,
                             emit=emit, control=control,
                             checkpoint_dir=None if checkpoints is None else str(checkpoints),
@@ -793,6 +824,9 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                             snapshot_every=snapshot_every, previous=previous,
                             load=load_dataset)
 
+    if out is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1 \
+            and int(os.environ.get("RANK", "0")) != 0:
+        out = None  # a torchrun rank other than 0: rank 0 writes the run directory
     if out is None:
         return run(checkpoint_dir)
     out = check_writable(out, directory=True)

@@ -60,6 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from engine.bench import iterative_positions
 
     iterative_positions.add_arguments(p)
+    from engine.bench import iterative_devices
+
+    iterative_devices.add_arguments(p)
 
 
 def _problem(args: argparse.Namespace):
@@ -244,6 +247,13 @@ def run(args: argparse.Namespace, emit: Callback) -> dict[str, Any]:
         from engine.bench import iterative_positions
 
         positions = iterative_positions.run(args, emit, device)
+    if args.devices:
+        from engine.bench import iterative_devices
+
+        return {"suite": "iterative",
+                "environment": {**environment(device), "load_average": list(os.getloadavg())},
+                "devices": iterative_devices.run(args, emit, device),
+                "peak_rss_mib": peak_rss_mib()}
     if args.positions_only:
         return {"suite": "iterative",
                 "environment": {**environment(device), "load_average": list(os.getloadavg())},

@@ -53,6 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--torch-threads", type=int, default=0,
                    help="torch intra-op CPU threads (0: torch's default; 1 is often faster "
                         "on a busy machine)")
+    p.add_argument("--devices", type=int, default=1,
+                   help="ranks (processes) to run on: N > 1 spawns N, gloo with --device cpu "
+                        "(--torch-threads each), NCCL with cuda, one GPU each; each reads only "
+                        "its share of the positions (docs/iterative.md#several-devices)")
     p.add_argument("--propagation", choices=("auto", "far", "near"), default="auto",
                    help="propagation model: auto (the data's geometry), far or near field")
     p.add_argument("--probe-init", default="given",
@@ -150,8 +154,10 @@ def _printer(quiet: bool):
             return
         if isinstance(event, RunStarted):
             c = event.config
-            print(f"reconstruct: {c['method']} on {c['backend']} ({c['device']}), n={c['n']}, "
-                  f"N={c['N']}, grid {c['grid'][0]}x{c['grid'][1]}", file=sys.stderr)
+            ranks = f", {c['devices']} ranks" if c.get("devices", 1) > 1 else ""
+            print(f"reconstruct: {c['method']} on {c['backend']} ({c['device']}{ranks}), "
+                  f"n={c['n']}, N={c['N']}, grid {c['grid'][0]}x{c['grid'][1]}",
+                  file=sys.stderr)
         elif isinstance(event, Epoch):
             m = event.metrics
             moved = (f", positions moved {m['positions_rms_change']:.3f} px RMS"
@@ -171,16 +177,23 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--checkpoint-every", "an integer >= 1", str(args.checkpoint_every))
     if args.torch_threads < 0:
         raise InputError("--torch-threads", "an integer >= 0", str(args.torch_threads))
+    if args.devices < 1:
+        raise InputError("--devices", "an integer >= 1", str(args.devices))
     if args.torch_threads and args.backend == "torch":
         import torch
 
         torch.set_num_threads(args.torch_threads)
     out = check_writable(args.out, directory=True)
-    dataset = api.load_dataset(args.data, bad_pixels=bad_pixels_from(args))
+    # several ranks: HDF5 patterns stay in the file, each rank reads its own share
+    dataset = api.load_dataset(args.data, bad_pixels=bad_pixels_from(args),
+                               **({"lazy": True} if args.devices > 1 else {}))
     result = api.reconstruct(dataset, options, init=args.init, backend=args.backend,
                              device=args.device, emit=_printer(args.quiet), out=out,
                              overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
-                             resume=args.resume, snapshot_every=0)
+                             resume=args.resume, snapshot_every=0,
+                             **({} if args.devices == 1 else
+                                {"devices": args.devices,
+                                 "threads": args.torch_threads or None}))
     print(f"wrote {out}/recon.npz, probe.npz, history.json "
           f"(final error {result.errors[-1]:.4e})")
     if result.positions is not None:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,10 +48,14 @@ def _re_sum(a: Array, b: Array) -> Array:
 
 def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
                options: LSQMLOptions, update_probe: bool,
-               corrector: PositionCorrector | None = None) -> tuple[Array, Array, Array]:
+               corrector: PositionCorrector | None = None,
+               reduce: Callable[[Array], Array] | None = None) -> tuple[Array, Array, Array]:
     """One LSQ-ML batch update; returns the new object, the new probe and Σ(|Ψ| − X)²
     (a 0-d backend array: no synchronisation per batch). A ``corrector`` also moves the
-    batch's positions (:mod:`.positions`).
+    batch's positions (:mod:`.positions`). ``reduce`` (several ranks,
+    :mod:`.distributed`) sums an array over the ranks: the object and probe numerators and
+    denominators and the probe step's sum are then those of the global batch, the union of
+    the ranks' shares (the returned error stays this rank's).
 
     The step systems are summed over modes in closed form, so the (b, K, N, N) products
     P_k·ΔO_j and ΔP_k·O_j are never formed: with I_P = Σ_k|P_k|², Σ_k|P_k ΔO_j|² =
@@ -69,9 +74,12 @@ def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
     if upd_obj:
         num_j = object_numerator(probe, chi)  # (b, N, N)
         den = scatter(be, shape, illum[None], tl, complex=False)
+        if reduce is not None:
+            den = reduce(den)
         den = den + options.object_regularisation * xp.amax(den)
         if options.step_directions == "global":
-            d_obj = scatter(be, shape, num_j, tl, complex=True) / den
+            num = scatter(be, shape, num_j, tl, complex=True)
+            d_obj = (num if reduce is None else reduce(num)) / den
             d_obj_j = be.extract(d_obj, tl, problem.N)
             a11 = xp.sum_axes(illum * xp.abs2(d_obj_j), (1, 2))
             r1 = _re_sum(d_obj_j, num_j)
@@ -86,8 +94,10 @@ def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
             d_obj_j = None
     if update_probe:
         den_p = xp.sum_axes(xp.abs2(m.patches), (0,))
-        d_probe = probe_numerator(m.patches, chi) / (
-            den_p + options.probe_regularisation * xp.amax(den_p))
+        num_p = probe_numerator(m.patches, chi)
+        if reduce is not None:
+            den_p, num_p = reduce(den_p), reduce(num_p)
+        d_probe = num_p / (den_p + options.probe_regularisation * xp.amax(den_p))
         a22 = xp.sum_axes(xp.sum_axes(xp.abs2(d_probe), (0,)) * xp.abs2(m.patches), (1, 2))
         # Re Σ_k conj(ΔP_k O_j) χ_jk = Re Σ conj(O_j) Σ_k conj(ΔP_k) χ_jk
         r2 = _re_sum(m.patches, object_numerator(d_probe, chi))
@@ -113,8 +123,15 @@ def lsqml_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
     if upd_obj:
         alpha_o = xp.clip(alpha_o, 0.0, options.max_step)
         weighted = num_j * alpha_o[:, None, None]
-        new_obj = obj + scatter(be, shape, weighted, tl, complex=True) * beta / den
+        step = scatter(be, shape, weighted, tl, complex=True)
+        new_obj = obj + (step if reduce is None else reduce(step)) * beta / den
     if update_probe:
         alpha_p = xp.clip(alpha_p, 0.0, options.max_step)
-        new_probe = probe + d_probe * (beta * alpha_p.mean())
+        if reduce is None:
+            mean_p = alpha_p.mean()
+        else:  # the global batch's mean: (Σ α_P, count) summed over the ranks
+            total = reduce(xp.stack([xp.sum_axes(alpha_p, (0,)),
+                                     xp.sum_axes(alpha_p * 0.0 + 1.0, (0,))]))
+            mean_p = total[0] / total[1]
+        new_probe = probe + d_probe * (beta * mean_p)
     return new_obj, new_probe, err

@@ -19,6 +19,7 @@ Both updates use the estimates from before the batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,10 +43,14 @@ Array = Any
 
 def pie_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
              options: EPIEOptions | RPIEOptions, update_probe: bool,
-             corrector: PositionCorrector | None = None) -> tuple[Array, Array, Array]:
+             corrector: PositionCorrector | None = None,
+             reduce: Callable[[Array], Array] | None = None) -> tuple[Array, Array, Array]:
     """One ePIE/rPIE batch update; returns the new object, the new probe and Σ(|Ψ| − X)²
     (a 0-d backend array). A ``corrector`` also moves the batch's positions
-    (:mod:`.positions`)."""
+    (:mod:`.positions`). ``reduce`` (several ranks, :mod:`.distributed`) sums an array over
+    the ranks: the batched update's numerators and denominators are sums over the batch, so
+    the ranks' summed shares give the update of the global batch (the returned error stays
+    this rank's)."""
     be: Backend = problem.backend
     measured, tl = problem.batch(idx)
     m = batch_model(problem, obj, probe, tl)
@@ -56,8 +61,12 @@ def pie_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
     new_obj = obj
     if options.update_object:
         num = scatter(be, tuple(obj.shape), object_numerator(probe, chi), tl, complex=True)
+        if reduce is not None:
+            num = reduce(num)
         if rpie or options.batch_normalisation == "overlap":
             den = scatter(be, tuple(obj.shape), illumination(probe)[None], tl, complex=False)
+            if reduce is not None:
+                den = reduce(den)
         if rpie:
             new_obj = obj + num / ((1.0 - options.alpha) * den + options.alpha * xp.amax(den))
         elif options.batch_normalisation == "peak":
@@ -71,6 +80,8 @@ def pie_step(problem: Problem, obj: Array, probe: Array, idx: np.ndarray,
     if update_probe:
         num_p = probe_numerator(m.patches, chi)
         den_p = xp.sum_axes(xp.abs2(m.patches), (0,))
+        if reduce is not None:
+            num_p, den_p = reduce(num_p), reduce(den_p)
         peak_p = xp.amax(den_p)
         if rpie:
             new_probe = probe + num_p / ((1.0 - options.beta) * den_p + options.beta * peak_p)

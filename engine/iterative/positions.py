@@ -33,6 +33,7 @@ position; 0 (the default) keeps the pure affine map, no residual.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,12 +61,14 @@ def object_gradient(be: Backend, obj: Array, top_left: Array, N: int) -> tuple[A
 
 
 def shift_step(problem: Problem, obj: Array, probe: Array, top_left: Array, chi: Array,
-               regularisation: float) -> tuple[Array, Array]:
+               regularisation: float,
+               batch_max: Callable[[Array], Array] | None = None) -> tuple[Array, Array]:
     """The least-squares shift (Δrow, Δcol) of every window in the batch (two (b,) arrays).
 
     ``probe`` and ``chi`` are those of the solver step (probe modes (K, N, N), exit-wave
     corrections (b, K, N, N)); both carry the checkerboard of the solvers' frame, which
-    cancels in Σ_k P_k* χ_jk.
+    cancels in Σ_k P_k* χ_jk. ``batch_max`` (several ranks) takes the damping's largest
+    diagonal over the ranks' shares of the batch.
     """
     be = problem.backend
     tl = top_left
@@ -79,7 +82,10 @@ def shift_step(problem: Problem, obj: Array, probe: Array, top_left: Array, chi:
     a_rc = xp.sum_axes(illum * xp.real(xp.conj(d_row) * d_col), (1, 2))
     b_r = xp.sum_axes(xp.real(xp.conj(d_row) * num), (1, 2))
     b_c = xp.sum_axes(xp.real(xp.conj(d_col) * num), (1, 2))
-    lam = regularisation * xp.amax((a_rr + a_cc) * 0.5) + 1e-30
+    peak = xp.amax((a_rr + a_cc) * 0.5)
+    if batch_max is not None:
+        peak = batch_max(peak)
+    lam = regularisation * peak + 1e-30
     a_rr, a_cc = a_rr + lam, a_cc + lam
     det = a_rr * a_cc - a_rc * a_rc
     return (a_cc * b_r - a_rc * b_c) / det, (a_rr * b_c - a_rc * b_r) / det
@@ -144,6 +150,8 @@ class PositionCorrector:
     epoch_start: np.ndarray = field(init=False)
     velocity: np.ndarray = field(init=False)
     last_affine: dict[str, float] = field(default_factory=dict)
+    # several ranks (:mod:`.distributed`): the batch-wide maximum over the ranks' shares
+    batch_max: Callable[[Array], Array] | None = None
 
     def __post_init__(self) -> None:
         self.initial = np.array(self.initial, dtype=np.float64)
@@ -169,7 +177,7 @@ class PositionCorrector:
         ``problem``: later batches and the final canvas use the moved windows)."""
         o = self.options
         d_row, d_col = shift_step(problem, obj, probe, top_left, chi,
-                                  o.position_regularisation)
+                                  o.position_regularisation, self.batch_max)
         d_row, d_col = d_row * o.position_gain, d_col * o.position_gain
         # the per-epoch limit on the length of each position's step
         length = xp.sqrt(d_row * d_row + d_col * d_col)
