@@ -857,7 +857,8 @@ def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False,
 def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerboard",
                backend: str = "numpy", device: str = "auto", init: Any = "flat",
                emit: Callback | None = None,
-               out: str | os.PathLike[str] | None = None) -> ResolutionResult:
+               out: str | os.PathLike[str] | None = None,
+               control: RunControl | None = None) -> ResolutionResult:
     """Resolution without ground truth: the half-split FRC at the half-bit threshold
     (docs/metrics.md#frc).
 
@@ -874,6 +875,8 @@ def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerbo
     split, backend, device, init, emit : the split scheme and the solver's settings.
     out : a directory receiving ``resolution.json`` (the curve and figures) and
         ``frc.png`` (the plot).
+    control : pause or stop between batches; a stop raises
+        :class:`~engine.events.StopRequested`.
 
     Returns
     -------
@@ -893,7 +896,7 @@ def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerbo
 
     data = checks.dataset(data)
     split = checks.text(split, "split", ("checkerboard", "alternate"))
-    checks.run_keywords(backend=backend, device=device, emit=emit)
+    checks.run_keywords(backend=backend, device=device, emit=emit, control=control)
     if not isinstance(data, Dataset) or data.diffraction is None:
         raise InputError("data", "a Dataset with measured 'diffraction'", type(data).__name__)
     if not isinstance(options, SolverOptions):
@@ -905,7 +908,7 @@ def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerbo
 
         directory = check_writable(out, directory=True)
     result = half_split_resolution(data, options, split=split, backend=backend,
-                                   device=device, init=init, emit=emit)
+                                   device=device, init=init, emit=emit, control=control)
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         result.save(directory / "resolution.json", directory / "frc.png")

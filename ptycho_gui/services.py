@@ -179,6 +179,8 @@ class RunRecord:
     bundle: Path | None = None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     recon: Any = None
+    positions: np.ndarray | None = None  # a position-corrected run's corrected positions
+    initial_positions: np.ndarray | None = None  # and the given ones (n, 2) (row, col)
 
     @property
     def options(self) -> Any:
@@ -190,6 +192,10 @@ class RunRecord:
         for key, label in (("amplitude_ssim", "SSIM"), ("phase_rms_rad", "phase RMS")):
             if m.get(key) is not None:
                 figs.append(f"{label} {m[key]:.3f}")
+        if m.get("resolution_px") is not None:  # a half-split FRC
+            nm = m.get("resolution_nm")
+            figs.append(f"resolution {nm:.1f} nm" if nm is not None
+                        else f"resolution {m['resolution_px']:.2f} px")
         for key, label in (("val_loss", "val"), ("train_loss", "loss"), ("final_error", "err")):
             if m.get(key) is not None:
                 figs.append(f"{label} {m[key]:.3g}")
@@ -274,7 +280,7 @@ class RunService:
         if data is None:
             raise InputError("data", NO_DATA, "none")
         spec = get_kind(request.kind)
-        if request.kind in ("epie", "rpie", "lsqml"):
+        if "init" in spec.controls:
             request.init_source()  # a bad init fails here, not on the worker
         out = Path(request.out) if request.out else api.new_run_dir(
             request.kind, data_path=self.model.data_path, root=self.model.runs_root)
@@ -434,6 +440,7 @@ class RunService:
         record.duration = time.time() - record.started
         record.curves = {"loss": state.loss, "val_loss": state.val_loss, "error": state.error}
         record.stats, record.patches = state.stats, state.patches
+        record.positions, record.initial_positions = state.positions, state.initial_positions
         try:
             outcome: Outcome = run.result(timeout=0)
         except StopRequested:
@@ -450,7 +457,12 @@ class RunService:
         record.canvas = outcome.canvas if outcome.canvas is not None else state.canvas
         record.probe = outcome.probe if outcome.probe is not None else state.probe
         record.bundle, record.recon = outcome.bundle, outcome.recon
+        recon = outcome.recon
+        if getattr(recon, "positions", None) is not None:  # the final corrected positions
+            record.positions = np.asarray(recon.positions, float)
+            record.initial_positions = np.asarray(recon.initial_positions, float)
         record.metrics = dict(outcome.metrics)
+        record.curves.update(outcome.curves)
         record.warnings = list(outcome.warnings)
         _release_device_memory()
 

@@ -123,9 +123,15 @@ class CurvesPlot(_Plot):
             self._last = now
             self.redraw()
 
-    def show_end(self, _record: Any) -> None:
+    def show_end(self, record: Any) -> None:
+        curves = getattr(record, "curves", {}) or {}
+        # a half-split resolution run: its FRC curve and threshold, and the resolution
+        self.frc = (curves["frc"], curves.get("frc_threshold", []), record.metrics,
+                    record.name) if curves.get("frc") else None
         if self.isVisible():
             self.redraw()
+
+    frc: Any = None
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
@@ -133,7 +139,11 @@ class CurvesPlot(_Plot):
             self.redraw()
 
     def redraw(self) -> None:
-        a0, a1 = self._axes()
+        if self.frc is not None:
+            a0, a1, a2 = self._axes(3)
+            self._draw_frc(a2)
+        else:
+            a0, a1 = self._axes()
         a0.set_title("loss / error", fontsize=8)
         a1.set_title("statistics", fontsize=8)
         s = self.state
@@ -161,3 +171,19 @@ class CurvesPlot(_Plot):
             self._legend(a0)
             self._legend(a1)
         self.draw_idle()
+
+    def _draw_frc(self, ax: Any) -> None:
+        curve, threshold, metrics, name = self.frc
+        ax.plot(*zip(*curve, strict=True), "o-", ms=3, lw=1, label="FRC of the halves")
+        if threshold:
+            ax.plot(*zip(*threshold, strict=True), "--", lw=1, label="half-bit threshold")
+        crossing = metrics.get("crossing_cycles_per_px")
+        if crossing is not None:
+            ax.axvline(crossing, color="0.6", lw=0.8)
+        nm = metrics.get("resolution_nm")
+        res = (f"{nm:.1f} nm" if nm is not None
+               else f"{metrics.get('resolution_px', float('nan')):.2f} px")
+        ax.set_title(f"{name}: resolution {res}", fontsize=8)
+        ax.set_xlabel("spatial frequency (cycles/px)", fontsize=7)
+        ax.set_ylim(-0.1, 1.05)
+        self._legend(ax)
