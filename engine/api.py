@@ -681,7 +681,7 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                 control: RunControl | None = None, out: str | os.PathLike[str] | None = None,
                 overwrite: bool = False, checkpoint_dir: str | os.PathLike[str] | None = None,
                 checkpoint_every: int = 1, resume: str | os.PathLike[str] | None = None,
-                snapshot_every: int = 1) -> ReconResult:
+                snapshot_every: int = 1, snapshot_seconds: float = 0.0) -> ReconResult:
     """Reconstruct object and probe with ePIE, rPIE or LSQ-ML (``options`` picks which).
 
     Parameters
@@ -704,6 +704,9 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
     checkpoint_dir, checkpoint_every : where and how often checkpoints are written.
     resume : a checkpoint directory to continue from (``options.iterations`` is then the
         total).
+    snapshot_seconds : also within an epoch, a CanvasSnapshot and ProbeSnapshot after the
+        first batch, then at most one every this many seconds (0: at epoch ends only): a
+        live view's first canvas long before the first epoch ends.
 
     Returns
     -------
@@ -726,6 +729,7 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
     checks.flag(overwrite, "overwrite")
     checks.integer(checkpoint_every, "checkpoint_every", minimum=1)
     checks.integer(snapshot_every, "snapshot_every", minimum=0)
+    checks.number(snapshot_seconds, "snapshot_seconds", minimum=0)
     from engine.iterative.solver import reconstruct as _reconstruct
     from engine.rundir import check_writable, open_run
 
@@ -736,7 +740,7 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                             checkpoint_every=checkpoint_every,
                             resume=None if resume is None else str(resume),
                             snapshot_every=snapshot_every, previous=previous,
-                            load=load_dataset)
+                            load=load_dataset, snapshot_seconds=snapshot_seconds)
 
     if out is None:
         return run(checkpoint_dir)

@@ -41,6 +41,10 @@ class Outcome:
     curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
+# live views: a canvas after the first steps, then at most one every this many seconds
+# within an epoch (the engine's snapshot_seconds), besides one at every epoch end
+LIVE_SNAPSHOT_S = 2.0
+
 # a job: job(data, request, *, out, truth, emit, control, previous=None) -> Outcome
 Job = Callable[..., Outcome]
 
@@ -148,7 +152,8 @@ def solve_job(data: api.Dataset, request: Any, *, out: Path, truth: Any, emit: A
         kwargs["previous"] = previous
     result = api.reconstruct(data, request.options, init=request.init_source(),
                              backend=request.backend, device=request.solver_device(),
-                             emit=emit, control=control, **kwargs)
+                             emit=emit, control=control, snapshot_seconds=LIVE_SNAPSHOT_S,
+                             **kwargs)
     result.save(out)
     metrics = {k: v for k, v in result.summary().items() if k in (
         "epochs", "final_error", "stopped", "method", "backend", "device")}
@@ -207,8 +212,9 @@ def _infer_options() -> type:
 def build_training(values: dict[str, Any], ctx: Any) -> Any:
     """The TrainConfig ``ptycho train`` builds: the preset (the device's when none is
     given) with the given fields over it; the live views want the whole scan's canvas every
-    epoch (the engine's default emits only the validation stripe)."""
-    values = {"snapshot_every": 1, **values}
+    epoch (the engine's default emits only the validation stripe) and from the first steps
+    on (``snapshot_seconds``)."""
+    values = {"snapshot_every": 1, "snapshot_seconds": LIVE_SNAPSHOT_S, **values}
     values.setdefault("accelerator", "cuda" if ctx.resolved_device.startswith("cuda")
                       else "cpu")
     return api.training_config(ctx.preset, ctx.resolved_device,

@@ -23,6 +23,13 @@ CORRECTED = {"iterations": 4, "batch_size": 12, "position_correction": True,
 
 
 @pytest.fixture
+def one_torch_thread():
+    from tests.conftest import single_torch_thread
+
+    yield from single_torch_thread()
+
+
+@pytest.fixture
 def near_wb(tmp_path):
     wb = Workbench(runs_root=tmp_path / "runs")
     wb.load("siemens", n_positions=36, N=32)
@@ -150,3 +157,57 @@ def test_run_panel_probe_choice_and_frc_plot(workbench):
     assert rec.status == "finished" and rec.request.options.probe_init == "disk"
     assert widget.run_curves.frc is not None
     assert "resolution" in panel.history.item(panel.history.count() - 1).text()
+
+
+# -- issue 20: a live canvas from the first steps ----------------------------------------------
+def _recorded(monkeypatch):
+    """The classes of the events the workbench's live feed applies, in order."""
+    seen: list[type] = []
+    apply = LiveFeed.apply
+
+    def recording(self, event):
+        seen.append(type(event))
+        return apply(self, event)
+
+    monkeypatch.setattr(LiveFeed, "apply", recording)
+    return seen
+
+
+def _first(seen: list[type], cls: type) -> int:
+    assert cls in seen, [c.__name__ for c in seen]
+    return seen.index(cls)
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("lsqml", {"iterations": 2, "batch_size": 4}),
+    ("train", {"epochs": 1, "batch_size": 4, "base_channels": 8, "seed": 0}),
+])
+def test_first_canvas_arrives_before_the_first_epoch_ends(near_wb, monkeypatch, request,
+                                                          kind, options):
+    if kind == "train":
+        request.getfixturevalue("one_torch_thread")
+        near_wb.load("lines", n_positions=36, N=32)
+    seen = _recorded(monkeypatch)
+    rec = near_wb.start(kind, **options)
+    assert near_wb.wait(300) and rec.status == "finished", rec.error
+    first_canvas = _first(seen, events.CanvasSnapshot)
+    assert first_canvas < _first(seen, events.Epoch)
+
+
+def test_snapshot_seconds_is_checked_and_zero_keeps_epoch_end_snapshots(near_wb):
+    ds = near_wb.data
+    with pytest.raises(InputError, match="snapshot_seconds"):
+        api.reconstruct(ds, api.LSQMLOptions(iterations=1), snapshot_seconds=-1)
+    seen: list = []
+    api.reconstruct(ds, api.LSQMLOptions(iterations=2, batch_size=4), emit=seen.append)
+    kinds = [type(e) for e in seen]
+    assert kinds.count(events.CanvasSnapshot) == 2  # one per epoch end only
+    assert _first(kinds, events.Epoch) < _first(kinds, events.CanvasSnapshot)
+    # throttled within an epoch: the first after the first batch, not one per batch
+    seen.clear()
+    api.reconstruct(ds, api.LSQMLOptions(iterations=2, batch_size=4), emit=seen.append,
+                    snapshot_seconds=30.0)
+    kinds = [type(e) for e in seen]
+    assert kinds[:3] == [events.RunStarted, events.Progress, events.CanvasSnapshot]
+    batches = kinds.count(events.Progress)
+    assert batches == 18 and kinds.count(events.CanvasSnapshot) < batches / 2
