@@ -179,6 +179,7 @@ class RunRecord:
     bundle: Path | None = None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     recon: Any = None
+    answered: str = ""  # the engine's end event (stopped, finished, failed) once it came
     positions: np.ndarray | None = None  # a position-corrected run's corrected positions
     initial_positions: np.ndarray | None = None  # and the given ones (n, 2) (row, col)
 
@@ -241,6 +242,10 @@ class RunService:
         self.listeners_update: list[Callable[[LiveState], None]] = []
         self.listeners_start: list[Callable[[RunRecord], None]] = []
         self.listeners_end: list[Callable[[RunRecord], None]] = []
+        # the engine's end event arrived (record.answered says which): the run has stopped
+        # and answers at once; its outputs are still being written on the worker thread,
+        # and listeners_end follows with the whole record
+        self.listeners_answered: list[Callable[[RunRecord], None]] = []
         self.feed = LiveFeed()
         self._shown = self.feed.state.version  # nothing to deliver before a run
         self._run: runs.Run | None = None
@@ -336,7 +341,9 @@ class RunService:
             self.feed.set_paused(False)
 
     def stop(self) -> None:
-        """Stop at the next step (within a second); the last checkpoint and bundle stay."""
+        """Stop at the next step (within a second); the last checkpoint and bundle stay.
+        The engine's end event answers (``listeners_answered``); the run directory is
+        written after it on the worker thread, and the record follows (``listeners_end``)."""
         if self._run is not None:
             self._run.stop()
 
@@ -419,6 +426,12 @@ class RunService:
             if snapshot is not None:
                 for cb in list(self.listeners_update):
                     cb(snapshot)
+                delivered = True
+            rec = self._record
+            if rec is not None and not rec.answered and self.feed.state.ended:
+                rec.answered = self.feed.state.ended
+                for cb in list(self.listeners_answered):
+                    cb(rec)
                 delivered = True
             if self._record is not None and self._ended.is_set():
                 record, self._record = self._record, None

@@ -150,6 +150,7 @@ class RunPanel(QWidget):
         self.history.itemSelectionChanged.connect(self._selection_changed)
         wb.runs.listeners_update.append(self.show_state)
         wb.runs.listeners_end.append(self.show_end)
+        wb.runs.listeners_answered.append(self.show_answered)
         wb.settings_changed.connect(lambda *_: self._show_inherited())
         wb.loaded.connect(lambda *_: self._kind_changed())
         self._kind_changed()
@@ -330,14 +331,23 @@ class RunPanel(QWidget):
             self.pause_button.setText("Pause")
 
     def show_state(self, state: LiveState) -> None:
+        current = self.workbench.runs.current
+        if current is not None and current.answered:
+            return  # stopped: show_answered said so; the record comes next
         self._set_running(self.workbench.runs.running)
         self.progress.setValue(int(1000 * max(0.0, min(1.0, state.fraction))))
-        current = self.workbench.runs.current
         name = current.name if current else ""
         rate = describe_rate(state)
         self.rate.setText(f"{name} {state.phase}: step {state.step}"
                           + (f"/{state.total}" if state.total > 0 else "")
                           + (f", {rate}" if rate else ""))
+
+    def show_answered(self, record: RunRecord) -> None:
+        """The engine stopped (its end event): say so at once; Start waits for the run
+        directory to be written (the record, :meth:`show_end`)."""
+        self.pause_button.setEnabled(False)
+        self.stop_button.setEnabled(False)
+        self.rate.setText(f"{record.name} {record.answered}; writing {record.out.name}…")
 
     def show_end(self, record: RunRecord) -> None:
         self._set_running(False)

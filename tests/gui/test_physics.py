@@ -211,3 +211,24 @@ def test_snapshot_seconds_is_checked_and_zero_keeps_epoch_end_snapshots(near_wb)
     assert kinds[:3] == [events.RunStarted, events.Progress, events.CanvasSnapshot]
     batches = kinds.count(events.Progress)
     assert batches == 18 and kinds.count(events.CanvasSnapshot) < batches / 2
+
+
+# -- issue 20: the stop answers at the engine's end event --------------------------------------
+def test_stop_answers_at_the_end_event_and_the_files_follow(near_wb):
+    order: list[tuple[str, str, bool]] = []
+    runs = near_wb.runs
+    runs.listeners_answered.append(
+        lambda r: order.append(("answered", r.answered, (r.out / "recon.npz").exists())))
+    runs.listeners_end.append(lambda r: order.append(("record", r.status, True)))
+    rec = near_wb.start("lsqml", iterations=10_000, batch_size=12)
+    while runs.running and runs.state().epoch < 2:
+        runs.wait(0.05)
+    near_wb.stop()
+    assert near_wb.wait(120)
+    assert [o[:2] for o in order] == [("answered", "stopped"), ("record", "stopped")]
+    # nothing lost: the stopped run's directory holds its result, as many epochs as it did
+    history = json.loads((rec.out / "history.json").read_text())
+    assert rec.status == "stopped" and len(history["history"]) == rec.recon.epochs >= 2
+    assert history["summary"]["stopped"] is True
+    for name in ("recon.npz", "probe.npz", "options.json"):
+        assert (rec.out / name).is_file(), name
