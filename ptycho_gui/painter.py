@@ -404,7 +404,7 @@ class LayerPainter:
         if names[1] in self.layers:
             self.layers[names[1]].data = vectors
         else:
-            self.viewer.add_vectors(vectors, name=names[1], edge_width=max(0.3, size / 3),
+            self.viewer.add_vectors(vectors, name=names[1], edge_width=max(0.5, size / 2),
                                     edge_color="orange", length=1.0,
                                     metadata={"positions": "displacement",
                                               "gain": DISPLACEMENT_GAIN})
