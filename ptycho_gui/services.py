@@ -195,8 +195,9 @@ class RunRecord:
                 figs.append(f"{label} {m[key]:.3f}")
         if m.get("resolution_px") is not None:  # a half-split FRC
             nm = m.get("resolution_nm")
-            figs.append(f"resolution {nm:.1f} nm" if nm is not None
-                        else f"resolution {m['resolution_px']:.2f} px")
+            at = "≤ " if m.get("reached_nyquist") else ""  # the FRC never fell under
+            figs.append(f"resolution {at}{nm:.1f} nm" if nm is not None
+                        else f"resolution {at}{m['resolution_px']:.2f} px")
         for key, label in (("val_loss", "val"), ("train_loss", "loss"), ("final_error", "err")):
             if m.get(key) is not None:
                 figs.append(f"{label} {m[key]:.3g}")

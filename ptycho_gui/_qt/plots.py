@@ -191,7 +191,8 @@ class CurvesPlot(_Plot):
         nm = metrics.get("resolution_nm")
         res = (f"{nm:,.1f} nm" if nm is not None
                else f"{metrics.get('resolution_px', float('nan')):.2f} px")
-        ax.set_title(f"half-split FRC: {res}", fontsize=8)
+        at = "≤ " if metrics.get("reached_nyquist") else ""  # never under the threshold
+        ax.set_title(f"half-split FRC: {at}{res}", fontsize=8)
         ax.set_xlabel("spatial frequency (cycles/px)", fontsize=7)
         ax.set_ylim(-0.1, 1.05)
         self._legend(ax)

@@ -105,7 +105,8 @@ class WorkbenchWidget(QWidget):
         wb.warned.connect(lambda text: self._say(f"warning: {text}"))
         wb.runs.listeners_update.append(self.run_curves.show_state)
         wb.runs.listeners_end.append(self.run_curves.show_end)
-        wb.runs.listeners_start.append(lambda _r: self.status.setText("running…"))
+        wb.runs.listeners_start.append(
+            lambda _r: self.status.setText(f"running… ({wb.propagation_text()})"))
         viewer.layers.events.inserted.connect(self._refresh_choices)
         viewer.layers.events.removed.connect(self._refresh_choices)
         self._sync(wb.settings())

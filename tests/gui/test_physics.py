@@ -103,7 +103,8 @@ def test_resolution_run_kind_gives_the_curve_and_the_history_line(near_wb):
     freq, frc = zip(*rec.curves["frc"], strict=True)
     assert len(freq) == len(rec.curves["frc_threshold"]) >= 4
     assert 0 < freq[0] < freq[-1] <= 0.5 + 1e-9 and max(frc) <= 1 + 1e-9
-    assert f"resolution {m['resolution_nm']:.1f} nm" in rec.row()
+    at = "≤ " if m["reached_nyquist"] else ""
+    assert f"resolution {at}{m['resolution_nm']:.1f} nm" in rec.row()
     assert (rec.out / "frc.png").is_file()
 
 
