@@ -67,8 +67,9 @@ def test_corrected_lsqml_run_ends_with_moved_positions(near_wb):
 def test_propagation_is_stated_from_the_geometry(near_wb, tmp_path):
     assert near_wb.propagation_text().startswith("near field (z = 0.2 m")
     assert "Fresnel number 0.05" in near_wb.propagation_text()
-    # the preview's forward check used the near-field propagator
-    assert near_wb.result is not None
+    # the preview's forward check used the near-field propagator, and it fits the data
+    forward = near_wb.result.forward
+    assert forward["propagation"] == "near" and forward["misfit"] < 0.05, forward
     far = Workbench(runs_root=tmp_path / "far", auto_preview=False)
     far.load("lines", n_positions=16, N=32)
     assert far.propagation_text() == "far field"
@@ -140,10 +141,18 @@ def test_live_positions_layers_move_and_become_the_runs(workbench, tmp_path):
 
 
 def test_run_panel_probe_choice_and_frc_plot(workbench):
+    from qtpy.QtWidgets import QFormLayout
+
     wb, widget, viewer = workbench
     wb.auto_preview = False
     wb.load("siemens", n_positions=36, N=32)
     panel = widget.run_panel
+    for kind in ("epie", "rpie", "lsqml", "resolution"):  # correction offered, in words
+        panel.set_kind(kind)
+        for name in ("position_correction", "position_affine"):
+            labels = [f.labelForField(panel.form.fields[name].widget)
+                      for f in panel.form.findChildren(QFormLayout)]
+            assert [x.text() for x in labels if x is not None] == [name.replace("_", " ")]
     panel.set_kind("resolution")
     assert panel.probe_start.isVisibleTo(panel)
     panel.probe_start.setCurrentText("disk")
