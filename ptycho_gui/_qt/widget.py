@@ -260,9 +260,9 @@ class WorkbenchWidget(QWidget):
         self.scale.setStyleSheet("color: #e04040; font-weight: bold;" if warn else "")
         t = p.timings  # the engine's own time (drawing and event-loop waits not included)
         layers = sum(v for k, v in t.items() if k != "statistics")
-        self._say(f"{self.workbench.propagation_text()}; "
-                  f"{p.source}, {p.groups.n_groups} groups of {p.groups.C}; computed in "
-                  f"{layers:.2f} s + statistics {t.get('statistics', 0.0):.2f} s")
+        self._say(f"{p.source}, {p.groups.n_groups} groups of {p.groups.C}; computed in "
+                  f"{layers:.2f} s + statistics {t.get('statistics', 0.0):.2f} s; "
+                  f"{self.workbench.propagation_text()}")
         self.stats_plot.show(p)
 
     def _show_comparison(self, view: Any) -> None:

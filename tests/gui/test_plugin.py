@@ -18,11 +18,11 @@ def test_manifest_validates():
     m = PluginManifest.from_file(MANIFEST)
     m.validate_imports()  # every python_name resolves to a callable
     assert m.name == "ptycho-workbench"
-    assert {s.key for s in m.contributions.sample_data} == {"lines", "asym", "grf"}
+    assert {s.key for s in m.contributions.sample_data} == {"lines", "asym", "grf", "siemens"}
     assert [w.display_name for w in m.contributions.widgets] == ["Ptycho Workbench"]
 
 
-@pytest.mark.parametrize("key", ["lines", "asym", "grf"])
+@pytest.mark.parametrize("key", ["lines", "asym", "grf", "siemens"])
 def test_each_sample_opens_and_adds_layers(make_napari_viewer, key):
     viewer = make_napari_viewer()
     viewer.open_sample("ptycho-workbench", key)
