@@ -366,7 +366,11 @@ class Workbench:
 
     def start(self, kind: str, **options: Any) -> RunRecord:
         """Start a run: ``train``, ``infer``, ``epie``, ``rpie``, ``lsqml``, ``refine`` (the
-        network, then LSQ-ML) or any registered kind (:mod:`ptycho_gui.kinds`).
+        network, then LSQ-ML), ``resolution`` (the half-split FRC with LSQ-ML options: the
+        curve in the record's ``curves["frc"]``, the figures in its ``metrics``) or any
+        registered kind (:mod:`ptycho_gui.kinds`). A solver run with
+        ``position_correction`` moves the live positions (the live state's ``positions``)
+        and leaves the corrected ones in the record's ``positions``.
 
         ``options`` (the kind's typed options, and ``device``, ``backend``, ``init``,
         ``bundle``, ``preset``, ``out``) override the workbench settings a user set
