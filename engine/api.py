@@ -750,7 +750,7 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                 control: RunControl | None = None, out: str | os.PathLike[str] | None = None,
                 overwrite: bool = False, checkpoint_dir: str | os.PathLike[str] | None = None,
                 checkpoint_every: int = 1, resume: str | os.PathLike[str] | None = None,
-                snapshot_every: int = 1, devices: int = 1,
+                snapshot_every: int = 1, snapshot_seconds: float = 0.0, devices: int = 1,
                 threads: int | None = None) -> ReconResult:
     """Reconstruct object and probe with ePIE, rPIE or LSQ-ML (``options`` picks which).
 
@@ -779,6 +779,10 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
         GPU each, ``threads`` torch threads each on CPU), each reading only its share of the
         positions; under ``torchrun`` (``WORLD_SIZE`` set) this process is one rank.
         :func:`available_ranks` says how many the machine offers.
+    snapshot_seconds : also within an epoch, a CanvasSnapshot and ProbeSnapshot after the
+        first batch, then at most one every this many seconds (0: at epoch ends only): a
+        live view's first canvas long before the first epoch ends (one rank: several ranks
+        snapshot at epoch ends).
 
     Returns
     -------
@@ -801,6 +805,10 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
     checks.flag(overwrite, "overwrite")
     checks.integer(checkpoint_every, "checkpoint_every", minimum=1)
     checks.integer(snapshot_every, "snapshot_every", minimum=0)
+    checks.number(snapshot_seconds, "snapshot_seconds", minimum=0)
+    checks.integer(devices, "devices", minimum=1)
+    if threads is not None:
+        checks.integer(threads, "threads", minimum=1)
     from engine.iterative.solver import reconstruct as _reconstruct
     from engine.rundir import check_writable, open_run
 
@@ -822,7 +830,7 @@ def reconstruct(data: Dataset, options: SolverOptions, *, init: Any = "flat",
                             checkpoint_every=checkpoint_every,
                             resume=None if resume is None else str(resume),
                             snapshot_every=snapshot_every, previous=previous,
-                            load=load_dataset)
+                            load=load_dataset, snapshot_seconds=snapshot_seconds)
 
     if out is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1 \
             and int(os.environ.get("RANK", "0")) != 0:
@@ -946,7 +954,8 @@ def evaluate(canvas: Canvas, truth: np.ndarray, *, remove_ramp: bool = False,
 def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerboard",
                backend: str = "numpy", device: str = "auto", init: Any = "flat",
                emit: Callback | None = None,
-               out: str | os.PathLike[str] | None = None) -> ResolutionResult:
+               out: str | os.PathLike[str] | None = None,
+               control: RunControl | None = None) -> ResolutionResult:
     """Resolution without ground truth: the half-split FRC at the half-bit threshold
     (docs/metrics.md#frc).
 
@@ -963,6 +972,8 @@ def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerbo
     split, backend, device, init, emit : the split scheme and the solver's settings.
     out : a directory receiving ``resolution.json`` (the curve and figures) and
         ``frc.png`` (the plot).
+    control : pause or stop between batches; a stop raises
+        :class:`~engine.events.StopRequested`.
 
     Returns
     -------
@@ -982,7 +993,7 @@ def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerbo
 
     data = checks.dataset(data)
     split = checks.text(split, "split", ("checkerboard", "alternate"))
-    checks.run_keywords(backend=backend, device=device, emit=emit)
+    checks.run_keywords(backend=backend, device=device, emit=emit, control=control)
     if not isinstance(data, Dataset) or data.diffraction is None:
         raise InputError("data", "a Dataset with measured 'diffraction'", type(data).__name__)
     if not isinstance(options, SolverOptions):
@@ -994,7 +1005,7 @@ def resolution(data: Dataset, options: SolverOptions, *, split: str = "checkerbo
 
         directory = check_writable(out, directory=True)
     result = half_split_resolution(data, options, split=split, backend=backend,
-                                   device=device, init=init, emit=emit)
+                                   device=device, init=init, emit=emit, control=control)
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         result.save(directory / "resolution.json", directory / "frc.png")

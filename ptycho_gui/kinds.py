@@ -9,9 +9,9 @@ and the run service read everything else from here.
 Examples
 --------
 >>> [k for k in KINDS]
-['train', 'infer', 'epie', 'rpie', 'lsqml', 'refine']
+['train', 'infer', 'epie', 'rpie', 'lsqml', 'refine', 'resolution']
 >>> KINDS["lsqml"].takes["backend"], KINDS["lsqml"].controls
-('backend', ('init',))
+('backend', ('init', 'probe'))
 """
 
 from __future__ import annotations
@@ -38,7 +38,12 @@ class Outcome:
     stopped: bool
     recon: Any = None  # a solver's ReconResult, what "more iterations" continues
     warnings: list[str] = field(default_factory=list)
+    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
+
+# live views: a canvas after the first steps, then at most one every this many seconds
+# within an epoch (the engine's snapshot_seconds), besides one at every epoch end
+LIVE_SNAPSHOT_S = 2.0
 
 # a job: job(data, request, *, out, truth, emit, control, previous=None) -> Outcome
 Job = Callable[..., Outcome]
@@ -54,8 +59,8 @@ class RunKind:
     options : a function returning the engine options class (called when needed: the
         network's classes import torch).
     takes : workbench setting -> option name, for the settings the kind inherits.
-    controls : the run panel's extra controls it shows (``init``, ``bundle``,
-        ``preset``).
+    controls : the run panel's extra controls it shows (``init``, ``probe`` (the
+        starting probe), ``bundle``, ``preset``).
     job : what runs on the worker thread.
     build : ``build(typed_values, request_context) -> options`` when the options are not
         simply ``options()(**typed_values)`` (training builds on a preset).
@@ -147,7 +152,8 @@ def solve_job(data: api.Dataset, request: Any, *, out: Path, truth: Any, emit: A
         kwargs["previous"] = previous
     result = api.reconstruct(data, request.options, init=request.init_source(),
                              backend=request.backend, device=request.solver_device(),
-                             emit=emit, control=control, **kwargs)
+                             emit=emit, control=control, snapshot_seconds=LIVE_SNAPSHOT_S,
+                             **kwargs)
     result.save(out)
     metrics = {k: v for k, v in result.summary().items() if k in (
         "epochs", "final_error", "stopped", "method", "backend", "device")}
@@ -175,6 +181,26 @@ def refine_job(data: api.Dataset, request: Any, *, out: Path, truth: Any, emit: 
     return Outcome(res.canvas, probe, res.bundle, metrics, res.stopped, recon=res.recon)
 
 
+def resolution_job(data: api.Dataset, request: Any, *, out: Path, truth: Any, emit: Any,
+                   control: Any, previous: Any = None) -> Outcome:
+    """The half-split FRC (``ptycho evaluate --halves``) with the panel's solver options:
+    both halves reconstructed, the curve and ``resolution.json``/``frc.png`` in ``out``;
+    the first half's canvas is the run's."""
+    res = api.resolution(data, request.options, backend=request.backend,
+                         device=request.solver_device(), init=request.init_source(),
+                         emit=emit, control=control, out=out)
+    metrics = {"resolution_px": float(res.resolution_px),
+               "resolution_nm": None if res.resolution_nm is None else float(res.resolution_nm),
+               "crossing_cycles_per_px": float(res.crossing),
+               "reached_nyquist": bool(res.reached_nyquist), "split": res.split}
+    curves = {"frc": [(float(f), float(v)) for f, v in zip(res.frequency, res.frc,
+                                                            strict=True)],
+              "frc_threshold": [(float(f), float(v)) for f, v in zip(
+                  res.frequency, res.threshold, strict=True)]}
+    first = res.results[0]
+    return Outcome(first.canvas, first.probe, None, metrics, False, curves=curves)
+
+
 def _train_options() -> type:
     return api.TrainConfig
 
@@ -186,8 +212,9 @@ def _infer_options() -> type:
 def build_training(values: dict[str, Any], ctx: Any) -> Any:
     """The TrainConfig ``ptycho train`` builds: the preset (the device's when none is
     given) with the given fields over it; the live views want the whole scan's canvas every
-    epoch (the engine's default emits only the validation stripe)."""
-    values = {"snapshot_every": 1, **values}
+    epoch (the engine's default emits only the validation stripe) and from the first steps
+    on (``snapshot_seconds``)."""
+    values = {"snapshot_every": 1, "snapshot_seconds": LIVE_SNAPSHOT_S, **values}
     values.setdefault("accelerator", "cuda" if ctx.resolved_device.startswith("cuda")
                       else "cpu")
     return api.training_config(ctx.preset, ctx.resolved_device,
@@ -204,14 +231,16 @@ register(RunKind("train", "train network", _train_options,
 register(RunKind("infer", "infer with a bundle", _infer_options,
                  {"scaling": "scaling", "scale_value": "scale_value", "device": "device",
                   "bundle": "bundle"}, ("bundle",), infer_job))
-register(RunKind("epie", "ePIE", lambda: api.EPIEOptions, SOLVER_TAKES, ("init",),
+register(RunKind("epie", "ePIE", lambda: api.EPIEOptions, SOLVER_TAKES, ("init", "probe"),
                  solve_job))
-register(RunKind("rpie", "rPIE", lambda: api.RPIEOptions, SOLVER_TAKES, ("init",),
+register(RunKind("rpie", "rPIE", lambda: api.RPIEOptions, SOLVER_TAKES, ("init", "probe"),
                  solve_job))
 register(RunKind("lsqml", "LSQ-ML", lambda: api.LSQMLOptions, SOLVER_TAKES,
-                 ("init",), solve_job))
+                 ("init", "probe"), solve_job))
 register(RunKind("refine", "network then refine", lambda: api.LSQMLOptions,
                  {"gridsize": "train_gridsize", "neighbor_count": "train_neighbor_count",
                   **SOLVER_TAKES}, ("bundle", "preset"), refine_job))
+register(RunKind("resolution", "resolution (half-split FRC)", lambda: api.LSQMLOptions,
+                 SOLVER_TAKES, ("init", "probe"), resolution_job))
 
 __all__ = ["KINDS", "Outcome", "RunKind", "get_kind", "register"]

@@ -75,7 +75,9 @@ class LiveState:
     canvas_label: str = ""
     patches: tuple[np.ndarray, np.ndarray | None, int] | None = None  # amp, phase, gridsize
     probe: np.ndarray | None = None
-    positions: np.ndarray | None = None
+    positions: np.ndarray | None = None  # (n, 2) current scan positions (row, col)
+    initial_positions: np.ndarray | None = None  # (n, 2) the given ones (the vectors' tails)
+    positions_epoch: int = 0
     ended: str = ""  # finished, stopped, failed once the engine said so
     version: int = 0
 
@@ -207,8 +209,11 @@ def _probe(feed: LiveFeed, e: events.ProbeSnapshot) -> None:
     feed.state.probe = np.asarray(e.probe)
 
 
-def _positions(feed: LiveFeed, e: Any) -> None:
-    feed.state.positions = np.asarray(e.positions, dtype=np.float64)
+def _positions(feed: LiveFeed, e: events.PositionsSnapshot) -> None:
+    s = feed.state
+    s.positions = np.asarray(e.current, dtype=np.float64)
+    s.initial_positions = np.asarray(e.initial, dtype=np.float64)
+    s.positions_epoch = int(e.epoch)
 
 
 def _ended(feed: LiveFeed, e: events.Event) -> None:
@@ -228,14 +233,11 @@ EVENT_TABLE: dict[type[events.Event], Callable[[LiveFeed, Any], None]] = {
     events.PatchGridSnapshot: _patch_grid,
     events.CanvasSnapshot: _canvas,
     events.ProbeSnapshot: _probe,
+    events.PositionsSnapshot: _positions,
     events.Finished: _ended,
     events.Stopped: _ended,
     events.Failed: _ended,
 }
-# corrected scan positions, once the engine emits them (position correction)
-if hasattr(events, "PositionsSnapshot"):
-    EVENT_TABLE[events.PositionsSnapshot] = _positions
-
 
 def handler_for(kind: type) -> Callable[[LiveFeed, Any], None] | None:
     """The table's entry for an event class or its nearest base class."""

@@ -34,6 +34,8 @@ GRID_LAYERS = {
 GRID_TITLES = {"amplitude": "amplitude", "amplitude_normalised": "normalised",
                "phase": "phase", "inputs": "inputs D/s"}
 CANVAS = "canvas"
+STARTING_PROBE = "starting probe"
+PROBE_LABELS = "starting probe labels"
 BORDERS = "group borders"
 PREVIEW_LABELS = "preview labels"
 COMPARE_LABELS = "compare labels"
@@ -47,6 +49,12 @@ LIVE_LAYERS = {
     "patch grid (normalised)": "viridis",
     "probe": "magma",
 }
+# the live positions of a position-corrected run (points) and their displacement from the
+# given positions (vectors, drawn this many times longer than they are: corrections are a
+# fraction of a pixel, invisible at true length)
+POSITIONS = "positions"
+DISPLACEMENT_GAIN = 10
+DISPLACEMENT = f"displacement (×{DISPLACEMENT_GAIN})"
 # differences: blue (negative), black (zero), red (positive), readable on the dark canvas
 DIVERGING = {"name": "blue-black-red", "colors": [[0.2, 0.6, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0],
                                                    [1.0, 0.35, 0.2, 1.0]]}
@@ -110,6 +118,7 @@ class LayerPainter:
         self._placed_layout: Any = None
         self._pending: dict[str, tuple[np.ndarray, tuple[float, float], dict]] = {}
         self._shown: dict[str, int] = {}
+        self._moved: tuple[np.ndarray, np.ndarray] | None = None  # queued live positions
 
     # -- basic layer operations --------------------------------------------------------------
     @property
@@ -262,6 +271,32 @@ class LayerPainter:
             layer.features = {"group": p.position_group}
             self.layers.move(self.layers.index(layer), len(self.layers) - 1)
 
+    # -- the starting probe ------------------------------------------------------------------
+    def show_starting_probe(self, probe: np.ndarray, spec: str) -> list[str]:
+        """Amplitude and phase of the probe a solver run starts from (``spec``: the
+        ``probe_init`` choice), left of the preview canvas; hidden with the other preview
+        layers when a run starts (the live probe replaces it)."""
+        p = np.asarray(probe)
+        p = p[0] if p.ndim == 3 else p
+        amp = np.abs(p).astype(np.float32)
+        phase = np.where(amp > 1e-3 * amp.max(), np.angle(p), np.nan).astype(np.float32)
+        h, w = amp.shape
+        y0, x0 = 0.0, -float(w) - 8.0
+        if f"{CANVAS} amplitude" in self.layers:
+            t = self.layers[f"{CANVAS} amplitude"].translate
+            y0, x0 = float(t[-2]), float(t[-1]) - w - 8.0
+        meta = {"starting_probe": spec}
+        names = [f"{STARTING_PROBE} amplitude", f"{STARTING_PROBE} phase"]
+        self.put_image(names[0], amp, (y0, x0), colormap="magma", meta=meta)
+        self.put_image(names[1], phase, (y0 + h + 8.0, x0), colormap="twilight",
+                       symmetric=True, meta=meta)
+        for name in names:
+            self.layers[name].visible = True
+            self.layers[name].metadata.update({"workbench": True, **meta})
+        self.label(PROBE_LABELS, [((y0, x0), f"starting probe ({spec})"),
+                                  ((y0 + h + 8.0, x0), "its phase")])
+        return names
+
     # -- compare -----------------------------------------------------------------------------
     def show_comparison(self, view: api.CompareView) -> list[str]:
         """A, B (registered), A − B and the phase difference in a row below everything,
@@ -306,6 +341,10 @@ class LayerPainter:
     def prepare_live(self) -> None:
         """Create the live layers; earlier runs' and the preview's layers are hidden."""
         self._pending.clear()
+        self._moved = None
+        for name in (f"{LIVE} {POSITIONS}", f"{LIVE} {DISPLACEMENT}"):
+            if name in self.layers:  # an earlier run's that did not end here
+                self.layers.remove(name)
         self._shown.clear()
         for layer in self.layers:
             if layer.visible and (layer.metadata.get("ptycho_run") is not None
@@ -343,6 +382,34 @@ class LayerPainter:
             o = state.canvas.origin if state.canvas is not None else (0, 0)
             self._pending["probe"] = (img, (float(o[0]), float(o[1]) - img.shape[1] - 4), {})
 
+        if state.positions is not None and self._changed("positions", state.positions):
+            self._moved = (np.asarray(state.positions, float),
+                           np.asarray(state.initial_positions, float))
+
+    def show_positions(self, current: np.ndarray, initial: np.ndarray,
+                       prefix: str = LIVE) -> list[str]:
+        """Scan positions ``current`` (points, ``<prefix> positions``) and the displacement
+        from ``initial`` (vectors ``<prefix> displacement (×10)``, scaled up to be seen),
+        both in object coordinates over the canvas; created on first use."""
+        current, initial = np.asarray(current, float), np.asarray(initial, float)
+        names = [f"{prefix} {POSITIONS}", f"{prefix} {DISPLACEMENT}"]
+        size = max(1.0, float(np.ptp(initial[:, 0]) + 1) / 60)
+        if names[0] in self.layers:
+            self.layers[names[0]].data = current
+        else:
+            self.viewer.add_points(current, name=names[0], size=size, face_color="yellow",
+                                   border_width=0, opacity=0.9,
+                                   metadata={"positions": "current"})
+        vectors = np.stack([initial, DISPLACEMENT_GAIN * (current - initial)], axis=1)
+        if names[1] in self.layers:
+            self.layers[names[1]].data = vectors
+        else:
+            self.viewer.add_vectors(vectors, name=names[1], edge_width=max(0.5, size / 2),
+                                    edge_color="orange", length=1.0,
+                                    metadata={"positions": "displacement",
+                                              "gain": DISPLACEMENT_GAIN})
+        return names
+
     def _changed(self, key: str, obj: Any) -> bool:
         if self._shown.get(key) == id(obj):
             return False
@@ -367,6 +434,9 @@ class LayerPainter:
                 self.put_image(name, data, translate, meta=meta)
             if budget_s is not None and time.perf_counter() - t0 > budget_s:
                 break
+        moved, self._moved = self._moved, None
+        if moved is not None:
+            self.show_positions(*moved)
         names = [self.live_name(k) for k in ("canvas amplitude", "canvas phase",
                                              "patch grid", "patch grid (normalised)")]
         present = [n for n in names if n in self.layers and self.layers[n].data.size > 4]
@@ -424,8 +494,30 @@ class LayerPainter:
             if key == "patch grid":
                 layer.metadata["statistics"] = stats
             added.append(layer.name)
+        added += self._finish_positions(record, meta)
         self._shown.clear()
         return added
+
+    def _finish_positions(self, record: Any, meta: dict[str, Any]) -> list[str]:
+        """The run's corrected positions and displacement become layers named after it."""
+        self._moved = None
+        live = [f"{LIVE} {POSITIONS}", f"{LIVE} {DISPLACEMENT}"]
+        current = getattr(record, "positions", None)
+        initial = getattr(record, "initial_positions", None)
+        if current is not None and initial is not None:
+            self.show_positions(current, initial)
+        out = []
+        for name in live:
+            if name not in self.layers:
+                continue
+            layer = self.layers[name]
+            final = f"{record.name}{name[len(LIVE):]}"
+            if final in self.layers:
+                final = f"{final} ({record.run_id})"
+            layer.name = final
+            layer.metadata.update(meta)
+            out.append(layer.name)
+        return out
 
 
 __all__ = ["LayerPainter", "as_canvas", "canvas_images", "limits", "tile"]

@@ -4,7 +4,12 @@ Writes ``workbench-training.png`` (a network training mid-run: live canvas, patc
 the loss and statistics curves docked below, the progress bar), ``workbench-runs-compare.png``
 (the history of a network run and an LSQ-ML run, compared: A, B registered, A − B) and
 ``canvas-converging.gif`` (the stitched canvas of an LSQ-ML run, epoch by epoch, from a flat
-start). Needs a display: ``make screenshots`` runs it under ``xvfb-run``.
+start) and ``workbench-near-field.png`` (issue 19's scene: the near-field ``siemens`` sample
+given positions with a stage's scale and rotation errors, its half-split FRC, then a
+position-corrected LSQ-ML run photographed mid-run: the moving positions and their
+displacement, the probe, the canvas, and the FRC curve in the Plots tab). Needs a
+display: ``make screenshots`` runs it under ``xvfb-run``; ``--near-field`` makes only the
+last.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from ptycho_gui.painter import DISPLACEMENT
 
 SIZE = (1600, 1000)
 
@@ -85,8 +92,56 @@ def converging_gif(ds, path: Path, iterations: int = 24) -> Path:
     return path
 
 
+def near_field_scene(widget, viewer, path: Path) -> Path:
+    """Issue 19's acceptance scene (see the module docstring)."""
+    import dataclasses
+
+    from ptycho_gui.samples import make_sample
+
+    wb, panel = widget.workbench, widget.run_panel
+    true = make_sample("siemens", n_positions=144, N=64)
+    # positions as a miscalibrated stage reports them: 2 % scale and 1° rotation (with
+    # random errors added too, the half-split FRC's lowest ring falls under its threshold
+    # and the resolution reads as the first ring: an engine follow-up)
+    c = true.positions.mean(axis=0)
+    t = np.deg2rad(1.0)
+    rot = 1.02 * np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    given = (true.positions - c) @ rot.T + c
+    ds = dataclasses.replace(true, ycoords=given[:, 0].copy(), xcoords=given[:, 1].copy())
+    wb.load(ds)
+    wb.wait(120)
+    corrected = {"position_correction": True, "position_affine": True, "position_start": 1,
+                 "batch_size": 16}
+    panel.set_kind("resolution")
+    panel.form.set_value("iterations", 20)
+    for key, value in corrected.items():
+        panel.form.set_value(key, value)
+    panel.on_start()
+    wb.wait(900)
+    panel.set_kind("lsqml")
+    panel.form.set_value("iterations", 60)
+    for key, value in corrected.items():
+        panel.form.set_value(key, value)
+    widget.tabs.setCurrentIndex(3)  # the curves and the FRC in front
+    panel.on_start()
+    t0 = time.monotonic()
+    while wb.runs.state().positions_epoch < 25 and wb.runs.running \
+            and time.monotonic() - t0 < 600:
+        wb.runs.wait(0.2)
+        _settle(0.05)
+    widget.run_curves.redraw()
+    wb.focus(*(n for n in ("live canvas amplitude", "live canvas phase", "live probe",
+                           "live positions", f"live {DISPLACEMENT}") if n in viewer.layers))
+    viewer.layers["live probe"].visible = True
+    shot = _grab(viewer, path)
+    wb.wait(900)
+    return shot
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    only_near = "--near-field" in args  # just issue 19's scene
+    args = [a for a in args if a != "--near-field"]
     out = Path(args[0] if args else "docs/images")
     import napari
 
@@ -97,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     wb.runs_root = str(Path(tempfile.mkdtemp()) / "runs")  # not beside the repository
+    if only_near:
+        print(f"wrote {near_field_scene(widget, viewer, out / 'workbench-near-field.png')}")
+        viewer.close()
+        return 0
     ds = wb.load("lines", n_positions=256, N=32)
     wb.wait(120)
     panel, curves = widget.run_panel, widget.run_curves
@@ -131,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     _settle(1.0)
     written.append(_grab(viewer, out / "workbench-runs-compare.png"))
     written.append(converging_gif(ds, out / "canvas-converging.gif"))
+    written.append(near_field_scene(widget, viewer, out / "workbench-near-field.png"))
     for p in written:
         print(f"wrote {p}")
     viewer.close()

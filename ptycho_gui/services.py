@@ -179,6 +179,9 @@ class RunRecord:
     bundle: Path | None = None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     recon: Any = None
+    answered: str = ""  # the engine's end event (stopped, finished, failed) once it came
+    positions: np.ndarray | None = None  # a position-corrected run's corrected positions
+    initial_positions: np.ndarray | None = None  # and the given ones (n, 2) (row, col)
 
     @property
     def options(self) -> Any:
@@ -190,6 +193,11 @@ class RunRecord:
         for key, label in (("amplitude_ssim", "SSIM"), ("phase_rms_rad", "phase RMS")):
             if m.get(key) is not None:
                 figs.append(f"{label} {m[key]:.3f}")
+        if m.get("resolution_px") is not None:  # a half-split FRC
+            nm = m.get("resolution_nm")
+            at = "≤ " if m.get("reached_nyquist") else ""  # the FRC never fell under
+            figs.append(f"resolution {at}{nm:.1f} nm" if nm is not None
+                        else f"resolution {at}{m['resolution_px']:.2f} px")
         for key, label in (("val_loss", "val"), ("train_loss", "loss"), ("final_error", "err")):
             if m.get(key) is not None:
                 figs.append(f"{label} {m[key]:.3g}")
@@ -235,6 +243,10 @@ class RunService:
         self.listeners_update: list[Callable[[LiveState], None]] = []
         self.listeners_start: list[Callable[[RunRecord], None]] = []
         self.listeners_end: list[Callable[[RunRecord], None]] = []
+        # the engine's end event arrived (record.answered says which): the run has stopped
+        # and answers at once; its outputs are still being written on the worker thread,
+        # and listeners_end follows with the whole record
+        self.listeners_answered: list[Callable[[RunRecord], None]] = []
         self.feed = LiveFeed()
         self._shown = self.feed.state.version  # nothing to deliver before a run
         self._run: runs.Run | None = None
@@ -274,7 +286,7 @@ class RunService:
         if data is None:
             raise InputError("data", NO_DATA, "none")
         spec = get_kind(request.kind)
-        if request.kind in ("epie", "rpie", "lsqml"):
+        if "init" in spec.controls:
             request.init_source()  # a bad init fails here, not on the worker
         out = Path(request.out) if request.out else api.new_run_dir(
             request.kind, data_path=self.model.data_path, root=self.model.runs_root)
@@ -330,7 +342,9 @@ class RunService:
             self.feed.set_paused(False)
 
     def stop(self) -> None:
-        """Stop at the next step (within a second); the last checkpoint and bundle stay."""
+        """Stop at the next step (within a second); the last checkpoint and bundle stay.
+        The engine's end event answers (``listeners_answered``); the run directory is
+        written after it on the worker thread, and the record follows (``listeners_end``)."""
         if self._run is not None:
             self._run.stop()
 
@@ -414,6 +428,12 @@ class RunService:
                 for cb in list(self.listeners_update):
                     cb(snapshot)
                 delivered = True
+            rec = self._record
+            if rec is not None and not rec.answered and self.feed.state.ended:
+                rec.answered = self.feed.state.ended
+                for cb in list(self.listeners_answered):
+                    cb(rec)
+                delivered = True
             if self._record is not None and self._ended.is_set():
                 record, self._record = self._record, None
                 self._finish(record)
@@ -434,6 +454,7 @@ class RunService:
         record.duration = time.time() - record.started
         record.curves = {"loss": state.loss, "val_loss": state.val_loss, "error": state.error}
         record.stats, record.patches = state.stats, state.patches
+        record.positions, record.initial_positions = state.positions, state.initial_positions
         try:
             outcome: Outcome = run.result(timeout=0)
         except StopRequested:
@@ -450,7 +471,12 @@ class RunService:
         record.canvas = outcome.canvas if outcome.canvas is not None else state.canvas
         record.probe = outcome.probe if outcome.probe is not None else state.probe
         record.bundle, record.recon = outcome.bundle, outcome.recon
+        recon = outcome.recon
+        if getattr(recon, "positions", None) is not None:  # the final corrected positions
+            record.positions = np.asarray(recon.positions, float)
+            record.initial_positions = np.asarray(recon.initial_positions, float)
         record.metrics = dict(outcome.metrics)
+        record.curves.update(outcome.curves)
         record.warnings = list(outcome.warnings)
         _release_device_memory()
 

@@ -100,6 +100,9 @@ class Workbench:
         self.runs.listeners_end.append(self._report_end)
         self.executor.on_close(self.close)
         self._was_busy = False
+        self.probe_init = "given"  # the starting probe choice (the solvers' probe_init)
+        self.starting_probe: Any = None  # the probe it gives on the current data
+        self._probe_gen = 0
 
     # -- the model's state, as attributes --------------------------------------------------
     loaded = property(lambda self: self.model.loaded)
@@ -146,7 +149,7 @@ class Workbench:
     def busy(self) -> bool:
         """A preview or a run is being computed."""
         return (self.previews.busy or self.runs.running or self.executor.busy()
-                or self._opening)
+                or self._opening or self._probing)
 
     # -- actions -----------------------------------------------------------------------------
     def load(self, source: str | os.PathLike[str] | api.Dataset, **sample_options: Any
@@ -214,7 +217,59 @@ class Workbench:
             self.painter.show_dataset(ds)
         if self.auto_preview:
             self.preview()
+            self.show_starting_probe()
         self._busy_check()
+
+    def show_starting_probe(self, spec: str | None = None) -> None:
+        """Compute the probe a solver run would start from (``spec``: the ``probe_init``
+        choice, ``given``, ``data``, ``disk``, ``gaussian``, ``zoneplate`` or
+        ``file:PATH``; default the last chosen) off the GUI thread, keep it in
+        :attr:`starting_probe` and, with a viewer, show its amplitude and phase. A bad
+        choice raises ``InputError`` naming ``probe_init``; a newer call supersedes."""
+        if spec is not None:
+            api.LSQMLOptions(probe_init=spec)  # refuses a bad choice, naming probe_init
+            self.probe_init = spec
+        data = self.model.data
+        if data is None:
+            return
+        self._probe_gen += 1
+        gen, chosen = self._probe_gen, self.probe_init
+        self._probing = True
+
+        def done(probe: Any) -> None:
+            if gen != self._probe_gen:
+                return  # a newer choice or dataset: this probe is stale
+            self._probing = False
+            self.starting_probe = probe
+            if self.painter is not None:
+                self.painter.show_starting_probe(probe, chosen)
+            self._busy_check()
+
+        def failed(exc: BaseException) -> None:
+            if gen == self._probe_gen:
+                self._probing = False
+                self.reporter.error(exc, "starting probe")
+                self._busy_check()
+
+        self.executor.submit(api.initial_probe, data, chosen, on_result=done, on_error=failed)
+        self._busy_check()
+
+    _probing = False
+
+    def propagation_text(self) -> str:
+        """``far field`` or ``near field (z = 0.2 m, Fresnel number 0.05)``: the forward
+        model the preview and the solvers take from the dataset's geometry."""
+        data = self.model.data
+        g = None if data is None else data.geometry
+        if g is None or getattr(g, "propagation", "far") != "near":
+            return "far field"
+        z = float(g.effective_distance)  # z2 / M for a divergent beam (Fresnel scaling)
+        parts = [f"z = {_si(z, 'm')}"]
+        if g.focus_distance:
+            parts.append(f"magnification {g.magnification:.3g}")
+        pixel = float(g.detector_pixel[0]) / float(g.magnification)
+        parts.append(f"Fresnel number {pixel ** 2 / (g.wavelength * z):.3g}")
+        return f"near field ({', '.join(parts)})"
 
     def set(self, **settings: Any) -> bool:
         """Change settings (any of :data:`SETTINGS`) and recompute the preview.
@@ -311,7 +366,11 @@ class Workbench:
 
     def start(self, kind: str, **options: Any) -> RunRecord:
         """Start a run: ``train``, ``infer``, ``epie``, ``rpie``, ``lsqml``, ``refine`` (the
-        network, then LSQ-ML) or any registered kind (:mod:`ptycho_gui.kinds`).
+        network, then LSQ-ML), ``resolution`` (the half-split FRC with LSQ-ML options: the
+        curve in the record's ``curves["frc"]``, the figures in its ``metrics``) or any
+        registered kind (:mod:`ptycho_gui.kinds`). A solver run with
+        ``position_correction`` moves the live positions (the live state's ``positions``)
+        and leaves the corrected ones in the record's ``positions``.
 
         ``options`` (the kind's typed options, and ``device``, ``backend``, ``init``,
         ``bundle``, ``preset``, ``out``) override the workbench settings a user set
@@ -437,6 +496,14 @@ class Workbench:
             self.reporter.info(f"{record.name} {record.status} in {record.duration:.1f} s; "
                                f"outputs in {record.out}")
         self._busy_check()
+
+
+def _si(value: float, unit: str) -> str:
+    """``0.2 m``, ``350 µm``: a length with an SI prefix (metres down to 1 cm)."""
+    for at, factor, prefix in ((1e-2, 1.0, ""), (1e-3, 1e-3, "m"), (1e-6, 1e-6, "µ")):
+        if abs(value) >= at:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value / 1e-9:.3g} n{unit}"
 
 
 def _sample_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from engine.data import Dataset
 from engine.errors import InputError
 from engine.evaluation.metrics import frc, frc_crossing, to_jsonable
 from engine.evaluation.registration import align, largest_rectangle
-from engine.events import Callback
+from engine.events import Callback, RunControl, StopRequested
 from engine.iterative.evaluate import WELL_ILLUMINATED
 from engine.iterative.options import SolverOptions
 from engine.iterative.result import ReconResult
@@ -213,7 +213,8 @@ def half_frc(first: Canvas, second: Canvas) -> dict[str, Any]:
 def half_split_resolution(dataset: Dataset, options: SolverOptions, *,
                           split: str = "checkerboard", backend: str = "numpy",
                           device: str = "auto", init: Any = "flat",
-                          emit: Callback | None = None) -> ResolutionResult:
+                          emit: Callback | None = None,
+                          control: RunControl | None = None) -> ResolutionResult:
     """Reconstruct both halves of the scan with ``options`` and read the resolution off
     their FRC at the half-bit threshold (module docstring).
 
@@ -222,13 +223,20 @@ def half_split_resolution(dataset: Dataset, options: SolverOptions, *,
     dataset : measured data; ``dataset.pixel_size`` (from its geometry) gives nm.
     options : the solver options of both half reconstructions.
     split : ``"alternate"`` or ``"checkerboard"`` (:func:`split_halves`).
-    backend, device, init, emit : as for :func:`engine.iterative.solver.reconstruct`.
+    backend, device, init, emit, control : as for
+        :func:`engine.iterative.solver.reconstruct`; a stop during either half raises
+        :class:`~engine.events.StopRequested` (half a split gives no resolution).
     """
     from engine.iterative.solver import reconstruct
 
     halves = split_halves(dataset, split)
-    results = tuple(reconstruct(dataset.subset(h), options, backend=backend, device=device,
-                                init=init, emit=emit, snapshot_every=0) for h in halves)
+    done = []
+    for h in halves:
+        done.append(reconstruct(dataset.subset(h), options, backend=backend, device=device,
+                                init=init, emit=emit, control=control, snapshot_every=0))
+        if done[-1].stopped:
+            raise StopRequested("resolution stopped before both halves were reconstructed")
+    results = tuple(done)
     record = half_frc(results[0].canvas, results[1].canvas)
     freq = np.asarray(record["frequency"])
     curve = np.asarray(record["frc"])

@@ -187,7 +187,8 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
                 checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                 resume: str | None = None, snapshot_every: int = 1,
                 previous: ReconResult | None = None,
-                load: Callable[[str], Dataset] | None = None) -> ReconResult:
+                load: Callable[[str], Dataset] | None = None,
+                snapshot_seconds: float = 0.0) -> ReconResult:
     """Reconstruct object and probe from ``dataset`` with the method of ``options``.
 
     Parameters
@@ -212,6 +213,9 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
         in one go. The result's ``options.iterations`` is the total.
     load : reads a probe file that is not NPZ for ``options.probe_init = "file:PATH"``
         (the API passes its ``load_dataset``).
+    snapshot_seconds : also within an epoch, a CanvasSnapshot and a ProbeSnapshot after the
+        first batch and then at most one every this many seconds (0: only at epoch ends),
+        so a live view has a canvas long before the first epoch ends.
 
     The propagation (far field, or near field from ``dataset.geometry``) is
     ``options.propagation``'s (docs/conventions.md#propagation); the starting probe is
@@ -224,6 +228,10 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     if not (isinstance(snapshot_every, int) and snapshot_every >= 0):
         raise InputError("snapshot_every", "an integer >= 0 (0: no snapshots)",
                          repr(snapshot_every))
+    if isinstance(snapshot_seconds, bool) or not isinstance(snapshot_seconds, int | float) \
+            or not snapshot_seconds >= 0:
+        raise InputError("snapshot_seconds", "a number of seconds >= 0 (0: epoch ends only)",
+                         repr(snapshot_seconds))
     be = get_backend(backend, device) if isinstance(backend, str) else backend
     N, pos = dataset.N, dataset.positions
     geometry = CanvasGeometry.from_positions(pos, N)
@@ -265,7 +273,8 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     try:
         with _no_grad(be):
             return _run(problem, options, be, state, resumed, geometry, scale, probe_factor,
-                        emit, control, checkpoint_dir, checkpoint_every, snapshot_every)
+                        emit, control, checkpoint_dir, checkpoint_every, snapshot_every,
+                        float(snapshot_seconds))
     except Exception as exc:
         emit(Failed.from_exception(exc))
         raise
@@ -274,7 +283,8 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
 def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverState,
          resumed: bool, geometry: CanvasGeometry, scale: float, probe_factor: float,
          emit: Callable[[Event], None], control: RunControl | None, checkpoint_dir: str | None,
-         checkpoint_every: int, snapshot_every: int) -> ReconResult:
+         checkpoint_every: int, snapshot_every: int,
+         snapshot_seconds: float = 0.0) -> ReconResult:
     step = _steps()[options.method]
     N = problem.N
     to_corner = N / 2 + np.asarray(geometry.origin, float)  # centre - corner, object coords
@@ -296,6 +306,9 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
     n, total_energy = problem.n, problem.mean_energy * problem.n
     batch_size = min(options.batch_size, n)
     stopped = False
+    # within-epoch snapshots (snapshot_seconds): the first after the first batch; each costs
+    # a canvas, so the next waits at least four times what the last one cost
+    next_snapshot = time.perf_counter() if snapshot_seconds > 0 else float("inf")
     while state.epoch < options.iterations:
         epoch = state.epoch
         order = (state.rng.permutation(n) if options.batch_order == "random"
@@ -317,6 +330,15 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
                 err = err + e
                 emit(Progress(task="reconstruct", done=i + 1, total=len(batches),
                               message=f"epoch {epoch + 1}"))
+                now = time.perf_counter()
+                if now >= next_snapshot and i + 1 < len(batches):
+                    emit(CanvasSnapshot.of(_masked(problem, obj, probe, geometry),
+                                           f"{options.method}, epoch {epoch + 1}, batch "
+                                           f"{i + 1}/{len(batches)}"))
+                    emit(ProbeSnapshot(probe=be.to_numpy(problem.from_frame(probe)).astype(
+                        np.complex64)))
+                    cost = time.perf_counter() - now
+                    next_snapshot = now + max(snapshot_seconds, 4 * cost)
         except StopRequested:
             stopped = True
             break

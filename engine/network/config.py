@@ -80,6 +80,10 @@ class TrainConfig(Options):
         a ``PatchGridSnapshot`` of the last batch (live views; 0: none, and the canvas
         snapshot covers only the validation stripe, which validation stitches anyway).
     snapshot_groups : groups of the batch a ``PatchGridSnapshot`` shows.
+    snapshot_seconds : with ``snapshot_every``, also within an epoch: a whole-scan
+        ``CanvasSnapshot`` and a ``PatchGridSnapshot`` after the first steps, then at most
+        one every this many seconds (and never more than a fifth of the time: each costs an
+        inference of the scan); 0: at epoch ends only.
     """
 
     gridsize: int = option(1, "g: C = g^2 patterns per network input", minimum=1)
@@ -136,6 +140,9 @@ class TrainConfig(Options):
                                  "snapshots (0: none)", minimum=0, advanced=True)
     snapshot_groups: int = option(4, "groups a patch-grid snapshot shows", minimum=1,
                                   advanced=True)
+    snapshot_seconds: float = option(0.0, "seconds between snapshots within an epoch (the "
+                                     "first after the first steps; 0: epoch ends only)",
+                                     minimum=0, advanced=True)
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, expected: str) -> None:

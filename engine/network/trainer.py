@@ -282,6 +282,10 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
     # of it they cover
     geometry = CanvasGeometry.from_positions(ds.positions, N)
     scan = _whole_scan(prep) if cfg.snapshot_every else None
+    # within-epoch snapshots (snapshot_seconds): the first after the first steps, then
+    # throttled; each costs an inference of the scan, so the next waits 4× what it cost
+    early = bool(cfg.snapshot_every and cfg.snapshot_seconds) and fabric.global_rank == 0
+    next_snapshot = time.perf_counter() if early else float("inf")
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
@@ -312,6 +316,16 @@ def _train(ds: Dataset, cfg: TrainConfig, out: Path, emit, control: RunControl,
                 if pending is not None:
                     total, count = total + _report(emit, *pending), count + pending[2]
                 pending = (loss.detach(), step, len(idx), epoch + 1, total_steps)
+                now = time.perf_counter()
+                if now >= next_snapshot and b + 1 < per_epoch:
+                    canvas, _ = stitch_groups(raw_model, x, scan, max(cfg.batch_size, 64),
+                                              geometry=geometry)
+                    _emit_patch_grid(emit, raw_model, x, prep.train, idx, cfg, extent,
+                                     epoch + 1)
+                    raw_model.train()
+                    emit(CanvasSnapshot.of(canvas, f"epoch {epoch + 1}, step {step}"))
+                    cost = time.perf_counter() - now
+                    next_snapshot = now + max(cfg.snapshot_seconds, 4 * cost)
             if pending is not None:
                 total, count = total + _report(emit, *pending), count + pending[2]
             snapshot = bool(cfg.snapshot_every) and (epoch + 1) % cfg.snapshot_every == 0

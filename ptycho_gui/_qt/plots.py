@@ -123,9 +123,17 @@ class CurvesPlot(_Plot):
             self._last = now
             self.redraw()
 
-    def show_end(self, _record: Any) -> None:
+    def show_end(self, record: Any) -> None:
+        curves = getattr(record, "curves", {}) or {}
+        # a half-split resolution run: its FRC curve and threshold, and the resolution
+        # (shown until the next resolution run)
+        if curves.get("frc"):
+            self.frc = (curves["frc"], curves.get("frc_threshold", []), record.metrics,
+                        record.name)
         if self.isVisible():
             self.redraw()
+
+    frc: Any = None
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
@@ -133,9 +141,18 @@ class CurvesPlot(_Plot):
             self.redraw()
 
     def redraw(self) -> None:
-        a0, a1 = self._axes()
+        if self.frc is not None and not getattr(self.state, "stats", None):
+            a0, a2 = self._axes()  # a solver run has no statistics: loss beside the FRC
+            a1 = None
+            self._draw_frc(a2)
+        elif self.frc is not None:
+            a0, a1, a2 = self._axes(3)
+            self._draw_frc(a2)
+        else:
+            a0, a1 = self._axes()
         a0.set_title("loss / error", fontsize=8)
-        a1.set_title("statistics", fontsize=8)
+        if a1 is not None:
+            a1.set_title("statistics", fontsize=8)
         s = self.state
         if s is not None:
             plotted = False
@@ -151,13 +168,31 @@ class CurvesPlot(_Plot):
             if plotted:
                 a0.set_yscale("log")
             a0.set_xlabel("epoch" if s.error and not s.loss else "step", fontsize=7)
-            for key in STAT_KEYS:
+            for key in STAT_KEYS if a1 is not None else ():
                 pts = [(x, r.get(key)) for x, r in s.stats]
                 pts = [(x, y) for x, y in pts if isinstance(y, int | float) and math.isfinite(y)]
                 if pts:
                     xs, ys = zip(*pts, strict=True)
                     a1.plot(xs, ys, "o-", ms=3, lw=1, label=key.replace("_", " "))
-            a1.set_xlabel("step", fontsize=7)
             self._legend(a0)
-            self._legend(a1)
+            if a1 is not None:
+                a1.set_xlabel("step", fontsize=7)
+                self._legend(a1)
         self.draw_idle()
+
+    def _draw_frc(self, ax: Any) -> None:
+        curve, threshold, metrics, name = self.frc
+        ax.plot(*zip(*curve, strict=True), "o-", ms=3, lw=1, label="FRC of the halves")
+        if threshold:
+            ax.plot(*zip(*threshold, strict=True), "--", lw=1, label="half-bit threshold")
+        crossing = metrics.get("crossing_cycles_per_px")
+        if crossing is not None:
+            ax.axvline(crossing, color="0.6", lw=0.8)
+        nm = metrics.get("resolution_nm")
+        res = (f"{nm:,.1f} nm" if nm is not None
+               else f"{metrics.get('resolution_px', float('nan')):.2f} px")
+        at = "≤ " if metrics.get("reached_nyquist") else ""  # never under the threshold
+        ax.set_title(f"half-split FRC: {at}{res}", fontsize=8)
+        ax.set_xlabel("spatial frequency (cycles/px)", fontsize=7)
+        ax.set_ylim(-0.1, 1.05)
+        self._legend(ax)

@@ -41,7 +41,9 @@ from ptycho_gui.services import RunRecord
 log = logging.getLogger(__name__)
 # options the workbench settings carry, or that have no place in a form
 HIDDEN = {"device", "accelerator", "devices", "strategy", "stitch", "scaling", "gridsize",
-          "neighbor_count"}
+          "neighbor_count", "probe_init"}
+# the starting probe choices (the solvers' probe_init; "file:PATH" can be typed)
+PROBE_STARTS = ("given", "data", "disk", "gaussian", "zoneplate")
 
 
 def form_fields(cls: type) -> list[Any]:
@@ -80,11 +82,20 @@ class RunPanel(QWidget):
         self.preset.addItems(["auto", *api.presets()])
         self.preset.setToolTip("the training recipe, as ptycho train --preset (auto: quick on "
                                "a CPU, standard on a GPU); fields edited below override it")
+        self.probe_start = QComboBox()
+        self.probe_start.setEditable(True)  # file:PATH is typed
+        self.probe_start.addItems(list(PROBE_STARTS))
+        self.probe_start.setToolTip(
+            "the probe the solver starts from: the data file's (given), from the mean "
+            "diffraction pattern (data), a model (disk, gaussian, zoneplate) or file:PATH; "
+            "shown in the viewer before the run")
         extras.addRow("first object", self.init)
+        extras.addRow("starting probe", self.probe_start)
         extras.addRow("bundle", self.bundle)
         extras.addRow("preset", self.preset)
         self._extras = extras
-        self._controls = {"init": self.init, "bundle": self.bundle, "preset": self.preset}
+        self._controls = {"init": self.init, "probe": self.probe_start, "bundle": self.bundle,
+                          "preset": self.preset}
         layout.addLayout(extras)
         self.form_holder = QVBoxLayout()
         layout.addLayout(self.form_holder)
@@ -127,6 +138,8 @@ class RunPanel(QWidget):
 
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.preset.currentIndexChanged.connect(lambda *_: self._show_defaults())
+        self.probe_start.activated.connect(lambda *_: self.on_probe_start())
+        self.probe_start.lineEdit().editingFinished.connect(self.on_probe_start)
         self.start_button.clicked.connect(self.on_start)
         self.pause_button.clicked.connect(self.on_pause)
         self.stop_button.clicked.connect(wb.stop)
@@ -137,6 +150,7 @@ class RunPanel(QWidget):
         self.history.itemSelectionChanged.connect(self._selection_changed)
         wb.runs.listeners_update.append(self.show_state)
         wb.runs.listeners_end.append(self.show_end)
+        wb.runs.listeners_answered.append(self.show_answered)
         wb.settings_changed.connect(lambda *_: self._show_inherited())
         wb.loaded.connect(lambda *_: self._kind_changed())
         self._kind_changed()
@@ -223,6 +237,8 @@ class RunPanel(QWidget):
             out.update(self.train_form.values())
         if "init" in spec.controls and self.init.currentText() != "flat":
             out["init"] = self.init.currentText()
+        if "probe" in spec.controls and self.probe_start.currentText().strip() != "given":
+            out["probe_init"] = self.probe_start.currentText().strip()
         if "preset" in spec.controls and self.preset.currentText() != "auto":
             out["preset"] = self.preset.currentText()
         if "bundle" in spec.controls and self.bundle.text().strip():
@@ -240,6 +256,17 @@ class RunPanel(QWidget):
             return
         self.status.setText(request.describe())
         self._set_running(True)
+
+    def on_probe_start(self) -> None:
+        """Show the starting probe of the chosen ``probe_init`` (computed off the GUI
+        thread); a bad choice goes to the status line."""
+        spec = self.probe_start.currentText().strip()
+        if spec == self.workbench.probe_init and self.workbench.starting_probe is not None:
+            return
+        try:
+            self.workbench.show_starting_probe(spec)
+        except PtychoError as exc:
+            self.status.setText(str(exc))
 
     def on_pause(self) -> None:
         if self.pause_button.text() == "Pause":
@@ -304,14 +331,23 @@ class RunPanel(QWidget):
             self.pause_button.setText("Pause")
 
     def show_state(self, state: LiveState) -> None:
+        current = self.workbench.runs.current
+        if current is not None and current.answered:
+            return  # stopped: show_answered said so; the record comes next
         self._set_running(self.workbench.runs.running)
         self.progress.setValue(int(1000 * max(0.0, min(1.0, state.fraction))))
-        current = self.workbench.runs.current
         name = current.name if current else ""
         rate = describe_rate(state)
         self.rate.setText(f"{name} {state.phase}: step {state.step}"
                           + (f"/{state.total}" if state.total > 0 else "")
                           + (f", {rate}" if rate else ""))
+
+    def show_answered(self, record: RunRecord) -> None:
+        """The engine stopped (its end event): say so at once; Start waits for the run
+        directory to be written (the record, :meth:`show_end`)."""
+        self.pause_button.setEnabled(False)
+        self.stop_button.setEnabled(False)
+        self.rate.setText(f"{record.name} {record.answered}; writing {record.out.name}…")
 
     def show_end(self, record: RunRecord) -> None:
         self._set_running(False)

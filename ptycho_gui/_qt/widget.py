@@ -105,7 +105,8 @@ class WorkbenchWidget(QWidget):
         wb.warned.connect(lambda text: self._say(f"warning: {text}"))
         wb.runs.listeners_update.append(self.run_curves.show_state)
         wb.runs.listeners_end.append(self.run_curves.show_end)
-        wb.runs.listeners_start.append(lambda _r: self.status.setText("running…"))
+        wb.runs.listeners_start.append(
+            lambda _r: self.status.setText(f"running… ({wb.propagation_text()})"))
         viewer.layers.events.inserted.connect(self._refresh_choices)
         viewer.layers.events.removed.connect(self._refresh_choices)
         self._sync(wb.settings())
@@ -260,7 +261,8 @@ class WorkbenchWidget(QWidget):
         t = p.timings  # the engine's own time (drawing and event-loop waits not included)
         layers = sum(v for k, v in t.items() if k != "statistics")
         self._say(f"{p.source}, {p.groups.n_groups} groups of {p.groups.C}; computed in "
-                  f"{layers:.2f} s + statistics {t.get('statistics', 0.0):.2f} s")
+                  f"{layers:.2f} s + statistics {t.get('statistics', 0.0):.2f} s; "
+                  f"{self.workbench.propagation_text()}")
         self.stats_plot.show(p)
 
     def _show_comparison(self, view: Any) -> None:

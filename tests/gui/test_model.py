@@ -12,7 +12,7 @@ import pytest
 from engine import api, events
 from engine.errors import InputError, PtychoError
 from ptycho_gui import Workbench, WorkbenchModel
-from ptycho_gui.kinds import KINDS
+from ptycho_gui.kinds import KINDS, LIVE_SNAPSHOT_S
 from ptycho_gui.live import EVENT_TABLE, LiveFeed, handler_for
 from ptycho_gui.requests import merge_request
 
@@ -99,7 +99,8 @@ def test_default_training_on_a_gpu_machine_takes_the_gpu_and_the_standard_preset
     assert req.preset == "standard"
     assert req.options.accelerator == "cuda" and req.options.base_channels == 32
     assert req.options == api.training_config("standard", "cuda", n_positions=36,
-                                              snapshot_every=1, accelerator="cuda")
+                                              snapshot_every=1, accelerator="cuda",
+                                              snapshot_seconds=LIVE_SNAPSHOT_S)
     # the solvers on torch go to the GPU too; numpy stays on the CPU
     wb.set(backend="torch")
     assert wb.request("lsqml").solver_device() == "cuda"

@@ -22,7 +22,7 @@ def test_manifest_validates():
     assert [w.display_name for w in m.contributions.widgets] == ["Ptycho Workbench"]
 
 
-@pytest.mark.parametrize("key", ["lines", "asym", "grf"])
+@pytest.mark.parametrize("key", ["lines", "asym", "grf", "siemens"])
 def test_each_sample_opens_and_adds_layers(make_napari_viewer, key):
     viewer = make_napari_viewer()
     viewer.open_sample("ptycho-workbench", key)
