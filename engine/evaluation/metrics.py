@@ -178,17 +178,32 @@ def _crossing(freq: np.ndarray, curve: np.ndarray, thr: np.ndarray) -> tuple[flo
 
 def frc_crossing(frequency: np.ndarray, curve: np.ndarray,
                  threshold: np.ndarray) -> tuple[float, bool]:
-    """Frequency (cycles/px) where ``curve`` first falls below ``threshold``, linearly
-    interpolated between rings, and whether it never does (then 0.5, Nyquist).
+    """Frequency (cycles/px) where ``curve`` first falls below ``threshold`` after having
+    been above it, linearly interpolated between rings, and whether it never does (then
+    0.5, Nyquist).
+
+    Rings before the curve first reaches the threshold are skipped: the lowest rings hold
+    few pixels (their half-bit threshold is near 1) and carry what registration leaves
+    (a residual phase ramp, a slightly stretched object from uncorrected scale errors), so
+    a dip there says nothing about the finest detail the halves share. A curve that never
+    reaches the threshold has no resolution better than its lowest ring.
 
     Examples
     --------
     >>> f = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
     >>> frc_crossing(f, np.array([0.9, 0.7, 0.3, 0.1, 0.0]), np.full(5, 0.5))
     (0.25, False)
+    >>> frc_crossing(f, np.array([0.4, 0.9, 0.7, 0.3, 0.0]), np.full(5, 0.5))  # low dip
+    (0.35, False)
     """
-    period, nyquist = _crossing(np.asarray(frequency, float), np.asarray(curve, float),
-                                np.asarray(threshold, float))
+    freq = np.asarray(frequency, float)
+    c, t = np.asarray(curve, float), np.asarray(threshold, float)
+    above = np.nonzero(np.isfinite(c) & (c >= t))[0]
+    if above.size == 0:
+        finite = np.nonzero(np.isfinite(c))[0]
+        return (float(freq[finite[0]]) if finite.size else math.nan), False
+    first = int(above[0])
+    period, nyquist = _crossing(freq[first:], c[first:], t[first:])
     return float(1.0 / period), nyquist
 
 
