@@ -117,10 +117,10 @@ def finite_limits(a: np.ndarray, fallback: tuple[float, float] = (0.0, 1.0)) -> 
 
 
 def lazy_patterns(diffraction: Any, rows: int | None = None) -> Any:
-    """The diffraction stack as a dask array (chunks of ``rows`` patterns; default the
-    file's own HDF5 chunking, else :data:`LAZY_ROWS`): napari computes only the chunk of
-    the pattern on screen, so a file larger than memory opens at once. In-memory arrays
-    are wrapped the same way (nothing is copied).
+    """The diffraction stack as a dask array (chunks of ``rows`` patterns; default
+    :data:`LAZY_ROWS`, or the file's own HDF5 chunk rows when fewer): napari computes only
+    the chunk of the pattern on screen, so a file larger than memory opens at once.
+    In-memory arrays are wrapped the same way (nothing is copied).
 
     Examples
     --------
@@ -129,9 +129,10 @@ def lazy_patterns(diffraction: Any, rows: int | None = None) -> Any:
     """
     import dask.array as da
 
-    if rows is None:
+    if rows is None:  # the file's chunk when smaller (a read never spans two chunks)
         chunks = getattr(diffraction, "chunks", None)
-        rows = int(chunks[0]) if isinstance(chunks, tuple) and chunks else LAZY_ROWS
+        rows = min(LAZY_ROWS, int(chunks[0])) if isinstance(chunks, tuple) and chunks \
+            else LAZY_ROWS
     n, h, w = (int(v) for v in diffraction.shape)
     rows = max(1, min(int(rows), n))
     return da.from_array(_Rows(diffraction), chunks=(rows, h, w), asarray=False,
@@ -176,8 +177,10 @@ def dataset_layers(ds: api.Dataset, name: str = "") -> list[LayerData]:
             d, lim = np.log1p(ds.diffraction.astype(np.float32)), {}
         # the patterns sit in the frame of one probe window (N object pixels), so the
         # scale bar keeps one unit; the detector pitch is in the geometry summary
+        # the dataset itself rides on its patterns' layer: a script or a run can take it
         out.append((d, {"name": f"{p}diffraction (log)", "colormap": "magma", "visible": False,
-                        "metadata": meta, **lim, **frame.kwargs(3)}, "image"))
+                        "metadata": {**meta, "dataset": ds}, **lim, **frame.kwargs(3)},
+                    "image"))
     two = frame.kwargs()
     if ds.object is not None:
         out.append((np.abs(ds.object), {"name": f"{p}truth amplitude", "colormap": "gray",
