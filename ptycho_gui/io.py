@@ -158,7 +158,8 @@ def read(path: str | os.PathLike[str]) -> list[LayerData]:
         return product_layers(api.load_reconstruction(p), p.stem, {"path": str(p)})
     if "canvas" in _keys(p):
         return canvas_layers(api.load_canvas(p), name=p.stem, metadata={"path": str(p)})
-    return dataset_layers(api.load_dataset(p, require_diffraction=False), name=p.stem)
+    return _with_path(dataset_layers(api.load_dataset(p, require_diffraction=False),
+                                     name=p.stem), p)
 
 
 def _hdf5_layers(p: Path) -> list[LayerData]:
@@ -171,8 +172,15 @@ def _hdf5_layers(p: Path) -> list[LayerData]:
     if kind in PRODUCT_KINDS:
         return product_layers(api.load_reconstruction(p), p.stem, {"path": str(p)})
     # the patterns stay in the file: napari reads the chunk on screen (a dask layer)
-    return dataset_layers(api.load_dataset(p, require_diffraction=False, lazy=True),
-                          name=p.stem)
+    return _with_path(dataset_layers(api.load_dataset(p, require_diffraction=False,
+                                                      lazy=True), name=p.stem), p)
+
+
+def _with_path(layers: list[LayerData], p: Path) -> list[LayerData]:
+    """A dataset's layers knowing their file: a docked workbench takes it as its dataset."""
+    for _, kwargs, _ in layers:
+        kwargs["metadata"]["ptycho"] = {**kwargs["metadata"]["ptycho"], "path": str(p)}
+    return layers
 
 
 def product_layers(product: Any, name: str, meta: dict[str, Any]) -> list[LayerData]:

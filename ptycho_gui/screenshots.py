@@ -4,7 +4,8 @@ Writes ``workbench-gridsize1.png`` and ``workbench-gridsize2.png`` (the ``lines`
 every preview layer, the statistics panel) and ``workbench-compare.png`` (the truth's
 stitched canvas against a 10-epoch rPIE reconstruction: A, B registered, A − B, and the
 comparison table) and ``workbench-cxi.png`` (a CXI file with its geometry: the Data tab's
-summary, every layer in nm, the scale bar). Needs a display: ``make screenshots`` runs it under ``xvfb-run``.
+summary, every layer in nm, the scale bar). Needs a display: ``make screenshots`` runs it
+under ``xvfb-run``.
 """
 
 from __future__ import annotations

@@ -111,6 +111,7 @@ class WorkbenchWidget(QWidget):
         wb.runs.listeners_end.append(self.run_curves.show_end)
         wb.runs.listeners_start.append(lambda _r: self.status.setText("running…"))
         viewer.layers.events.inserted.connect(self._refresh_choices)
+        viewer.layers.events.inserted.connect(self._adopt_opened)
         viewer.layers.events.removed.connect(self._refresh_choices)
         self._sync(wb.settings())
 
@@ -286,6 +287,18 @@ class WorkbenchWidget(QWidget):
                                      [list(r[1:]) for r in view.rows])
         self.show_compare()
         self._say(f"compared A and B ({view.kind})")
+
+    def _adopt_opened(self, event: Any) -> None:
+        """A dataset file opened through File › Open (the reader's layers name their file)
+        becomes the workbench's dataset: read off the GUI thread, with its summary."""
+        meta = getattr(event.value, "metadata", {})
+        info = meta.get("ptycho") if isinstance(meta, dict) else None
+        if (not isinstance(info, dict) or info.get("kind") != "dataset"
+                or meta.get("workbench") or "dataset" not in meta):
+            return
+        path = info.get("path")
+        if path and path != self.workbench.data_path:
+            self.workbench.open(path)
 
     def _show_summary(self, _ds: Any = None) -> None:
         """The geometry summary of what was loaded; a file's brings its tab forward."""

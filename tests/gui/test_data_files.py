@@ -228,3 +228,17 @@ def test_frame_of_a_pixel_dataset_is_the_identity(sim):
     f = Frame.of(sim)
     assert f.unit == "pixel" and f.scale == (1.0, 1.0)
     assert f.world((3, 4)).tolist() == [3.0, 4.0]
+
+
+def test_file_open_of_a_cxi_makes_it_the_workbench_dataset(workbench, cxi):
+    wb, widget, viewer = workbench
+    viewer.open(str(cxi), plugin="ptycho-workbench")  # what File › Open does
+    assert wb.wait(120) and wb.last_error is None, wb.last_error
+    assert wb.data_path == str(cxi) and wb.data.n == 64
+    assert wb.data.pixel_size == pytest.approx((PIXEL_NM * 1e-9,) * 2)
+    # the Data tab is in front with the file's summary
+    assert widget.tabs.tabText(widget.tabs.currentIndex()) == "Data"
+    text = widget.summary.toPlainText()
+    assert "object pixel    129 nm" in text and str(cxi) in text
+    assert "canvas amplitude" in viewer.layers
+    assert [str(u) for u in viewer.layers["canvas amplitude"].units] == ["nanometer"] * 2
