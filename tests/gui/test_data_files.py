@@ -224,10 +224,28 @@ def test_layers_carry_nm_and_positions_align_with_the_canvas(make_napari_viewer,
     assert [str(u) for u in viewer.layers.units][-2:] == ["nanometer", "nanometer"]
 
 
-def test_frame_of_a_pixel_dataset_is_the_identity(sim):
+def test_frame_of_a_pixel_dataset_is_the_identity_and_large_pixels_are_in_um(sim):
     f = Frame.of(sim)
     assert f.unit == "pixel" and f.scale == (1.0, 1.0)
     assert f.world((3, 4)).tolist() == [3.0, 4.0]
+    big = Frame((2.5e-6, 2e-6))
+    assert big.unit == "µm" and big.scale == (2.5, 2.0)
+    np.testing.assert_allclose(big.pixels(big.world([[3.0, 4.0]])), [[3.0, 4.0]])
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".cxi"])
+def test_reader_opens_a_reconstruction_product_in_nm(cxi, tmp_path, suffix):
+    ds = api.load_dataset(cxi)
+    res = api.reconstruct(ds, api.LSQMLOptions(iterations=1, batch_size=16))
+    path = api.save_reconstruction(tmp_path / f"recon{suffix}", res, ds)
+    assert io.readable(path)
+    layers = {kw["name"]: (data, kw) for data, kw, _ in io.read(path)}
+    amp, kw = layers["recon object amplitude"]
+    np.testing.assert_allclose(amp, np.abs(res.object), rtol=1e-5, atol=1e-6)
+    assert kw["scale"] == pytest.approx((PIXEL_NM, PIXEL_NM))
+    assert kw["units"] == ("nm", "nm")
+    pos, pkw = layers["recon positions"]
+    assert pos.shape == (ds.n, 2) and pkw["scale"] == kw["scale"]
 
 
 def test_file_open_of_a_cxi_makes_it_the_workbench_dataset(workbench, cxi):
