@@ -172,8 +172,8 @@ class LayerPainter:
         coords = np.array([[y - 2, x] for (y, x), _ in items], dtype=float).reshape(-1, 2)
         if name in self.layers:
             self.layers.remove(name)
-        self.viewer.add_points(self.frame.world(coords), name=name,
-                               units=(self.frame.unit,) * 2, size=0.01, face_color="transparent",
+        self.viewer.add_points(coords, name=name, **self.frame.kwargs(),
+                               size=0.01, face_color="transparent",
                                border_width=0, features={"label": [t for _, t in items]},
                                text={"string": "{label}", "color": "white", "size": size,
                                      "anchor": "lower_left"},
@@ -268,17 +268,19 @@ class LayerPainter:
         rgba = group_colours(np.arange(len(p.grid_boxes)))
         for y, x in places:
             for (r0, c0, r1, c1), colour in zip(p.grid_boxes, rgba, strict=True):
-                rects.append(self.frame.world([[y + k * (r0 - 0.5), x + k * (c0 - 0.5)],
-                                               [y + k * (r1 - 0.5), x + k * (c1 - 0.5)]]))
+                rects.append(np.array([[y + k * (r0 - 0.5), x + k * (c0 - 0.5)],
+                                       [y + k * (r1 - 0.5), x + k * (c1 - 0.5)]]))
                 colours.append(colour)
-        if BORDERS in self.layers and _units_differ(self.layers[BORDERS],
-                                                    self.frame.kwargs()["units"]):
-            self.layers.remove(BORDERS)  # a new dataset in another unit
+        # rectangles in object pixels, the layer in the frame (edge widths stay in pixels)
+        placed = self.frame.kwargs()
         if BORDERS not in self.layers:
-            self.viewer.add_shapes(name=BORDERS, units=(self.frame.unit,) * 2,
-                                   face_color="transparent", edge_width=1.5,
-                                   metadata={"workbench": True})
+            self.viewer.add_shapes(name=BORDERS, face_color="transparent", edge_width=1.5,
+                                   metadata={"workbench": True}, **placed)
         layer = self.layers[BORDERS]
+        if _units_differ(layer, placed["units"]):
+            layer.units = placed["units"]
+        if tuple(layer.scale) != placed["scale"]:
+            layer.scale = placed["scale"]
         layer.data = []
         if rects:
             layer.add_rectangles(rects, edge_color=np.array(colours), edge_width=1.5,

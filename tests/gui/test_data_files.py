@@ -210,7 +210,9 @@ def test_layers_carry_nm_and_positions_align_with_the_canvas(make_napari_viewer,
     world = np.asarray(pos.data_to_world(p))
     np.testing.assert_allclose(world, p * s, rtol=1e-9)
     np.testing.assert_allclose(np.asarray(amp.data_to_world(p - origin)), world, rtol=1e-9)
-    # the group borders and labels are in the same frame: inside the canvases' extent
+    # the group borders and labels are in the same frame (their widths stay in pixels)
+    for name in ("group borders", "preview labels"):
+        assert tuple(viewer.layers[name].scale) == pytest.approx((s, s)), name
     grids = viewer.layers["patch grid amplitude"]
     assert grids.extent.world[0][-1] > amp.extent.world[1][-1]
     # a run's result layers carry the same physical scale
