@@ -39,6 +39,7 @@ from engine.backends import available_backends
 from engine.data import Dataset, read_npz, write_npz
 from engine.errors import InputError, PtychoError
 from engine.events import Callback, RunControl, StopRequested
+from engine.geometry import Geometry
 from engine.iterative.options import EPIEOptions, LSQMLOptions, RPIEOptions, SolverOptions
 from engine.iterative.result import ReconResult
 from engine.physics.badpixels import BadPixelOptions, BadPixelReport
@@ -1368,4 +1369,4 @@ def file_kind(path: str | os.PathLike[str]) -> str:
     return detect(checks.path(path, "path", required=True))
 
 
-__all__ += ["is_hdf5", "file_kind"]
+__all__ += ["is_hdf5", "file_kind", "Geometry"]  # Geometry: the physical frame of a dataset

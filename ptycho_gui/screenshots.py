@@ -35,10 +35,9 @@ def cxi_view(viewer, widget, out: Path) -> Path:
     import tempfile
 
     from engine import api
-    from engine.geometry import Geometry
     from ptycho_gui.samples import make_sample
 
-    geometry = Geometry(wavelength=1.55e-10, distance=2.0, detector_pixel=(75e-6, 75e-6))
+    geometry = api.Geometry(wavelength=1.55e-10, distance=2.0, detector_pixel=(75e-6, 75e-6))
     path = api.save_dataset(Path(tempfile.mkdtemp()) / "lines.cxi", make_sample("lines"),
                             geometry=geometry)
     wb = widget.workbench
