@@ -39,6 +39,7 @@ from engine.backends import available_backends
 from engine.data import Dataset, read_npz, write_npz
 from engine.errors import InputError, PtychoError
 from engine.events import Callback, RunControl, StopRequested
+from engine.geometry import Geometry
 from engine.iterative.options import EPIEOptions, LSQMLOptions, RPIEOptions, SolverOptions
 from engine.iterative.result import ReconResult
 from engine.physics.badpixels import BadPixelOptions, BadPixelReport
@@ -1429,3 +1430,43 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_open(path, "wb") as fh:
         fh.write(data)
     return Path(path)
+
+
+def is_hdf5(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a file starting with the HDF5 signature (at offset 0 or after a
+    user block): what a reader asks before claiming a ``.cxi``/``.h5``/``.nxs`` file. Reads
+    at most a few bytes per candidate offset, never the file's datasets.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> is_hdf5(write_bytes(tempfile.mkdtemp() + "/x.cxi", b"not hdf5"))
+    False
+    """
+    from engine.io import h5util
+
+    p = checks.path(path, "path", required=True)
+    return p.is_file() and h5util.is_hdf5(p)
+
+
+def file_kind(path: str | os.PathLike[str]) -> str:
+    """What a data file is, from its content (the HDF5 layout's groups or the NPZ's keys;
+    no pattern is read): ``"npz"``, ``"ptychodus-npz"``, ``"ptychodus-h5"``, ``"cxi"``,
+    ``"cxi-product"`` (a reconstruction), ``"nexus"`` or ``"hdf5"`` (another layout: read it
+    through a mapping). Anything else is one :class:`InputError` line.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from engine.geometry import Geometry
+    >>> ds = simulate(SimulationConfig(object="asym", n_positions=16, N=32, step=6))
+    >>> g = Geometry(wavelength=1.55e-10, distance=2.0, detector_pixel=(75e-6, 75e-6))
+    >>> file_kind(save_dataset(tempfile.mkdtemp() + "/sim.cxi", ds, geometry=g))
+    'cxi'
+    """
+    from engine.io.detect import detect
+
+    return detect(checks.path(path, "path", required=True))
+
+
+__all__ += ["is_hdf5", "file_kind", "Geometry"]  # Geometry: the physical frame of a dataset

@@ -1,6 +1,9 @@
 """Reading and writing the files the workbench opens and saves (Qt-free).
 
-Readable: dataset NPZ files (the project's layout and PtychoPINN's ``diff3d`` layout),
+Readable: dataset NPZ files (the project's layout and PtychoPINN's ``diff3d`` layout), CXI,
+NeXus ``NXcxi_ptycho`` and Ptychodus files (``.cxi``/``.h5``/``.hdf5``/``.nxs``, claimed by
+their HDF5 signature alone; the patterns stay in the file as a lazy dask layer, every layer
+in the file's physical units), CXI and Ptychodus reconstruction products,
 canvas files (``recon.npz``, ``Canvas.save`` output), run directories holding one of those
 (their report/summary JSON and bundle metadata go to the layers' ``metadata``) and model
 bundles, as directories or ``.zip`` files (the bundle's probe, its metadata on the layers).
@@ -33,6 +36,11 @@ from engine.errors import InputError
 from ptycho_gui.layers import LayerData, canvas_layers, dataset_layers
 
 CANVAS_NAMES = ("recon.npz", "canvas.npz", "stitched.npz")
+# HDF5 files a beamline writes: CXI, NeXus NXcxi_ptycho, Ptychodus products, mapped layouts
+HDF5_SUFFIXES = (".cxi", ".h5", ".hdf5", ".nxs")
+PRODUCT_KINDS = ("cxi-product", "ptychodus-h5", "ptychodus-npz")
+EXPECTED_HDF5 = ("a CXI, NeXus NXcxi_ptycho or Ptychodus file (other HDF5 layouts: "
+                 "api.load_dataset with a mapping file)")
 
 
 def _keys(path: Path) -> list[str]:
@@ -75,6 +83,8 @@ def readable(path: str | os.PathLike[str]) -> bool:
                     or _has_bundle(p))
         if not p.is_file():
             return False
+        if p.suffix.lower() in HDF5_SUFFIXES:  # the signature only: no group is opened
+            return api.is_hdf5(p)
         if p.suffix == ".npz":
             return _zip_head(p)
         if p.suffix == ".zip":
@@ -142,9 +152,61 @@ def read(path: str | os.PathLike[str]) -> list[LayerData]:
         return _bundle_layers(bundle, p.stem, {"bundle": {k: v for k, v in bundle.meta.items()
                                                           if k != "files"},
                                                "bundle_path": str(p)})
+    if p.suffix.lower() in HDF5_SUFFIXES or api.is_hdf5(p):
+        return _hdf5_layers(p)
+    if p.suffix == ".npz" and api.file_kind(p) == "ptychodus-npz":
+        return product_layers(api.load_reconstruction(p), p.stem, {"path": str(p)})
     if "canvas" in _keys(p):
         return canvas_layers(api.load_canvas(p), name=p.stem, metadata={"path": str(p)})
-    return dataset_layers(api.load_dataset(p, require_diffraction=False), name=p.stem)
+    return _with_path(dataset_layers(api.load_dataset(p, require_diffraction=False),
+                                     name=p.stem), p)
+
+
+def _hdf5_layers(p: Path) -> list[LayerData]:
+    """A measurement (lazy patterns) or a reconstruction product in an HDF5 file."""
+    if not api.is_hdf5(p):
+        raise InputError(str(p), EXPECTED_HDF5, "not an HDF5 file")
+    kind = api.file_kind(p)
+    if kind == "hdf5":  # another layout: only a mapping file says where things are
+        raise InputError(str(p), EXPECTED_HDF5, "an HDF5 file of another layout")
+    if kind in PRODUCT_KINDS:
+        return product_layers(api.load_reconstruction(p), p.stem, {"path": str(p)})
+    # the patterns stay in the file: napari reads the chunk on screen (a dask layer)
+    return _with_path(dataset_layers(api.load_dataset(p, require_diffraction=False,
+                                                      lazy=True), name=p.stem), p)
+
+
+def _with_path(layers: list[LayerData], p: Path) -> list[LayerData]:
+    """A dataset's layers knowing their file: a docked workbench takes it as its dataset."""
+    for _, kwargs, _ in layers:
+        kwargs["metadata"]["ptycho"] = {**kwargs["metadata"]["ptycho"], "path": str(p)}
+    return layers
+
+
+def product_layers(product: Any, name: str, meta: dict[str, Any]) -> list[LayerData]:
+    """A reconstruction product (CXI or Ptychodus): object and probe amplitude and phase in
+    its physical frame (the product's object pixel), and its positions."""
+    from ptycho_gui.layers import Frame
+
+    ps = product.object_pixel
+    frame = Frame(None if ps is None else (float(ps[0]), float(ps[1])))
+    m = {"ptycho": {"kind": "product", "unit": frame.unit, **meta}}
+    out: list[LayerData] = []
+    obj = np.asarray(product.object)
+    obj = obj[0] if obj.ndim == 3 else obj
+    out.append((np.abs(obj), {"name": f"{name} object amplitude", "colormap": "gray",
+                              "metadata": m, **frame.kwargs()}, "image"))
+    out.append((np.angle(obj), {"name": f"{name} object phase", "colormap": "twilight",
+                                "visible": False, "metadata": m, **frame.kwargs()}, "image"))
+    probe = np.asarray(product.probe)
+    probe = probe[0] if probe.ndim == 3 else probe
+    out.append((np.abs(probe), {"name": f"{name} probe amplitude", "colormap": "viridis",
+                                "visible": False, "metadata": m, **frame.kwargs()}, "image"))
+    if len(product.positions):
+        out.append((product.positions, {"name": f"{name} positions", "size": 2.0,
+                                             "face_color": "cyan", "metadata": m,
+                                             **frame.kwargs()}, "points"))
+    return out
 
 
 def _bundle_layers(bundle: Any, name: str, meta: dict[str, Any]) -> list[LayerData]:

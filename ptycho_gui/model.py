@@ -84,6 +84,10 @@ class WorkbenchModel:
         self.data: api.Dataset | None = None
         self.name = ""
         self.data_path: str | None = None
+        # the data file's geometry summary (api.inspect: the lines `ptycho inspect` prints)
+        # and its warnings; empty for a sample or a Dataset given directly
+        self.summary: list[str] = []
+        self.summary_warnings: list[str] = []
         self.options = api.PreviewOptions()
         self.backend = "numpy"
         self.device = "auto"
@@ -180,9 +184,13 @@ class WorkbenchModel:
         return self.data is not None and not self.pending
 
     # -- data --------------------------------------------------------------------------------
-    def set_data(self, ds: api.Dataset, name: str, path: str | None) -> None:
-        """A new dataset: settings it makes invalid go back to their defaults (named)."""
+    def set_data(self, ds: api.Dataset, name: str, path: str | None,
+                 summary: Any = None) -> None:
+        """A new dataset: settings it makes invalid go back to their defaults (named).
+        ``summary``: the file's :func:`engine.api.inspect` report, if any."""
         self.data, self.name, self.data_path = ds, name, path
+        self.summary = [] if summary is None else list(summary.lines())
+        self.summary_warnings = [] if summary is None else list(summary.warnings)
         self.preview = None
         try:
             self._check_against_data(self.options, self.bundle)

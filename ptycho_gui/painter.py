@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine import api
-from ptycho_gui.layers import dataset_layers, group_colours, limits
+from ptycho_gui.layers import Frame, dataset_layers, group_colours, limits
 
 GRID_LAYERS = {
     "amplitude": "patch grid amplitude",
@@ -97,6 +97,14 @@ def _probe_image(probe: np.ndarray) -> np.ndarray:
     return np.abs(p[0] if p.ndim == 3 else p).astype(np.float32)
 
 
+UNIT_NAMES = {"nm": "nanometer", "µm": "micrometer", "pixel": "pixel"}
+
+
+def _units_differ(layer: Any, units: tuple[str, ...]) -> bool:
+    """Whether a layer's units (pint units, as napari keeps them) are not ``units``."""
+    return [str(u) for u in layer.units] != [UNIT_NAMES.get(u, u) for u in units]
+
+
 def _jsonable_metrics(m: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in m.items() if isinstance(v, str | int | float | bool | type(None))}
 
@@ -119,6 +127,9 @@ class LayerPainter:
         self._pending: dict[str, tuple[np.ndarray, tuple[float, float], dict]] = {}
         self._shown: dict[str, int] = {}
         self._moved: tuple[np.ndarray, np.ndarray] | None = None  # queued live positions
+        # the loaded dataset's physical frame: painters place layers in object pixels,
+        # the frame turns them into nm/µm (scale, translate, units) for napari
+        self.frame = Frame()
 
     # -- basic layer operations --------------------------------------------------------------
     @property
@@ -127,10 +138,13 @@ class LayerPainter:
 
     def put_image(self, name: str, data: np.ndarray, translate: tuple[float, float], *,
                   symmetric: bool = False, meta: dict[str, Any] | None = None,
-                  **kwargs: Any) -> Any:
-        """Create or update the image layer ``name`` (in place when the shape holds)."""
+                  k: float = 1.0, **kwargs: Any) -> Any:
+        """Create or update the image layer ``name`` (in place when the shape holds);
+        ``translate`` in object pixels, each pixel drawn ``k`` object pixels wide, both in
+        the dataset's physical frame (:attr:`frame`)."""
         lo, hi = limits(data, symmetric)
-        translate = tuple(float(v) for v in translate)
+        translate = tuple(float(v) for v in self.frame.world(translate))
+        placed = self.frame.kwargs(k=k)
         if name in self.layers:
             layer = self.layers[name]
             current = layer.data
@@ -144,6 +158,10 @@ class LayerPainter:
                 layer.data = data
             if tuple(layer.translate) != translate:
                 layer.translate = translate
+            if _units_differ(layer, placed["units"]):
+                layer.units = placed["units"]
+            if tuple(layer.scale) != placed["scale"]:
+                layer.scale = placed["scale"]
             layer.contrast_limits_range = (lo, hi)
             layer.contrast_limits = (lo, hi)
             if meta:
@@ -154,7 +172,7 @@ class LayerPainter:
 
             kwargs["colormap"] = Colormap(**kwargs["colormap"])
         return self.viewer.add_image(data, name=name, translate=translate,
-                                     contrast_limits=(lo, hi),
+                                     contrast_limits=(lo, hi), **placed,
                                      metadata={"workbench": True, **(meta or {})}, **kwargs)
 
     def label(self, name: str, items: list[tuple[tuple[float, float], str]],
@@ -163,7 +181,8 @@ class LayerPainter:
         coords = np.array([[y - 2, x] for (y, x), _ in items], dtype=float).reshape(-1, 2)
         if name in self.layers:
             self.layers.remove(name)
-        self.viewer.add_points(coords, name=name, size=0.01, face_color="transparent",
+        self.viewer.add_points(coords, name=name, **self.frame.kwargs(),
+                               size=0.01, face_color="transparent",
                                border_width=0, features={"label": [t for _, t in items]},
                                text={"string": "{label}", "color": "white", "size": size,
                                      "anchor": "lower_left"},
@@ -201,10 +220,18 @@ class LayerPainter:
     # -- dataset -----------------------------------------------------------------------------
     def show_dataset(self, ds: api.Dataset) -> None:
         self.remove(lambda layer: layer.metadata.get("workbench"))
+        self.frame = Frame.of(ds)
+        self._unit_scale_bar()
         for data, kwargs, kind in dataset_layers(ds):
             kwargs["metadata"] = {**kwargs.get("metadata", {}), "workbench": True}
             getattr(self.viewer, f"add_{kind}")(data, **kwargs)
         self._placed_layout = None
+
+    def _unit_scale_bar(self) -> None:
+        """The scale bar reads the frame's unit (nm/µm) when the dataset has a pixel size."""
+        bar = getattr(self.viewer, "scale_bar", None)
+        if bar is not None and self.frame.pixel_size is not None:
+            bar.visible = True
 
     # -- preview -----------------------------------------------------------------------------
     def show_preview(self, p: api.Preview, ds: api.Dataset) -> None:
@@ -230,10 +257,8 @@ class LayerPainter:
         cmaps = {"phase": "twilight", "inputs": "magma"}
         for key, name in GRID_LAYERS.items():
             if key in p.grid:
-                layer = self.put_image(name, p.grid[key], places[key],
-                                       colormap=cmaps.get(key, "gray"))
-                if tuple(layer.scale[-2:]) != (k, k):
-                    layer.scale = (k, k)
+                self.put_image(name, p.grid[key], places[key], k=k,
+                               colormap=cmaps.get(key, "gray"))
             elif name in self.layers:
                 self.layers.remove(name)
         self._borders(p, [places[k_] for k_ in p.grid], k)
@@ -255,10 +280,16 @@ class LayerPainter:
                 rects.append(np.array([[y + k * (r0 - 0.5), x + k * (c0 - 0.5)],
                                        [y + k * (r1 - 0.5), x + k * (c1 - 0.5)]]))
                 colours.append(colour)
+        # rectangles in object pixels, the layer in the frame (edge widths stay in pixels)
+        placed = self.frame.kwargs()
         if BORDERS not in self.layers:
             self.viewer.add_shapes(name=BORDERS, face_color="transparent", edge_width=1.5,
-                                   metadata={"workbench": True})
+                                   metadata={"workbench": True}, **placed)
         layer = self.layers[BORDERS]
+        if _units_differ(layer, placed["units"]):
+            layer.units = placed["units"]
+        if tuple(layer.scale) != placed["scale"]:
+            layer.scale = placed["scale"]
         layer.data = []
         if rects:
             layer.add_rectangles(rects, edge_color=np.array(colours), edge_width=1.5,
@@ -308,7 +339,9 @@ class LayerPainter:
         A, B = im["baseline"], im["candidate"]
         h, w = A.shape
         self.remove(lambda layer: layer.metadata.get("compare"))
-        y0 = float(self.layers.extent.world[1][-2]) + h // 8 if len(self.layers) else 0.0
+        # below everything (the extent is in the frame's unit; places are object pixels)
+        y0 = (float(self.layers.extent.world[1][-2]) / self.frame.scale[0] + h // 8
+              if len(self.layers) else 0.0)
         x0 = float(im["origin"][1])
         gap = max(4, w // 16)
         amp_a, amp_b = np.abs(A).astype(np.float32), np.abs(B).astype(np.float32)
@@ -355,7 +388,8 @@ class LayerPainter:
             name = self.live_name(key)
             if name not in self.layers:
                 self.viewer.add_image(np.zeros((2, 2), np.float32), name=name, colormap=cmap,
-                                      contrast_limits=(0.0, 1.0), visible=key != "probe")
+                                      contrast_limits=(0.0, 1.0), visible=key != "probe",
+                                      **self.frame.kwargs())
         self._placed_layout = None
 
     def queue_live(self, state: Any) -> None:
@@ -398,14 +432,14 @@ class LayerPainter:
             self.layers[names[0]].data = current
         else:
             self.viewer.add_points(current, name=names[0], size=size, face_color="yellow",
-                                   border_width=0, opacity=0.9,
+                                   border_width=0, opacity=0.9, **self.frame.kwargs(),
                                    metadata={"positions": "current"})
         vectors = np.stack([initial, DISPLACEMENT_GAIN * (current - initial)], axis=1)
         if names[1] in self.layers:
             self.layers[names[1]].data = vectors
         else:
             self.viewer.add_vectors(vectors, name=names[1], edge_width=max(0.5, size / 2),
-                                    edge_color="orange", length=1.0,
+                                    edge_color="orange", length=1.0, **self.frame.kwargs(),
                                     metadata={"positions": "displacement",
                                               "gain": DISPLACEMENT_GAIN})
         return names
@@ -468,7 +502,7 @@ class LayerPainter:
         if record.probe is not None and self.live_name("probe") in self.layers:
             img = _probe_image(record.probe)
             layer = self.layers[self.live_name("probe")]
-            self.put_image(layer.name, img, tuple(layer.translate))
+            self.put_image(layer.name, img, tuple(self.frame.pixels(layer.translate)))
         have = {"canvas amplitude": record.canvas is not None,
                 "canvas phase": record.canvas is not None,
                 "patch grid": record.patches is not None,

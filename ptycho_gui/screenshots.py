@@ -3,7 +3,9 @@
 Writes ``workbench-gridsize1.png`` and ``workbench-gridsize2.png`` (the ``lines`` sample,
 every preview layer, the statistics panel) and ``workbench-compare.png`` (the truth's
 stitched canvas against a 10-epoch rPIE reconstruction: A, B registered, A − B, and the
-comparison table). Needs a display: ``make screenshots`` runs it under ``xvfb-run``.
+comparison table) and ``workbench-cxi.png`` (a CXI file with its geometry: the Data tab's
+summary, every layer in nm, the scale bar). Needs a display: ``make screenshots`` runs it
+under ``xvfb-run``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,29 @@ def _grab(viewer, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(path, img)
     return path
+
+
+def cxi_view(viewer, widget, out: Path) -> Path:
+    """The ``lines`` sample written as a CXI file (8 keV, 2 m, 75 µm pixels) and opened:
+    the geometry summary in the Data tab, the canvas and positions in nm."""
+    import tempfile
+
+    from engine import api
+    from ptycho_gui.samples import make_sample
+
+    geometry = api.Geometry(wavelength=1.55e-10, distance=2.0, detector_pixel=(75e-6, 75e-6))
+    path = api.save_dataset(Path(tempfile.mkdtemp()) / "lines.cxi", make_sample("lines"),
+                            geometry=geometry)
+    wb = widget.workbench
+    for layer in list(viewer.layers):  # the earlier pictures' own layers
+        if not layer.metadata.get("workbench"):
+            viewer.layers.remove(layer)
+    wb.set(gridsize=1)
+    wb.load(path)
+    wb.wait(120)
+    viewer.layers.selection.active = viewer.layers["positions"]
+    wb.focus()
+    return _grab(viewer, out / "workbench-cxi.png")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     widget.compare_button.click()
     wb.wait(120)  # the compare view is brought into view, its table in front
     written.append(_grab(viewer, out / "workbench-compare.png"))
+    written.append(cxi_view(viewer, widget, out))
     for p in written:
         print(f"wrote {p}")
     viewer.close()

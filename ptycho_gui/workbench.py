@@ -160,9 +160,9 @@ class Workbench:
         Keywords (``n_positions``, ``N``, ``seed``) are for samples only. Raises
         :class:`PtychoError` (one line naming the input) for anything it cannot load.
         """
-        ds, name, path = self._read(source, **sample_options)
-        self._adopt(ds, name, path)
-        return ds
+        item = self._read(source, **sample_options)
+        self._adopt(*item)
+        return item[0]
 
     def open(self, source: str | os.PathLike[str] | api.Dataset, **sample_options: Any
              ) -> None:
@@ -170,7 +170,7 @@ class Workbench:
         thread: what the widget's Open buttons call. Errors are reported, not raised."""
         self._opening = True
 
-        def done(item: tuple[api.Dataset, str, str | None]) -> None:
+        def done(item: tuple[api.Dataset, str, str | None, Any]) -> None:
             self._opening = False
             self._adopt(*item)
 
@@ -184,15 +184,16 @@ class Workbench:
 
     _opening = False
 
-    def _read(self, source: Any, **sample_options: Any) -> tuple[api.Dataset, str, str | None]:
+    def _read(self, source: Any, **sample_options: Any
+              ) -> tuple[api.Dataset, str, str | None, Any]:
         if isinstance(source, api.Dataset):
             if sample_options:
                 raise InputError(sorted(sample_options)[0], "no keywords with a Dataset",
                                  repr(sample_options))
-            return source, str(source.metadata.get("name", "data")), None
+            return source, str(source.metadata.get("name", "data")), None, None
         if isinstance(source, str | os.PathLike) and str(source) in SAMPLES:
             return make_sample(str(source), **_sample_options(sample_options)), \
-                str(source), None
+                str(source), None, None
         if isinstance(source, str | os.PathLike):
             if sample_options:
                 raise InputError(sorted(sample_options)[0],
@@ -203,16 +204,23 @@ class Workbench:
                 raise InputError("source", f"a sample ({', '.join(SAMPLES)}) or a data file",
                                  repr(str(source)))
             try:
+                # HDF5 patterns above 1 GiB stay in the file (a lazy stack: the views and
+                # every run kind stream it a batch at a time)
                 ds = api.load_dataset(p)
             except MemoryError:
                 raise InputError(str(p), "a dataset that fits in memory",
                                  "a file declaring more") from None
-            return ds, p.stem, str(p)
+            # the geometry summary `ptycho inspect` prints (patterns streamed, here, off
+            # the GUI thread)
+            return ds, p.stem, str(p), api.inspect(p)
         raise InputError("source", f"a sample name ({', '.join(SAMPLES)}), a dataset "
                          "path or a Dataset", type(source).__name__)
 
-    def _adopt(self, ds: api.Dataset, name: str, path: str | None) -> None:
-        self.model.set_data(ds, name, path)
+    def _adopt(self, ds: api.Dataset, name: str, path: str | None,
+               summary: Any = None) -> None:
+        self.model.set_data(ds, name, path, summary)
+        for text in self.model.summary_warnings:  # once, when the file is loaded
+            self.reporter.warn(f"{name}: {text}")
         if self.painter is not None:
             self.painter.show_dataset(ds)
         if self.auto_preview:
@@ -466,6 +474,29 @@ class Workbench:
         if not names:
             names = tuple(n for n in self.painter.preview_names() if n in self.viewer.layers)
         self.painter.fit(list(names), only=only)
+
+    def summary(self) -> list[str]:
+        """The loaded file's geometry summary (format, energy and wavelength, distance,
+        detector and object pixel, scan extent, step and overlap, photons per pattern,
+        masked and saturated pixels, provenance, warnings): the lines ``ptycho inspect``
+        prints; for a sample or a Dataset, its size and pixel size."""
+        m = self.model
+        if m.data is None:
+            return []
+        if m.summary:
+            lines = list(m.summary)
+        else:
+            ps = m.data.pixel_size
+            lines = [f"{m.name}: {m.data.n} patterns x {m.data.N}x{m.data.N} (no file)",
+                     "  geometry        " + ("none (pixel units)" if ps is None else
+                                             f"object pixel {ps[0]:.4g} m x {ps[1]:.4g} m")]
+        prov = m.data.metadata.get("provenance")
+        if prov:
+            for step in prov if isinstance(prov, list) else [prov]:
+                text = step if not isinstance(step, dict) else f"{step.get('step', '?')}: " \
+                    + ", ".join(f"{k}={v}" for k, v in step.items() if k != "step")
+                lines.append(f"  provenance      {text}")
+        return lines
 
     def layer(self, name: str) -> Any:
         """The viewer's layer called ``name``."""

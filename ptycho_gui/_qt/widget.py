@@ -2,9 +2,10 @@
 
 Tabs: **Preview** (data, settings, statistics), **Run** (the run panel), **Compare** (A/B
 and its table, where every comparison lands) and **Plots** (the preview's statistics and a
-run's curves). One status line under the tabs shows the last result or error. Nothing has a
-fixed minimum height that adds up: the dock scrolls, so the window fits a 1366×768 screen
-and the canvas stays the largest thing on it.
+run's curves), **Data** (the loaded file's geometry summary, the lines ``ptycho inspect``
+prints; shown when a file opens). One status line under the tabs shows the last result or
+error. Nothing has a fixed minimum height that adds up: the dock scrolls, so the window
+fits a 1366×768 screen and the canvas stays the largest thing on it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QTableWidget,
@@ -97,10 +99,12 @@ class WorkbenchWidget(QWidget):
         lay.addWidget(QLabel("the current run"))
         lay.addWidget(self.run_curves, 1)
         self.tabs.addTab(plots, "Plots")
+        self.tabs.addTab(self._data_tab(), "Data")
 
         wb.settings_changed.connect(self._sync)
         wb.previewed.connect(self._show_result)
         wb.compared.connect(self._show_comparison)
+        wb.loaded.connect(self._show_summary)
         wb.errored.connect(lambda text: self._say(f"error: {text}"))
         wb.warned.connect(lambda text: self._say(f"warning: {text}"))
         wb.runs.listeners_update.append(self.run_curves.show_state)
@@ -108,6 +112,7 @@ class WorkbenchWidget(QWidget):
         wb.runs.listeners_start.append(
             lambda _r: self.status.setText(f"running… ({wb.propagation_text()})"))
         viewer.layers.events.inserted.connect(self._refresh_choices)
+        viewer.layers.events.inserted.connect(self._adopt_opened)
         viewer.layers.events.removed.connect(self._refresh_choices)
         self._sync(wb.settings())
 
@@ -160,6 +165,20 @@ class WorkbenchWidget(QWidget):
         self.table.setMaximumHeight(190)
         layout.addWidget(self.table)
         layout.addStretch(1)
+        return tab
+
+    def _data_tab(self) -> QWidget:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(QLabel("the loaded data (as `ptycho inspect` prints it)"))
+        self.summary = QPlainTextEdit()
+        self.summary.setReadOnly(True)
+        self.summary.setPlaceholderText("load a sample or a data file (.cxi, .h5, .nxs, .npz)")
+        font = self.summary.font()
+        font.setFamily("monospace")
+        font.setStyleHint(font.StyleHint.Monospace)
+        self.summary.setFont(font)
+        layout.addWidget(self.summary, 1)
         return tab
 
     def _compare_tab(self) -> QWidget:
@@ -270,6 +289,24 @@ class WorkbenchWidget(QWidget):
                                      [list(r[1:]) for r in view.rows])
         self.show_compare()
         self._say(f"compared A and B ({view.kind})")
+
+    def _adopt_opened(self, event: Any) -> None:
+        """A dataset file opened through File › Open (the reader's layers name their file)
+        becomes the workbench's dataset: read off the GUI thread, with its summary."""
+        meta = getattr(event.value, "metadata", {})
+        info = meta.get("ptycho") if isinstance(meta, dict) else None
+        if (not isinstance(info, dict) or info.get("kind") != "dataset"
+                or meta.get("workbench") or "dataset" not in meta):
+            return
+        path = info.get("path")
+        if path and path != self.workbench.data_path:
+            self.workbench.open(path)
+
+    def _show_summary(self, _ds: Any = None) -> None:
+        """The geometry summary of what was loaded; a file's brings its tab forward."""
+        self.summary.setPlainText("\n".join(self.workbench.summary()))
+        if self.workbench.model.summary:
+            self.tabs.setCurrentIndex(self.tabs.count() - 1)
 
     def _say(self, text: str) -> None:
         self.status.setText(text)

@@ -127,7 +127,7 @@ def test_window_fits_a_1366x768_screen(workbench):
     hint = viewer.window._qt_window.minimumSizeHint()
     assert hint.width() <= 1366 and hint.height() <= 768, (hint.width(), hint.height())
     assert [widget.tabs.tabText(i) for i in range(widget.tabs.count())] == [
-        "Preview", "Run", "Compare", "Plots"]
+        "Preview", "Run", "Compare", "Plots", "Data"]
     # labels in words, auto written as auto
     assert widget.form.fields["n_groups"].widget.placeholderText() == "auto"
     assert widget.device.currentText() == "auto"
