@@ -171,9 +171,13 @@ def _hdf5_layers(p: Path) -> list[LayerData]:
         raise InputError(str(p), EXPECTED_HDF5, "an HDF5 file of another layout")
     if kind in PRODUCT_KINDS:
         return product_layers(api.load_reconstruction(p), p.stem, {"path": str(p)})
-    # the patterns stay in the file: napari reads the chunk on screen (a dask layer)
+    # the patterns stay in the file: napari reads the chunk on screen (a dask layer). The
+    # patterns are shown as stored, with the file's own mask: the bad-pixel search reads
+    # every pattern, so it runs when the workbench takes the file (off the GUI thread),
+    # not when napari merely shows it
     return _with_path(dataset_layers(api.load_dataset(p, require_diffraction=False,
-                                                      lazy=True), name=p.stem), p)
+                                                      lazy=True, bad_pixels=False),
+                                     name=p.stem), p)
 
 
 def _with_path(layers: list[LayerData], p: Path) -> list[LayerData]:
