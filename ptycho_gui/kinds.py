@@ -11,7 +11,7 @@ Examples
 >>> [k for k in KINDS]
 ['train', 'infer', 'epie', 'rpie', 'lsqml', 'refine', 'resolution']
 >>> KINDS["lsqml"].takes["backend"], KINDS["lsqml"].controls
-('backend', ('init', 'probe'))
+('backend', ('init', 'probe', 'devices'))
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class RunKind:
         network's classes import torch).
     takes : workbench setting -> option name, for the settings the kind inherits.
     controls : the run panel's extra controls it shows (``init``, ``probe`` (the
-        starting probe), ``bundle``, ``preset``).
+        starting probe), ``bundle``, ``preset``, ``devices`` (the rank count, shown on a
+        machine with several GPUs)).
     job : what runs on the worker thread.
     build : ``build(typed_values, request_context) -> options`` when the options are not
         simply ``options()(**typed_values)`` (training builds on a preset).
@@ -150,6 +151,8 @@ def solve_job(data: api.Dataset, request: Any, *, out: Path, truth: Any, emit: A
                               "checkpoint_every": request.checkpoint_every}
     if previous is not None:
         kwargs["previous"] = previous
+    if request.devices > 1:  # ranks in their own processes; events come from rank 0
+        kwargs["devices"] = request.devices
     result = api.reconstruct(data, request.options, init=request.init_source(),
                              backend=request.backend, device=request.solver_device(),
                              emit=emit, control=control, snapshot_seconds=LIVE_SNAPSHOT_S,
@@ -231,12 +234,12 @@ register(RunKind("train", "train network", _train_options,
 register(RunKind("infer", "infer with a bundle", _infer_options,
                  {"scaling": "scaling", "scale_value": "scale_value", "device": "device",
                   "bundle": "bundle"}, ("bundle",), infer_job))
-register(RunKind("epie", "ePIE", lambda: api.EPIEOptions, SOLVER_TAKES, ("init", "probe"),
-                 solve_job))
-register(RunKind("rpie", "rPIE", lambda: api.RPIEOptions, SOLVER_TAKES, ("init", "probe"),
-                 solve_job))
+register(RunKind("epie", "ePIE", lambda: api.EPIEOptions, SOLVER_TAKES,
+                 ("init", "probe", "devices"), solve_job))
+register(RunKind("rpie", "rPIE", lambda: api.RPIEOptions, SOLVER_TAKES,
+                 ("init", "probe", "devices"), solve_job))
 register(RunKind("lsqml", "LSQ-ML", lambda: api.LSQMLOptions, SOLVER_TAKES,
-                 ("init", "probe"), solve_job))
+                 ("init", "probe", "devices"), solve_job))
 register(RunKind("refine", "network then refine", lambda: api.LSQMLOptions,
                  {"gridsize": "train_gridsize", "neighbor_count": "train_neighbor_count",
                   **SOLVER_TAKES}, ("bundle", "preset"), refine_job))

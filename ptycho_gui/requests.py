@@ -29,8 +29,9 @@ from ptycho_gui.kinds import get_kind
 
 # the request's own fields (not options of the kind's class), with their defaults
 EXTRAS: dict[str, Any] = {"device": "auto", "backend": "numpy", "init": "flat",
-                          "bundle": None, "preset": None, "checkpoint_every": 10, "out": None}
-SOLVER_CONTROLS = ("backend", "init", "bundle", "preset", "checkpoint_every")
+                          "bundle": None, "preset": None, "checkpoint_every": 10, "out": None,
+                          "devices": 1}
+SOLVER_CONTROLS = ("backend", "init", "bundle", "preset", "checkpoint_every", "devices")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class RunRequest:
     checkpoint_every: int = 10
     out: str | None = None
     n_positions: int | None = None
+    devices: int = 1
     sources: dict[str, str] = field(default_factory=dict)
     given: dict[str, Any] = field(default_factory=dict)
 
@@ -75,6 +77,8 @@ class RunRequest:
         parts = [f"{get_kind(self.kind).label} on {where}"]
         if self.preset:
             parts.append(f"preset {self.preset}")
+        if self.devices > 1:
+            parts.append(f"{self.devices} ranks")
         parts += [f"{k} {v} ({self.sources[k]})" for k, v in self.given.items()
                   if k != "out"]
         return ", ".join(parts)
@@ -166,6 +170,7 @@ def merge_request(kind: str, panel: Mapping[str, Any], settings: Mapping[str, An
                          repr(extra["backend"]))
     if extra["init"] not in ("flat", "network"):
         extra["init"] = str(extra["init"])  # a canvas file
+    devices = _devices(extra["devices"], kind, spec.controls, extra["backend"], resolved)
     preset = extra["preset"]
     if preset is not None and preset not in api.presets():
         raise InputError("preset", f"one of {', '.join(api.presets())}", repr(preset))
@@ -195,7 +200,29 @@ def merge_request(kind: str, panel: Mapping[str, Any], settings: Mapping[str, An
                       else str(chosen_bundle), preset=preset if kind in ("train", "refine")
                       else None, train_options=train_options,
                       checkpoint_every=int(extra["checkpoint_every"]), out=extra["out"],
-                      n_positions=n_positions, sources=sources, given=given)
+                      n_positions=n_positions, devices=devices, sources=sources,
+                      given=given)
+
+
+def _devices(value: Any, kind: str, controls: Collection[str], backend: str,
+             resolved: str) -> int:
+    """The rank count of a run (docs/iterative.md#several-devices): 1, or up to the GPUs
+    the machine has for a torch solver on CUDA (one rank per GPU), or up to its cores for
+    CPU processes; other kinds run on one device."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError("devices", "a whole number of ranks >= 1", repr(value))
+    if value == 1:
+        return 1
+    if "devices" not in controls:
+        raise InputError("devices", f"1 for '{kind}' (several devices run the iterative "
+                         "solvers only)", str(value))
+    gpu = resolved.startswith("cuda") and backend == "torch"
+    limit = api.available_ranks("cuda" if gpu else "cpu")
+    if value > limit:
+        where = "GPUs" if gpu else "CPU cores"
+        raise InputError("devices", f"at most {limit} (the {where} of this machine)",
+                         str(value))
+    return value
 
 
 @dataclass(frozen=True)

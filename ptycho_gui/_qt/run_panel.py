@@ -89,13 +89,18 @@ class RunPanel(QWidget):
             "the probe the solver starts from: the data file's (given), from the mean "
             "diffraction pattern (data), a model (disk, gaussian, zoneplate) or file:PATH; "
             "shown in the viewer before the run")
+        self.devices = QSpinBox()
+        self.devices.setRange(1, max(1, api.available_ranks("cuda")))
+        self.devices.setToolTip("GPUs to run the solver on, one rank each, the positions "
+                                "split between them (docs/iterative.md#several-devices)")
         extras.addRow("first object", self.init)
         extras.addRow("starting probe", self.probe_start)
         extras.addRow("bundle", self.bundle)
         extras.addRow("preset", self.preset)
+        extras.addRow("GPUs", self.devices)
         self._extras = extras
         self._controls = {"init": self.init, "probe": self.probe_start, "bundle": self.bundle,
-                          "preset": self.preset}
+                          "preset": self.preset, "devices": self.devices}
         layout.addLayout(extras)
         self.form_holder = QVBoxLayout()
         layout.addLayout(self.form_holder)
@@ -184,6 +189,8 @@ class RunPanel(QWidget):
             self.form_holder.addWidget(self.train_form)
         for name, widget in self._controls.items():
             show = name in spec.controls
+            if name == "devices":  # only where there is more than one GPU to choose
+                show = show and self.devices.maximum() > 1
             widget.setVisible(show)
             label = self._extras.labelForField(widget)
             if label is not None:
@@ -243,6 +250,8 @@ class RunPanel(QWidget):
             out["preset"] = self.preset.currentText()
         if "bundle" in spec.controls and self.bundle.text().strip():
             out["bundle"] = self.bundle.text().strip()
+        if "devices" in spec.controls and self.devices.value() > 1:
+            out["devices"] = self.devices.value()
         return out
 
     # -- buttons -----------------------------------------------------------------------------

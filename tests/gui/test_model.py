@@ -287,3 +287,44 @@ def test_the_docstring_examples_run(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing an example writes lands in the checkout
     failures, tried = doctest.testmod(importlib.import_module(module), verbose=False)
     assert tried >= 1 and failures == 0
+
+
+# -- several devices ---------------------------------------------------------------------------
+def test_the_device_count_reaches_the_request_only_where_it_means_something(monkeypatch):
+    """A solver run takes a rank count (one per GPU on a torch-on-CUDA run, CPU processes
+    otherwise) bounded by what the machine has; kinds without one refuse it, naming it."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(api, "available_ranks", lambda device="cpu": 4 if device == "cuda"
+                        else 2)
+    req = merge_request("lsqml", {"devices": 4, "backend": "torch"}, {})
+    assert req.devices == 4 and "4 ranks" in req.describe()
+    assert merge_request("epie", {}, {}).devices == 1
+    with pytest.raises(InputError, match="devices: expected at most 4 .the GPUs"):
+        merge_request("lsqml", {"devices": 5, "backend": "torch"}, {})
+    with pytest.raises(InputError, match="devices: expected at most 2 .the CPU cores"):
+        merge_request("rpie", {"devices": 3, "backend": "numpy"}, {})
+    with pytest.raises(InputError, match="devices: expected 1 for 'infer'"):
+        merge_request("infer", {"devices": 2}, {}, bundle="b")
+    # training has its own devices (Lightning Fabric's), an option of TrainConfig
+    assert merge_request("train", {"devices": 2}, {}).options.devices == 2
+    with pytest.raises(InputError, match="devices: expected a whole number"):
+        merge_request("lsqml", {"devices": "2"}, {})
+
+
+def test_a_two_rank_solver_run_from_the_workbench_equals_one_rank(tmp_path, monkeypatch):
+    """The run panel's device count runs the solver on two processes (gloo on the CPU)
+    and gives the one-process result to the reduction order's precision."""
+    monkeypatch.setattr(api, "available_ranks", lambda device="cpu": 2)
+    wb = Workbench(runs_root=tmp_path, auto_preview=False)
+    wb.load("lines", n_positions=36, N=16)
+    opts = {"iterations": 2, "batch_size": 12, "backend": "numpy", "device": "cpu"}
+    one = wb.start("lsqml", **opts)
+    assert wb.wait(300) and one.status == "finished", one.error
+    two = wb.start("lsqml", devices=2, **opts)
+    assert wb.wait(300) and two.status == "finished", two.error
+    assert two.request.devices == 2
+    # same seed and the same global batches: equal up to the order of the sums
+    np.testing.assert_allclose(two.recon.object, one.recon.object, rtol=1e-6, atol=1e-9)
+    wb.close()
