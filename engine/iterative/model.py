@@ -18,6 +18,7 @@ from engine.backends.propagation import BoundPropagator, Propagator
 from engine.backends.protocol import checkerboard
 from engine.data import read_rows
 from engine.iterative import xp
+from engine.iterative.readahead import ReadAhead
 
 Array = Any
 
@@ -65,6 +66,7 @@ class Problem:
     mask: Array | None = None
     stack: Any = None
     stack_scale: float = 1.0
+    ahead: ReadAhead | None = None
 
     @classmethod
     def create(cls, backend: Backend, data: Array, top_left: np.ndarray,
@@ -95,7 +97,7 @@ class Problem:
             on_device = torch.as_tensor(np.asarray(top_left, dtype=np.float64), device=device)
         valid = None if mask is None else backend.asarray(np.asarray(mask, dtype=np.float64))
         return cls(backend, data, top_left, mean_energy, frame, on_device, near, valid, stack,
-                   float(stack_scale))
+                   float(stack_scale), None if stack is None else ReadAhead(stack))
 
     def to_frame(self, probe: Array) -> Array:
         """The probe modes (K, N, N) as the solvers iterate on them."""
@@ -151,11 +153,24 @@ class Problem:
             return data[torch.as_tensor(idx, device=data.device)], self.top_left[idx]
         return data[idx], self.top_left[idx]
 
+    def plan_reads(self, batches: list[Array]) -> None:
+        """This epoch's batches in order: a lazy stack reads each next batch while the
+        current one computes (nothing to do for patterns already in memory)."""
+        if self.ahead is not None:
+            self.ahead.plan([b if isinstance(b, np.ndarray) else b.cpu().numpy()
+                             for b in batches])
+
+    def close(self) -> None:
+        """Stop the read-ahead thread (a lazy stack's)."""
+        if self.ahead is not None:
+            self.ahead.close()
+
     def _read_batch(self, idx: Array) -> tuple[Array, Array]:
         """A lazy stack's rows ``idx``, scaled and moved to the backend: the only patterns
         in memory are this batch's."""
         host = idx if isinstance(idx, np.ndarray) else idx.cpu().numpy()
-        rows = read_rows(self.stack, host).astype(np.float64) / self.stack_scale
+        raw = self.ahead.take(host) if self.ahead is not None else read_rows(self.stack, host)
+        rows = raw.astype(np.float64) / self.stack_scale
         tl = self.device_top_left[idx] if self.device_top_left is not None \
             and not isinstance(idx, np.ndarray) else self.top_left[host]
         return self.backend.asarray(rows), tl

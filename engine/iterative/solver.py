@@ -278,6 +278,8 @@ def reconstruct(dataset: Dataset, options: SolverOptions, *, backend: Backend | 
     except Exception as exc:
         emit(Failed.from_exception(exc))
         raise
+    finally:
+        problem.close()
 
 
 def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverState,
@@ -315,6 +317,7 @@ def _run(problem: Problem, options: SolverOptions, be: Backend, state: SolverSta
                  else np.arange(n))
         update_probe = options.update_probe and epoch >= options.probe_update_start
         batches = _batches(problem.epoch_order(order), batch_size)
+        problem.plan_reads(batches)  # a lazy stack reads each next batch meanwhile
         moving = corrector if corrector is not None and corrector.active(epoch) else None
         if moving is not None:
             moving.begin_epoch(problem)

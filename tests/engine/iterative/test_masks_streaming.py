@@ -140,3 +140,30 @@ def test_device_indexed_batches_read_a_lazy_stack_too(noisy32):
     np.testing.assert_allclose(be.to_numpy(db), be.to_numpy(da), rtol=1e-6)
     np.testing.assert_array_equal(be.to_numpy(tb), be.to_numpy(ta))
     assert stack.reads == [4] and lazy.N == 32
+
+
+def test_the_next_batch_is_read_ahead_on_a_background_thread(noisy32):
+    """Every batch of an epoch but its first is read while the one before computes, on the
+    read-ahead thread; nothing is read twice and the result is the in-memory one."""
+    import threading
+
+    class ThreadStack(CountingStack):
+        def __init__(self, array):
+            super().__init__(array)
+            self.threads: list[str] = []
+
+        def __getitem__(self, index):
+            self.threads.append(threading.current_thread().name)
+            return super().__getitem__(index)
+
+    options = LSQMLOptions(iterations=3, batch_size=8)
+    stack = ThreadStack(noisy32.diffraction)
+    lazy = dataclasses.replace(noisy32, diffraction=stack)
+    a = reconstruct(noisy32, options)
+    b = reconstruct(lazy, options)
+    batches = -(-noisy32.n // options.batch_size)
+    ahead = [t for t in stack.threads if t.startswith("ptycho-read")]
+    assert len(ahead) == options.iterations * (batches - 1)
+    assert sum(stack.reads) == noisy32.n * (options.iterations + 1)  # nothing read twice
+    np.testing.assert_allclose(b.object, a.object, rtol=0, atol=1e-5 * np.abs(a.object).max())
+    assert not any(t.name.startswith("ptycho-read") for t in threading.enumerate())  # closed
