@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.errors import InputError, OutputError, os_reason
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -139,34 +139,15 @@ def text(d: Any) -> str:
 @contextlib.contextmanager
 def atomic_h5(path: str | os.PathLike[str]) -> Iterator[Any]:
     """An HDF5 file opened for writing under a hidden temporary name beside ``path`` and
-    renamed over it only when the block succeeds (HDF5 needs a path it can read back, which
-    :func:`engine.atomic.atomic_open`'s write-only handle is not). On failure ``path`` is
+    renamed over it only when the block succeeds (:func:`engine.atomic.atomic_path`: HDF5
+    needs a path, not :func:`engine.atomic.atomic_open`'s handle). On failure ``path`` is
     untouched and the temporary file removed."""
     import h5py
 
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        h5 = h5py.File(tmp, "w")
-    except OSError as exc:
-        raise OutputError(target, os_reason(exc)) from None
-    try:
+    with atomic_path(path) as tmp:
+        try:
+            h5 = h5py.File(tmp, "w")
+        except OSError as exc:
+            raise OutputError(Path(path), os_reason(exc)) from None
         with h5:
             yield h5
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise OutputError(target, os_reason(exc)) from None
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
