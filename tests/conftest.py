@@ -10,6 +10,17 @@ import pytest
 from engine.backends import get_backend
 from engine.simulation.simulate import SimulationConfig, simulate
 
+# property tests keep their example database and caches in a temporary folder, not in the
+# checkout (a test run leaves no files)
+try:
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(tempfile.mkdtemp(prefix="ptycho-hypothesis-"))
+except ImportError:  # hypothesis is a dev extra
+    pass
+
 # the torch device of the backend tests: cpu here and in CI; a lent GPU session runs the
 # same tests on cuda (benchmarks/gpu_session.sh)
 TORCH_DEVICE = os.environ.get("PTYCHO_TEST_DEVICE", "cpu")
