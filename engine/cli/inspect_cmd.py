@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from engine.cli.common import bad_pixels_from
+
 ORDERS = ("xy", "yx")
 ENERGY_UNITS = ("J", "eV", "keV")
 
@@ -26,7 +28,7 @@ def add_read_args(p: argparse.ArgumentParser) -> None:
 def read_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"mapping": args.mapping, "energy_unit": args.energy_unit,
             "translation_order": args.translation_order,
-            "bad_pixels": False if getattr(args, "no_bad_pixels", False) else None}
+            "bad_pixels": bad_pixels_from(args)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
