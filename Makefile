@@ -45,7 +45,6 @@ run: setup
 # (no caches; run directories go to temporary folders).
 test: setup
 	$(PY) -m ruff check --no-cache engine ptycho_gui plugins tests benchmarks
-	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: setup

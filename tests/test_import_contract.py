@@ -39,7 +39,7 @@ def test_layer_contracts_with_import_linter():
     if exe is None:
         pytest.fail("import-linter is a dev dependency; `make setup` installs it")
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([exe, str(root / "pyproject.toml")], cwd=root,
+    out = subprocess.run([exe, "--no-cache", str(root / "pyproject.toml")], cwd=root,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "KEPT" in out.stdout and "BROKEN" not in out.stdout
